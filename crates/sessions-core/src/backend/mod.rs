@@ -1,0 +1,104 @@
+//! Server-side storage of session records: the [`Backend`] trait and the
+//! built-in backends.
+//!
+//! A backend is a key/value store of [`Fields`] with a time to live. It is
+//! deliberately small and free of session logic (ids, cookies, timeouts),
+//! so a backend written outside this repository keeps working across
+//! releases of this crate. Run [`testing`](crate::testing) against it.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use crate::id::StorageKey;
+use crate::record::Fields;
+pub use crate::error::BackendError;
+
+#[cfg(feature = "filesystem")]
+mod filesystem;
+#[cfg(feature = "memory")]
+mod memory;
+
+#[cfg(feature = "filesystem")]
+pub use filesystem::FilesystemBackend;
+#[cfg(feature = "memory")]
+pub use memory::{MemoryBackend, MemoryBackendBuilder};
+
+/// A record as loaded from a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The session's fields.
+    pub fields: Fields,
+    /// Time left before the record expires, when the backend knows it.
+    /// Lets the store skip refreshing an idle timeout that is still fresh.
+    pub ttl: Option<Duration>,
+}
+
+/// The changes one request made to a session: apply them to the record
+/// as it is *now* in storage, not as it was loaded, so that concurrent
+/// requests writing different keys keep each other's writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// Remove every field not named in `set` before applying the rest.
+    pub clear: bool,
+    /// Fields to write.
+    pub set: Fields,
+    /// Fields to remove.
+    pub remove: Vec<String>,
+}
+
+impl Patch {
+    /// Applies the patch to `fields` (for backends that read, modify and
+    /// write whole records).
+    pub fn apply(&self, fields: &mut Fields) {
+        if self.clear {
+            fields.clear();
+        }
+        for name in &self.remove {
+            fields.remove(name);
+        }
+        for (name, value) in &self.set {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Server-side storage of session records, keyed by [`StorageKey`].
+///
+/// Invariants every implementation keeps (the conformance kit in
+/// [`testing`](crate::testing) checks each one):
+/// - `create` never overwrites: it returns `Ok(false)` if the key exists.
+/// - `update` and `touch` never create: they return `Ok(false)` if the key
+///   does not exist (deleted or expired), so a request still running when
+///   its session was deleted cannot bring it back.
+/// - `update` is atomic per key and applies only the patch: two concurrent
+///   updates of distinct fields both survive.
+/// - A record is never returned after its TTL has passed.
+/// - Every failure to reach the storage is [`BackendError::Unavailable`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use sessions_core::backend::{Backend, MemoryBackend};
+///
+/// let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+/// # let _ = backend;
+/// ```
+#[async_trait]
+pub trait Backend: Send + Sync + Debug + 'static {
+    /// The record stored under `key`, or `None` if absent or expired.
+    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError>;
+
+    /// Stores a new record; `Ok(false)` (and nothing written) if `key` exists.
+    async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// Applies `patch` to the existing record and sets its TTL; `Ok(false)`
+    /// (and nothing written) if there is no record.
+    async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// Deletes the record; deleting an absent record is not an error.
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError>;
+
+    /// Sets the TTL of an existing record; `Ok(false)` if there is none.
+    async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError>;
+}

@@ -1,0 +1,277 @@
+//! The cookie codec: payload bytes in, cookie value out, and back.
+//!
+//! A frame is authenticated as a whole together with the cookie name, so a
+//! value cannot be edited, truncated, extended, moved to another cookie name
+//! or replayed past its expiry. The layout is specified byte by byte in
+//! `docs/wire-format.md`; the known-answer tests below freeze it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use rand::RngCore as _;
+
+use crate::error::{Error, Rejection, Result};
+use crate::key::{DerivedKeys, KEY_ID_LEN, KeyRing};
+
+/// Frame byte of a sealed frame: format version 1 (high nibble), mode 1.
+const SEALED_V1: u8 = 0x11;
+/// Frame byte of a signed frame: format version 1 (high nibble), mode 2.
+const SIGNED_V1: u8 = 0x12;
+const HEADER_LEN: usize = 1 + KEY_ID_LEN;
+const TIMES_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+const AEAD_TAG_LEN: usize = 16;
+const MAC_LEN: usize = 32;
+
+/// The default limit for `name=value` of one cookie: what every browser keeps.
+pub const DEFAULT_COOKIE_LIMIT: usize = 4096;
+/// The default tolerance for an issue time ahead of this server's clock.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
+
+/// How a frame is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// XChaCha20-Poly1305 with a random 192-bit nonce: the client can
+    /// neither read nor change the payload. The default for cookie sessions.
+    #[default]
+    Sealed,
+    /// A BLAKE3 keyed hash: the client can read the payload but not change
+    /// it. Enough for a random session id, and faster.
+    Signed,
+}
+
+impl Mode {
+    const fn frame_byte(self) -> u8 {
+        match self {
+            Mode::Sealed => SEALED_V1,
+            Mode::Signed => SIGNED_V1,
+        }
+    }
+
+    const fn overhead(self) -> usize {
+        match self {
+            Mode::Sealed => HEADER_LEN + NONCE_LEN + TIMES_LEN + AEAD_TAG_LEN,
+            Mode::Signed => HEADER_LEN + TIMES_LEN + MAC_LEN,
+        }
+    }
+}
+
+/// When a frame was issued and when it stops being valid, in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Times {
+    /// The moment of encoding.
+    pub issued: u64,
+    /// The authenticated expiry; `None` for no expiry.
+    pub expires: Option<u64>,
+}
+
+/// A frame that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The payload that was encoded.
+    pub payload: Vec<u8>,
+    /// Issue and expiry times from the frame.
+    pub times: Times,
+    /// Position in the ring of the key that opened it: 0 for the newest;
+    /// anything else means the cookie should be re-issued under the newest.
+    pub key_index: usize,
+}
+
+/// Seals or signs payloads into cookie values under a [`KeyRing`].
+///
+/// ```
+/// use sessions_core::codec::{Codec, Mode, Times};
+/// use sessions_core::{Key, KeyRing};
+///
+/// let codec = Codec::new(KeyRing::from(Key::generate()), Mode::Sealed);
+/// let times = Times { issued: 1_700_000_000, expires: Some(1_700_003_600) };
+/// let value = codec.encode("id", b"hello", times)?;
+/// let opened = codec.decode("id", &value, 1_700_000_010)?;
+/// assert_eq!(opened.payload, b"hello");
+/// // The same value under another cookie name is refused.
+/// assert!(codec.decode("other", &value, 1_700_000_010).is_err());
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Codec {
+    ring: KeyRing,
+    mode: Mode,
+    limit: usize,
+    skew: u64,
+}
+
+impl Codec {
+    /// A codec with the default size limit (4096) and clock skew (60 s).
+    pub fn new(ring: KeyRing, mode: Mode) -> Codec {
+        Codec { ring, mode, limit: DEFAULT_COOKIE_LIMIT, skew: DEFAULT_CLOCK_SKEW_SECS }
+    }
+
+    /// Sets the largest `name=value` this codec writes or reads.
+    pub fn with_limit(mut self, limit: usize) -> Codec {
+        self.limit = limit;
+        self
+    }
+
+    /// Sets how far in the future an issue time may lie (clock skew between
+    /// servers sharing a key).
+    pub fn with_clock_skew(mut self, secs: u64) -> Codec {
+        self.skew = secs;
+        self
+    }
+
+    /// The protection mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The size limit of `name=value`.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// Length of the cookie value for a payload of `payload_len` bytes.
+    pub fn encoded_len(&self, payload_len: usize) -> usize {
+        ((payload_len + self.mode.overhead()) * 4).div_ceil(3)
+    }
+
+    /// Encodes `payload` as the value of cookie `name` under the newest key.
+    ///
+    /// Fails with [`Error::TooLarge`] before any cryptography when
+    /// `name=value` would exceed the limit.
+    pub fn encode(&self, name: &str, payload: &[u8], times: Times) -> Result<String> {
+        let size = name.len() + 1 + self.encoded_len(payload.len());
+        if size > self.limit {
+            return Err(Error::TooLarge { name: name.to_owned(), size, limit: self.limit });
+        }
+        let key = self.ring.newest();
+        let mut frame = Vec::with_capacity(payload.len() + self.mode.overhead());
+        frame.push(self.mode.frame_byte());
+        frame.extend_from_slice(&key.id);
+        match self.mode {
+            Mode::Sealed => {
+                let mut nonce = [0u8; NONCE_LEN];
+                rand::rng().fill_bytes(&mut nonce);
+                frame.extend_from_slice(&nonce);
+                frame.extend_from_slice(payload);
+                push_times(&mut frame, times);
+                let aad = associated_data(&frame[..HEADER_LEN], name);
+                let tag = cipher(key)
+                    .encrypt_in_place_detached(XNonce::from_slice(&nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
+                    .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
+                frame.extend_from_slice(&tag);
+            }
+            Mode::Signed => {
+                frame.extend_from_slice(payload);
+                push_times(&mut frame, times);
+                let tag = mac(key, &frame, name);
+                frame.extend_from_slice(tag.as_bytes());
+            }
+        }
+        Ok(URL_SAFE_NO_PAD.encode(&frame))
+    }
+
+    /// Opens the value of cookie `name`, checking authenticity, the cookie
+    /// name and the authenticated times against `now` (Unix seconds).
+    pub fn decode(&self, name: &str, value: &str, now: u64) -> Result<Opened, Rejection> {
+        // Checked before any decoding so an oversized value costs nothing.
+        if name.len() + 1 + value.len() > self.limit {
+            return Err(Rejection::TooLong);
+        }
+        if value.len() < self.encoded_len(0) {
+            return Err(Rejection::Malformed);
+        }
+        let mut frame = URL_SAFE_NO_PAD.decode(value).map_err(|_| Rejection::Malformed)?;
+        if frame.len() < self.mode.overhead() {
+            return Err(Rejection::Malformed);
+        }
+        if frame[0] != self.mode.frame_byte() {
+            return Err(Rejection::UnknownVersion);
+        }
+        let (index, key) = self.ring.find(&frame[1..HEADER_LEN]).ok_or(Rejection::UnknownKey)?;
+        let body_len = match self.mode {
+            Mode::Sealed => {
+                let tag_at = frame.len() - AEAD_TAG_LEN;
+                let tag = Tag::clone_from_slice(&frame[tag_at..]);
+                let aad = associated_data(&frame[..HEADER_LEN], name);
+                let (head, rest) = frame.split_at_mut(HEADER_LEN + NONCE_LEN);
+                cipher(key)
+                    .decrypt_in_place_detached(
+                        XNonce::from_slice(&head[HEADER_LEN..]),
+                        &aad,
+                        &mut rest[..tag_at - HEADER_LEN - NONCE_LEN],
+                        &tag,
+                    )
+                    .map_err(|_| Rejection::Forged)?;
+                frame.truncate(tag_at);
+                frame.drain(..HEADER_LEN + NONCE_LEN);
+                frame.len()
+            }
+            Mode::Signed => {
+                let tag_at = frame.len() - MAC_LEN;
+                let expected = mac(key, &frame[..tag_at], name);
+                // `blake3::Hash` compares in constant time.
+                if expected != <[u8; MAC_LEN]>::try_from(&frame[tag_at..]).map_err(|_| Rejection::Malformed)? {
+                    return Err(Rejection::Forged);
+                }
+                frame.truncate(tag_at);
+                frame.drain(..HEADER_LEN);
+                frame.len()
+            }
+        };
+        let times = read_times(&frame[body_len - TIMES_LEN..]);
+        frame.truncate(body_len - TIMES_LEN);
+        if times.expires.is_some_and(|e| now >= e) {
+            return Err(Rejection::Expired);
+        }
+        if times.issued > now.saturating_add(self.skew) {
+            return Err(Rejection::FromTheFuture);
+        }
+        Ok(Opened { payload: frame, times, key_index: index })
+    }
+}
+
+fn cipher(key: &DerivedKeys) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new((&key.seal).into())
+}
+
+/// The AEAD associated data: frame byte, key id, then the cookie name. The
+/// first two have fixed lengths, so the name is unambiguous.
+fn associated_data(header: &[u8], name: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len() + name.len());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
+/// The MAC over a signed frame. The long body goes first so BLAKE3 hashes it
+/// from a chunk boundary; the fixed-width trailer of lengths and header that
+/// follows makes the split between body and name unambiguous.
+fn mac(key: &DerivedKeys, header_and_body: &[u8], name: &str) -> blake3::Hash {
+    let (header, body) = header_and_body.split_at(HEADER_LEN);
+    let mut hasher = blake3::Hasher::new_keyed(&key.mac);
+    hasher.update(body);
+    hasher.update(name.as_bytes());
+    hasher.update(&(name.len() as u64).to_le_bytes());
+    hasher.update(&(body.len() as u64).to_le_bytes());
+    hasher.update(header);
+    hasher.finalize()
+}
+
+fn push_times(frame: &mut Vec<u8>, times: Times) {
+    frame.extend_from_slice(&times.issued.to_le_bytes());
+    frame.extend_from_slice(&times.expires.unwrap_or(0).to_le_bytes());
+}
+
+fn read_times(bytes: &[u8]) -> Times {
+    let mut issued = [0u8; 8];
+    let mut expires = [0u8; 8];
+    issued.copy_from_slice(&bytes[..8]);
+    expires.copy_from_slice(&bytes[8..16]);
+    let expires = u64::from_le_bytes(expires);
+    Times { issued: u64::from_le_bytes(issued), expires: (expires != 0).then_some(expires) }
+}

@@ -1,0 +1,123 @@
+//! Server-side session ids and the storage keys derived from them.
+
+use std::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::BackendError;
+use crate::key::DerivedKeys;
+
+/// Length of a session id in bytes: 256 bits from the OS RNG.
+pub(crate) const ID_LEN: usize = 32;
+
+/// A random server-side session id. It only ever travels inside an
+/// authenticated cookie; backends see the [`StorageKey`] derived from it.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct SessionId([u8; ID_LEN]);
+
+impl SessionId {
+    /// Draws a fresh id from the operating system's RNG.
+    pub(crate) fn generate() -> Result<SessionId, BackendError> {
+        let mut bytes = [0u8; ID_LEN];
+        getrandom::fill(&mut bytes).map_err(|e| BackendError::unavailable(format!("OS RNG failed: {e}")))?;
+        Ok(SessionId(bytes))
+    }
+
+    pub(crate) fn from_payload(payload: &[u8]) -> Option<SessionId> {
+        payload.try_into().ok().map(SessionId)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; ID_LEN] {
+        &self.0
+    }
+
+    /// The key a backend stores this session under: a keyed BLAKE3 hash, so
+    /// a dump of the storage does not hand out live session ids.
+    pub(crate) fn storage_key(&self, key: &DerivedKeys) -> StorageKey {
+        StorageKey(*blake3::keyed_hash(&key.storage, &self.0).as_bytes())
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+/// The name a backend stores one session under: 32 bytes, written as 64
+/// lowercase hex digits.
+///
+/// It is a keyed hash of the session id, never client input, so it is safe
+/// as a file name, a Redis key or an SQL value.
+///
+/// ```
+/// use sessions_core::backend::StorageKey;
+///
+/// let key = StorageKey::from_bytes([0xab; 32]);
+/// assert_eq!(key.as_str().len(), 64);
+/// assert!(key.as_str().chars().all(|c| c.is_ascii_hexdigit()));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StorageKey([u8; 32]);
+
+impl StorageKey {
+    /// A storage key from raw bytes (for tests and tools).
+    pub fn from_bytes(bytes: [u8; 32]) -> StorageKey {
+        StorageKey(bytes)
+    }
+
+    /// Parses the 64-hex-digit form; anything else (path separators, dots,
+    /// NUL, other lengths) is refused.
+    pub fn parse(text: &str) -> Option<StorageKey> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            let digit = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            };
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(StorageKey(out))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64-hex-digit form.
+    pub fn as_str(&self) -> String {
+        crate::hex::encode(&self.0)
+    }
+}
+
+impl fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageKey({})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lowercase_hex_of_the_right_length_parses() {
+        let key = StorageKey::from_bytes([0x5a; 32]);
+        assert_eq!(StorageKey::parse(&key.as_str()), Some(key));
+        for bad in ["../etc/passwd", "", "/abs", "a\0b", &"A".repeat(64), &"0".repeat(63), &"..".repeat(32)] {
+            assert_eq!(StorageKey::parse(bad), None, "{bad:?}");
+        }
+    }
+}

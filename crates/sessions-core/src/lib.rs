@@ -1,0 +1,65 @@
+//! The framework-neutral core of `sessions`: signed and encrypted cookie
+//! sessions, server-side sessions on pluggable backends, flash messages,
+//! "remember me", key rotation and several sessions per request.
+//!
+//! The layers, from the bottom:
+//! - [`codec`]: bytes in, authenticated cookie value out, and back.
+//! - [`Session`]: typed values, flashes and lifecycle of one session.
+//! - [`backend`]: server-side storage of records ([`Backend`]).
+//! - [`store`]: cookie to [`Session`] and back ([`CookieStore`],
+//!   [`ServerStore`]).
+//! - [`registry`]: the sessions of one request, saved together.
+//!
+//! Web framework adapters (`sessions-axum`, `sessions-actix`, ...) wire a
+//! [`Registry`] into each request; applications rarely need more of this
+//! crate than its configuration types and [`Session`].
+//!
+//! ```
+//! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+//!
+//! # tokio_test_block_on(async {
+//! let ring = KeyRing::from(Key::generate());
+//! let registry = Registry::single(CookieStore::new(StoreConfig::new("session", ring))?);
+//!
+//! // One request: read the cookies, use the session, save.
+//! let sessions = registry.request([]);
+//! let session = sessions.default_session().await?;
+//! session.insert("count", &1u32)?;
+//! let set_cookie = sessions.save().await.set_cookies.remove(0);
+//!
+//! // The next request brings the cookie back.
+//! let cookie = set_cookie.split(';').next().unwrap();
+//! let sessions = registry.request([cookie]);
+//! assert_eq!(sessions.default_session().await?.get::<u32>("count")?, Some(1));
+//! # Ok::<(), sessions_core::Error>(())
+//! # }).unwrap();
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod clock;
+pub mod codec;
+mod error;
+mod hex;
+mod id;
+mod key;
+mod options;
+pub mod record;
+pub mod registry;
+mod serial;
+mod session;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backend::Backend;
+pub use error::{BackendError, Error, Rejection, Result};
+pub use key::{Key, KeyRing, MIN_KEY_LEN};
+pub use options::{CookieOptions, SameSite};
+pub use registry::{Registry, RequestSessions, Saved};
+pub use serial::SerialError;
+pub use session::{DEFAULT_FLASH_QUEUE, Session};
+pub use store::{CookieStore, ServerStore, Store, StoreConfig};

@@ -1,0 +1,216 @@
+//! The sessions of one request: several named stores, loaded lazily and
+//! saved together.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, Result};
+use crate::session::Session;
+use crate::store::Store;
+
+/// How many values of one cookie name are tried. Browsers send duplicates
+/// when cookies of the same name exist for several paths or domains; more
+/// than a few is an attack on the decoder, not a browser.
+const MAX_CANDIDATES: usize = 4;
+
+/// The configured stores of an application, by cookie name.
+///
+/// Built once at start-up and shared by every request; the first store
+/// added is the default session. Adapters hold one and call
+/// [`Registry::request`] per request.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sessions_core::backend::MemoryBackend;
+/// use sessions_core::{CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
+///
+/// let ring = KeyRing::from(Key::generate());
+/// let registry = Registry::builder()
+///     .store(ServerStore::new(StoreConfig::new("id", ring.clone()), Arc::new(MemoryBackend::new()))?)
+///     .store(CookieStore::new(StoreConfig::new("prefs", ring))?)
+///     .build()?;
+/// assert_eq!(registry.default_name(), "id");
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Registry {
+    stores: Arc<[Arc<dyn Store>]>,
+}
+
+/// Collects the stores of a [`Registry`].
+#[derive(Debug, Default)]
+pub struct RegistryBuilder {
+    stores: Vec<Arc<dyn Store>>,
+}
+
+impl RegistryBuilder {
+    /// Adds a store; the first one added is the default session.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.stores.push(Arc::new(store));
+        self
+    }
+
+    /// Adds a store that is already shared.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.stores.push(store);
+        self
+    }
+
+    /// Checks that there is at least one store and that cookie names are
+    /// distinct.
+    pub fn build(self) -> Result<Registry> {
+        if self.stores.is_empty() {
+            return Err(Error::Config("a registry needs at least one store".into()));
+        }
+        for (i, store) in self.stores.iter().enumerate() {
+            if self.stores[..i].iter().any(|s| s.cookie_name() == store.cookie_name()) {
+                return Err(Error::Config(format!("two stores use the cookie name `{}`", store.cookie_name())));
+            }
+        }
+        Ok(Registry { stores: self.stores.into() })
+    }
+}
+
+impl Registry {
+    /// Starts a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// A registry of a single store.
+    pub fn single(store: impl Store) -> Registry {
+        Registry { stores: Arc::from([Arc::new(store) as Arc<dyn Store>]) }
+    }
+
+    /// The cookie name of the default session.
+    pub fn default_name(&self) -> &str {
+        self.stores[0].cookie_name()
+    }
+
+    /// The sessions of a request whose `Cookie` header values are `headers`
+    /// (HTTP/2 may split one header into several).
+    pub fn request<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> RequestSessions {
+        let mut values: Vec<Vec<String>> = vec![Vec::new(); self.stores.len()];
+        for header in headers {
+            for cookie in cookie::Cookie::split_parse(header).flatten() {
+                let Some(i) = self.stores.iter().position(|s| s.cookie_name() == cookie.name()) else {
+                    continue;
+                };
+                if values[i].len() < MAX_CANDIDATES {
+                    values[i].push(cookie.value().to_owned());
+                }
+            }
+        }
+        let slots = self.stores.iter().zip(values).map(|(store, values)| Slot {
+            store: Arc::clone(store),
+            values,
+            session: OnceCell::new(),
+        });
+        RequestSessions { inner: Arc::new(slots.collect()) }
+    }
+}
+
+struct Slot {
+    store: Arc<dyn Store>,
+    values: Vec<String>,
+    session: OnceCell<Session>,
+}
+
+/// The sessions of one request, loaded on first access and saved together.
+///
+/// Cheap to clone and safe to share across the tasks of one request. This
+/// is gorilla's `sessions.GetRegistry(r)` and `sessions.Save(r, w)` in one.
+///
+/// ```
+/// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+///
+/// # tokio_test_block_on(async {
+/// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+/// let sessions = registry.request(["theme=dark; other=1"]);
+/// sessions.default_session().await?.insert("count", &1)?;
+/// let saved = sessions.save().await;
+/// assert!(saved.errors.is_empty());
+/// assert_eq!(saved.set_cookies.len(), 1);
+/// # Ok::<(), sessions_core::Error>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RequestSessions {
+    inner: Arc<Vec<Slot>>,
+}
+
+impl fmt::Debug for RequestSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loaded: Vec<&str> = self
+            .inner
+            .iter()
+            .filter(|s| s.session.initialized())
+            .map(|s| s.store.cookie_name())
+            .collect();
+        f.debug_struct("RequestSessions").field("loaded", &loaded).finish()
+    }
+}
+
+/// The outcome of [`RequestSessions::save`].
+#[derive(Debug, Default)]
+pub struct Saved {
+    /// `Set-Cookie` values to append to the response, one per changed session.
+    pub set_cookies: Vec<String>,
+    /// The sessions that failed to save, by cookie name. Every other
+    /// session was still saved.
+    pub errors: Vec<(String, Error)>,
+}
+
+impl RequestSessions {
+    /// The session stored under cookie `name`, loading it on first access.
+    pub async fn get(&self, name: &str) -> Result<Session> {
+        let slot = self
+            .inner
+            .iter()
+            .find(|s| s.store.cookie_name() == name)
+            .ok_or_else(|| Error::UnknownStore(name.to_owned()))?;
+        Self::load(slot).await
+    }
+
+    /// The default session (the registry's first store).
+    pub async fn default_session(&self) -> Result<Session> {
+        Self::load(&self.inner[0]).await
+    }
+
+    async fn load(slot: &Slot) -> Result<Session> {
+        let session = slot
+            .session
+            .get_or_try_init(|| async {
+                let values: Vec<&str> = slot.values.iter().map(String::as_str).collect();
+                slot.store.load(&values).await
+            })
+            .await?;
+        Ok(session.clone())
+    }
+
+    /// True once any session has been loaded: the response then depends on
+    /// the request's cookies (`Vary: Cookie`).
+    pub fn accessed(&self) -> bool {
+        self.inner.iter().any(|s| s.session.initialized())
+    }
+
+    /// Saves every session loaded by this request, collecting each one's
+    /// `Set-Cookie` and each one's error.
+    pub async fn save(&self) -> Saved {
+        let mut saved = Saved::default();
+        for slot in self.inner.iter() {
+            let Some(session) = slot.session.get() else { continue };
+            match slot.store.save(session).await {
+                Ok(Some(header)) => saved.set_cookies.push(header),
+                Ok(None) => {}
+                Err(err) => saved.errors.push((slot.store.cookie_name().to_owned(), err)),
+            }
+        }
+        saved
+    }
+}

@@ -1,0 +1,254 @@
+//! Stores: from a request's cookie to a [`Session`], and from a
+//! [`Session`] back to a `Set-Cookie` header value.
+//!
+//! This is what gorilla/sessions calls a Store. [`CookieStore`] keeps the
+//! whole session in the cookie; [`ServerStore`] keeps a random id in the
+//! cookie and the data in a [`Backend`](crate::backend::Backend). Both are
+//! configured with one [`StoreConfig`] and both implement [`Store`], so a
+//! [`Registry`](crate::registry::Registry) can hold either kind.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::{self, Clock};
+use crate::codec::{Codec, Mode, Times};
+use crate::error::{Error, Result};
+use crate::key::KeyRing;
+use crate::options::CookieOptions;
+use crate::record::Meta;
+use crate::session::{Session, State};
+
+mod cookie;
+mod server;
+
+pub use cookie::CookieStore;
+pub use server::ServerStore;
+
+/// Turns cookie values into sessions and sessions into `Set-Cookie` values.
+///
+/// Object safe: registries hold `Arc<dyn Store>`. Implement it to put
+/// sessions somewhere new at the level of cookies; to add a storage engine,
+/// implement [`Backend`](crate::backend::Backend) instead.
+#[async_trait]
+pub trait Store: Send + Sync + Debug + 'static {
+    /// The cookie name this store reads and writes.
+    fn cookie_name(&self) -> &str;
+
+    /// The session for a request that sent `values` for this store's cookie
+    /// (several when the browser holds duplicates), in header order.
+    ///
+    /// An invalid, tampered, expired or unknown cookie yields a fresh
+    /// session; only a failing backend is an error.
+    async fn load(&self, values: &[&str]) -> Result<Session>;
+
+    /// Persists the session's changes and returns the `Set-Cookie` value to
+    /// send, if the browser's cookie must change.
+    async fn save(&self, session: &Session) -> Result<Option<String>>;
+}
+
+/// The default "remember me" lifetime: 30 days.
+pub const DEFAULT_REMEMBER_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a server record of a browser-session cookie lives without a save.
+pub const DEFAULT_SERVER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The configuration shared by both kinds of store.
+///
+/// ```
+/// use std::time::Duration;
+/// use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, StoreConfig};
+///
+/// let config = StoreConfig::new("session", KeyRing::from(Key::generate()))
+///     .cookie_options(CookieOptions::new().secure(false))
+///     .idle_timeout(Some(Duration::from_secs(30 * 60)))
+///     .absolute_timeout(Some(Duration::from_secs(12 * 3600)));
+/// let store = CookieStore::new(config)?;
+/// # let _ = store;
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    name: String,
+    ring: KeyRing,
+    mode: Option<Mode>,
+    limit: usize,
+    skew: u64,
+    options: CookieOptions,
+    idle: Option<u64>,
+    absolute: Option<u64>,
+    remember_for: u64,
+    server_ttl: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoreConfig {
+    /// Configuration for cookie `name` under the keys of `ring`.
+    pub fn new(name: impl Into<String>, ring: KeyRing) -> StoreConfig {
+        StoreConfig {
+            name: name.into(),
+            ring,
+            mode: None,
+            limit: crate::codec::DEFAULT_COOKIE_LIMIT,
+            skew: crate::codec::DEFAULT_CLOCK_SKEW_SECS,
+            options: CookieOptions::default(),
+            idle: None,
+            absolute: None,
+            remember_for: DEFAULT_REMEMBER_FOR.as_secs(),
+            server_ttl: DEFAULT_SERVER_TTL.as_secs(),
+            clock: clock::system(),
+        }
+    }
+
+    /// Sets the protection mode. Defaults: [`Mode::Sealed`] for
+    /// [`CookieStore`] (the data is private), [`Mode::Signed`] for
+    /// [`ServerStore`] (a random id needs integrity, not secrecy).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Sets the cookie attributes; `max_age` there is the lifetime of new
+    /// sessions (`None`: browser-session cookies).
+    pub fn cookie_options(mut self, options: CookieOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Ends a session after this long without a request that loads it.
+    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle.map(|d| d.as_secs().max(1));
+        self
+    }
+
+    /// Ends a session this long after its creation, however active.
+    pub fn absolute_timeout(mut self, absolute: Option<Duration>) -> Self {
+        self.absolute = absolute.map(|d| d.as_secs().max(1));
+        self
+    }
+
+    /// The Max-Age given by [`Session::remember`]`(true)` (default 30 days).
+    pub fn remember_for(mut self, duration: Duration) -> Self {
+        self.remember_for = duration.as_secs();
+        self
+    }
+
+    /// How long a server record of a browser-session cookie is kept after
+    /// its last save when no timeout applies (default 30 days).
+    pub fn server_ttl(mut self, ttl: Duration) -> Self {
+        self.server_ttl = ttl.as_secs().max(1);
+        self
+    }
+
+    /// Sets the largest `name=value` written or read (default 4096).
+    pub fn size_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Sets the tolerated clock skew for issue times (default 60 s).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew.as_secs();
+        self
+    }
+
+    /// Replaces the clock (tests use [`ManualClock`](crate::clock::ManualClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn build(self, default_mode: Mode) -> Result<Settings> {
+        self.options.validate(&self.name)?;
+        if self.limit < 64 {
+            return Err(Error::Config(format!("a size limit of {} bytes cannot hold any session", self.limit)));
+        }
+        let codec = Codec::new(self.ring.clone(), self.mode.unwrap_or(default_mode))
+            .with_limit(self.limit)
+            .with_clock_skew(self.skew);
+        Ok(Settings { codec, config: self })
+    }
+}
+
+/// A validated configuration with its codec: what a store runs on.
+#[derive(Debug)]
+struct Settings {
+    codec: Codec,
+    config: StoreConfig,
+}
+
+impl Settings {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn now(&self) -> u64 {
+        self.config.clock.now()
+    }
+
+    /// A fresh session of this store.
+    fn fresh(&self, now: u64) -> Session {
+        let meta = Meta { created: now, max_age: self.config.options.get_max_age().map(|d| d.as_secs()) };
+        Session::from_state(self.name(), State::fresh(meta, self.config.remember_for))
+    }
+
+    /// True when the absolute timeout of a session created at `meta.created`
+    /// has passed.
+    fn outlived(&self, meta: &Meta, now: u64) -> bool {
+        self.config.absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs))
+    }
+
+    /// When a session written now stops being valid: the earliest of its
+    /// absolute deadline, its idle deadline and its persistent cookie's
+    /// expiry. `None`: valid until the browser drops the cookie.
+    fn expiry(&self, meta: &Meta, now: u64) -> Option<u64> {
+        let c = &self.config;
+        [
+            c.absolute.map(|abs| meta.created.saturating_add(abs)),
+            c.idle.map(|idle| now.saturating_add(idle)),
+            meta.max_age.map(|age| now.saturating_add(age)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The sliding window of a session: the shorter of the idle timeout and
+    /// a persistent cookie's Max-Age.
+    fn window(&self, meta: &Meta) -> Option<u64> {
+        [self.config.idle, meta.max_age].into_iter().flatten().min()
+    }
+
+    /// True when a cookie issued at `issued` should be re-sent so that its
+    /// sliding expiry moves: once an eighth of the window has passed, which
+    /// bounds the writes to eight per window however busy the session is.
+    fn refresh_due(&self, meta: &Meta, issued: u64, now: u64) -> bool {
+        self.window(meta).is_some_and(|w| now.saturating_sub(issued) >= (w / 8).max(1))
+    }
+
+    /// The frame times of a cookie issued now.
+    fn times(&self, meta: &Meta, now: u64) -> Times {
+        Times { issued: now, expires: self.expiry(meta, now) }
+    }
+
+    /// The `Set-Cookie` value carrying `value`; a persistent cookie's
+    /// Max-Age never outlives the session's authenticated expiry.
+    fn set_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, value: &str, times: Times) -> String {
+        let options = options.unwrap_or(&self.config.options);
+        let max_age = meta.max_age.map(|age| match times.expires {
+            Some(expires) => age.min(expires.saturating_sub(times.issued)),
+            None => age,
+        });
+        options.set_cookie(self.name(), value, max_age)
+    }
+
+    fn removal(&self, options: Option<&CookieOptions>) -> String {
+        options.unwrap_or(&self.config.options).removal(self.name())
+    }
+}
