@@ -59,7 +59,7 @@ pub use backend::Backend;
 pub use error::{BackendError, Error, Rejection, Result};
 pub use key::{Key, KeyRing, MIN_KEY_LEN};
 pub use options::{CookieOptions, SameSite};
-pub use registry::{Registry, RequestSessions, Saved};
+pub use registry::{Finished, Registry, RequestSessions, Saved};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
 pub use store::{CookieStore, ServerStore, Store, StoreConfig};

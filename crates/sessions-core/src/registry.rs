@@ -166,7 +166,58 @@ pub struct Saved {
     pub errors: Vec<(String, Error)>,
 }
 
+/// What a response needs after the handler ran: the adapters' whole job
+/// after the handler, decided once here for every framework.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// `Set-Cookie` values to append.
+    pub set_cookies: Vec<String>,
+    /// Add `Vary: Cookie`: the response depends on a session.
+    pub vary_cookie: bool,
+    /// Add `Cache-Control: no-cache="set-cookie"`: a shared cache must not
+    /// store the cookie with the response.
+    pub no_cache_set_cookie: bool,
+    /// A session failed to save. The handler's response must not be sent as
+    /// if it succeeded: send `503` when [`Error::is_unavailable`], else `500`.
+    /// Sessions that saved are still in `set_cookies`.
+    pub errors: Vec<(String, Error)>,
+}
+
+impl Finished {
+    /// The status to answer instead of the handler's, if any session
+    /// failed to save: `unavailable` for a storage outage, else 500.
+    pub fn failure_status(&self, unavailable: u16) -> Option<u16> {
+        if self.errors.is_empty() {
+            None
+        } else if self.errors.iter().any(|(_, e)| e.is_unavailable()) {
+            Some(unavailable)
+        } else {
+            Some(500)
+        }
+    }
+}
+
 impl RequestSessions {
+    /// Ends the request: saves every loaded session unless the handler
+    /// answered with a server error (`status >= 500`: nothing it did is
+    /// persisted), and says which headers to add.
+    pub async fn finish(&self, status: u16) -> Finished {
+        let vary_cookie = self.accessed();
+        if !vary_cookie || status >= 500 {
+            return Finished { vary_cookie, ..Finished::default() };
+        }
+        let saved = self.save().await;
+        for (name, err) in &saved.errors {
+            tracing::error!(cookie = %name, error = %err, "session could not be saved");
+        }
+        Finished {
+            no_cache_set_cookie: !saved.set_cookies.is_empty(),
+            set_cookies: saved.set_cookies,
+            vary_cookie,
+            errors: saved.errors,
+        }
+    }
+
     /// The session stored under cookie `name`, loading it on first access.
     pub async fn get(&self, name: &str) -> Result<Session> {
         let slot = self
