@@ -82,18 +82,14 @@ impl Key {
     /// Parses a key written as base64url (padded or not).
     pub fn from_base64(text: &str) -> Result<Key> {
         let trimmed = text.trim().trim_end_matches('=');
-        let bytes = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(trimmed)
-                .map_err(|_| Error::Key("not valid base64url"))?,
-        );
+        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(trimmed).map_err(|_| Error::Key("not valid base64url"))?);
         Key::from_bytes(&bytes)
     }
 
     /// Parses a key written as hexadecimal.
     pub fn from_hex(text: &str) -> Result<Key> {
         let text = text.trim().as_bytes();
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return Err(Error::Key("hex key has an odd number of digits"));
         }
         let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() / 2));
@@ -211,11 +207,7 @@ impl KeyRing {
     /// Parses a comma-separated list of keys, newest first, as taken from
     /// an environment variable such as `SESSION_KEYS`.
     pub fn parse_list(list: &str) -> Result<KeyRing> {
-        let keys = list
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(str::parse)
-            .collect::<Result<Vec<Key>>>()?;
+        let keys = list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<Vec<Key>>>()?;
         KeyRing::new(keys)
     }
 

@@ -202,10 +202,7 @@ mod tests {
             .partitioned(true)
             .http_only(false)
             .set_cookie("id", "abc", Some(60));
-        assert_eq!(
-            header,
-            "id=abc; SameSite=None; Partitioned; Secure; Path=/app; Domain=example.com; Max-Age=60"
-        );
+        assert_eq!(header, "id=abc; SameSite=None; Partitioned; Secure; Path=/app; Domain=example.com; Max-Age=60");
     }
 
     #[test]

@@ -146,12 +146,8 @@ pub struct RequestSessions {
 
 impl fmt::Debug for RequestSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let loaded: Vec<&str> = self
-            .inner
-            .iter()
-            .filter(|s| s.session.initialized())
-            .map(|s| s.store.cookie_name())
-            .collect();
+        let loaded: Vec<&str> =
+            self.inner.iter().filter(|s| s.session.initialized()).map(|s| s.store.cookie_name()).collect();
         f.debug_struct("RequestSessions").field("loaded", &loaded).finish()
     }
 }

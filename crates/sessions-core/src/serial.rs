@@ -49,11 +49,7 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SerialE
 }
 
 fn finish<T>(value: T, read: usize, len: usize) -> Result<T, SerialError> {
-    if read == len {
-        Ok(value)
-    } else {
-        Err(SerialError::Trailing(len - read))
-    }
+    if read == len { Ok(value) } else { Err(SerialError::Trailing(len - read)) }
 }
 
 #[cfg(test)]

@@ -194,15 +194,18 @@ impl Session {
         let state = self.lock();
         match state.fields.get(&value_field(key)) {
             None => Ok(None),
-            Some(bytes) => serial::from_bytes(bytes)
-                .map(Some)
-                .map_err(|source| Error::Value { key: key.into(), action: "decoded", source }),
+            Some(bytes) => serial::from_bytes(bytes).map(Some).map_err(|source| Error::Value {
+                key: key.into(),
+                action: "decoded",
+                source,
+            }),
         }
     }
 
     /// Stores `value` under `key`, replacing any previous value.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
-        let bytes = serial::to_bytes(value).map_err(|source| Error::Value { key: key.into(), action: "encoded", source })?;
+        let bytes =
+            serial::to_bytes(value).map_err(|source| Error::Value { key: key.into(), action: "encoded", source })?;
         let mut state = self.lock();
         let field = value_field(key);
         if state.fields.get(&field) != Some(&bytes) {
@@ -233,12 +236,7 @@ impl Session {
     /// The keys of all stored values, in order.
     pub fn keys(&self) -> Vec<String> {
         let state = self.lock();
-        state
-            .fields
-            .keys()
-            .filter_map(|k| k.strip_prefix(VALUE_PREFIX))
-            .map(str::to_owned)
-            .collect()
+        state.fields.keys().filter_map(|k| k.strip_prefix(VALUE_PREFIX)).map(str::to_owned).collect()
     }
 
     /// True when `key` holds a value.
@@ -263,15 +261,21 @@ impl Session {
 
     /// Queues a flash message in the named queue.
     pub fn add_flash_to<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<()> {
-        let item = serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
+        let item =
+            serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
         let mut state = self.lock();
         let field = flash_field(queue);
         let mut items: Vec<Vec<u8>> = match state.fields.get(&field) {
-            Some(bytes) => serial::from_bytes(bytes).map_err(|source| Error::Value { key: queue.into(), action: "decoded", source })?,
+            Some(bytes) => serial::from_bytes(bytes).map_err(|source| Error::Value {
+                key: queue.into(),
+                action: "decoded",
+                source,
+            })?,
             None => Vec::new(),
         };
         items.push(item);
-        let bytes = serial::to_bytes(&items).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
+        let bytes =
+            serial::to_bytes(&items).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
         state.set_field(field, Some(bytes));
         Ok(())
     }

@@ -246,7 +246,8 @@ impl Backend for FilesystemBackend {
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let now = self.inner.clock.now();
         let found = self.run(key, |inner, path| inner.read(path)).await?;
-        Ok(found.map(|(expires, fields)| Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }))
+        Ok(found
+            .map(|(expires, fields)| Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {

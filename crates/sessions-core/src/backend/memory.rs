@@ -34,7 +34,13 @@ impl Expiry<StorageKey, Arc<Entry>> for ByEntry {
         Some(entry.ttl)
     }
 
-    fn expire_after_update(&self, _: &StorageKey, entry: &Arc<Entry>, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &StorageKey,
+        entry: &Arc<Entry>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
@@ -161,7 +167,10 @@ impl Backend for MemoryBackend {
             Some(e) if self.live(e.value()) => Op::Nop,
             _ => Op::Put(self.entry(fields.clone(), ttl)),
         });
-        Ok(matches!(result, moka::ops::compute::CompResult::Inserted(_) | moka::ops::compute::CompResult::ReplacedWith(_)))
+        Ok(matches!(
+            result,
+            moka::ops::compute::CompResult::Inserted(_) | moka::ops::compute::CompResult::ReplacedWith(_)
+        ))
     }
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {

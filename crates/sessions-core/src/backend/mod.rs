@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::error::BackendError;
 pub use crate::id::StorageKey;
 use crate::record::Fields;
-pub use crate::error::BackendError;
 
 #[cfg(feature = "filesystem")]
 mod filesystem;

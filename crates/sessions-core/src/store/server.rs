@@ -261,10 +261,8 @@ struct Pending {
 impl Pending {
     fn take(session: &Session, s: &Settings) -> Pending {
         let state = session.lock();
-        let storage_key = state
-            .id
-            .as_ref()
-            .and_then(|(id, index)| s.codec.ring().get(*index).map(|key| id.storage_key(key)));
+        let storage_key =
+            state.id.as_ref().and_then(|(id, index)| s.codec.ring().get(*index).map(|key| id.storage_key(key)));
         let new_id = state.status == Status::Cycle || storage_key.is_none();
         let fields = (new_id && state.status != Status::Destroyed && state.has_data()).then(|| state.fields.clone());
         let patch = (!new_id && state.is_modified()).then(|| ServerStore::patch(&state));

@@ -1,0 +1,214 @@
+//! The backend conformance kit: every invariant of [`Backend`], as checks
+//! any backend crate (ours or a third party's) runs against itself.
+//!
+//! Enable the `testing` feature in `[dev-dependencies]` and call
+//! [`run_all`] from a test; each check panics with a message naming the
+//! broken invariant.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sessions_core::backend::MemoryBackend;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! sessions_core::testing::run_all(Arc::new(MemoryBackend::new())).await;
+//! # });
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{Backend, Patch, StorageKey};
+use crate::record::Fields;
+
+const TTL: Duration = Duration::from_secs(600);
+
+/// A random storage key, so checks never collide with each other or with
+/// data already in a shared server.
+pub fn random_key() -> StorageKey {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("OS RNG");
+    StorageKey::from_bytes(bytes)
+}
+
+fn fields(pairs: &[(&str, &[u8])]) -> Fields {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect()
+}
+
+/// Runs every check of the kit, except those that wait for real time to
+/// pass ([`expired_records_are_not_loaded`]); run that one separately.
+pub async fn run_all(backend: Arc<dyn Backend>) {
+    create_then_load(&*backend).await;
+    create_never_overwrites(&*backend).await;
+    update_applies_only_the_patch(&*backend).await;
+    update_with_clear_replaces_everything(&*backend).await;
+    update_never_creates(&*backend).await;
+    touch_never_creates(&*backend).await;
+    delete_is_idempotent(&*backend).await;
+    large_record_round_trips(&*backend).await;
+    concurrent_distinct_keys_are_kept(Arc::clone(&backend), 32, 20).await;
+    update_racing_delete_does_not_resurrect(Arc::clone(&backend)).await;
+}
+
+/// A created record loads back unchanged, with a TTL no longer than asked.
+pub async fn create_then_load(backend: &dyn Backend) {
+    let key = random_key();
+    let record = fields(&[("m", b"meta"), ("vname", b"ada"), ("v", b"")]);
+    assert!(backend.create(&key, &record, TTL).await.expect("create"), "create of a new key must succeed");
+    let stored = backend.load(&key).await.expect("load").expect("a created record must load");
+    assert_eq!(stored.fields, record, "load must return exactly the created fields");
+    if let Some(ttl) = stored.ttl {
+        assert!(ttl <= TTL, "reported TTL {ttl:?} exceeds the {TTL:?} asked for");
+    }
+    assert!(backend.load(&random_key()).await.expect("load").is_none(), "an unknown key must load as None");
+    backend.delete(&key).await.expect("delete");
+}
+
+/// `create` on an existing key returns false and leaves the record alone.
+pub async fn create_never_overwrites(backend: &dyn Backend) {
+    let key = random_key();
+    assert!(backend.create(&key, &fields(&[("va", b"first")]), TTL).await.expect("create"));
+    let again = backend.create(&key, &fields(&[("va", b"second")]), TTL).await.expect("create");
+    assert!(!again, "create must report an existing key");
+    let stored = backend.load(&key).await.expect("load").expect("record");
+    assert_eq!(stored.fields, fields(&[("va", b"first")]), "create must never overwrite");
+    backend.delete(&key).await.expect("delete");
+}
+
+/// `update` writes and removes only the fields of its patch.
+pub async fn update_applies_only_the_patch(backend: &dyn Backend) {
+    let key = random_key();
+    let start = fields(&[("va", b"1"), ("vb", b"2"), ("vc", b"3")]);
+    assert!(backend.create(&key, &start, TTL).await.expect("create"));
+    let patch = Patch { clear: false, set: fields(&[("vb", b"22"), ("vd", b"4")]), remove: vec!["vc".into()] };
+    assert!(backend.update(&key, &patch, TTL).await.expect("update"), "update of a live record must succeed");
+    let stored = backend.load(&key).await.expect("load").expect("record");
+    assert_eq!(stored.fields, fields(&[("va", b"1"), ("vb", b"22"), ("vd", b"4")]));
+    backend.delete(&key).await.expect("delete");
+}
+
+/// `update` with `clear` keeps only the fields it sets.
+pub async fn update_with_clear_replaces_everything(backend: &dyn Backend) {
+    let key = random_key();
+    assert!(backend.create(&key, &fields(&[("va", b"1"), ("vb", b"2")]), TTL).await.expect("create"));
+    let patch = Patch { clear: true, set: fields(&[("m", b"meta")]), remove: vec![] };
+    assert!(backend.update(&key, &patch, TTL).await.expect("update"));
+    let stored = backend.load(&key).await.expect("load").expect("record");
+    assert_eq!(stored.fields, fields(&[("m", b"meta")]), "clear must drop every field not set");
+    backend.delete(&key).await.expect("delete");
+}
+
+/// `update` of an absent record returns false and creates nothing.
+pub async fn update_never_creates(backend: &dyn Backend) {
+    let key = random_key();
+    let patch = Patch { clear: false, set: fields(&[("va", b"1")]), remove: vec![] };
+    assert!(!backend.update(&key, &patch, TTL).await.expect("update"), "update must report a missing record");
+    assert!(backend.load(&key).await.expect("load").is_none(), "update must never create a record");
+}
+
+/// `touch` of an absent record returns false and creates nothing; of a
+/// live one, keeps its fields.
+pub async fn touch_never_creates(backend: &dyn Backend) {
+    let key = random_key();
+    assert!(!backend.touch(&key, TTL).await.expect("touch"), "touch must report a missing record");
+    assert!(backend.load(&key).await.expect("load").is_none(), "touch must never create a record");
+    let record = fields(&[("va", b"1")]);
+    assert!(backend.create(&key, &record, Duration::from_secs(60)).await.expect("create"));
+    assert!(backend.touch(&key, TTL).await.expect("touch"));
+    let stored = backend.load(&key).await.expect("load").expect("record");
+    assert_eq!(stored.fields, record, "touch must not change the fields");
+    if let Some(ttl) = stored.ttl {
+        assert!(ttl > Duration::from_secs(60), "touch must extend the TTL (now {ttl:?})");
+    }
+    backend.delete(&key).await.expect("delete");
+}
+
+/// Deleted records are gone; deleting twice is fine.
+pub async fn delete_is_idempotent(backend: &dyn Backend) {
+    let key = random_key();
+    assert!(backend.create(&key, &fields(&[("va", b"1")]), TTL).await.expect("create"));
+    backend.delete(&key).await.expect("delete");
+    assert!(backend.load(&key).await.expect("load").is_none(), "a deleted record must not load");
+    backend.delete(&key).await.expect("deleting an absent record is not an error");
+}
+
+/// A record of a few hundred kilobytes with binary values round-trips.
+pub async fn large_record_round_trips(backend: &dyn Backend) {
+    let key = random_key();
+    let big: Vec<u8> = (0..=255u8).cycle().take(256 * 1024).collect();
+    let record = fields(&[("vbig", &big), ("vnul", b"\0\xff\0"), ("v\u{e9}t\u{e9}", b"unicode name")]);
+    assert!(backend.create(&key, &record, TTL).await.expect("create"));
+    assert_eq!(backend.load(&key).await.expect("load").expect("record").fields, record);
+    backend.delete(&key).await.expect("delete");
+}
+
+/// A record whose TTL has passed is not returned. Waits about two seconds.
+pub async fn expired_records_are_not_loaded(backend: &dyn Backend) {
+    let key = random_key();
+    assert!(backend.create(&key, &fields(&[("va", b"1")]), Duration::from_secs(1)).await.expect("create"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(backend.load(&key).await.expect("load").is_none(), "an expired record must not load");
+    assert!(
+        !backend.update(&key, &Patch { set: fields(&[("vb", b"2")]), ..Patch::default() }, TTL).await.expect("update"),
+        "update must not revive an expired record"
+    );
+}
+
+/// `tasks` concurrent writers each write their own field `writes` times
+/// into one record: every field must survive with its last value.
+pub async fn concurrent_distinct_keys_are_kept(backend: Arc<dyn Backend>, tasks: usize, writes: usize) {
+    let key = random_key();
+    assert!(backend.create(&key, &fields(&[("m", b"meta")]), TTL).await.expect("create"));
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let backend = Arc::clone(&backend);
+        let key = key.clone();
+        handles.push(tokio::spawn(async move {
+            for n in 0..writes {
+                let patch =
+                    Patch { set: fields(&[(&format!("vtask{task}"), n.to_string().as_bytes())]), ..Patch::default() };
+                assert!(backend.update(&key, &patch, TTL).await.expect("update"), "record vanished under load");
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("writer task panicked");
+    }
+    let stored = backend.load(&key).await.expect("load").expect("record");
+    let last = (writes - 1).to_string();
+    let lost: Vec<usize> = (0..tasks)
+        .filter(|t| stored.fields.get(&format!("vtask{t}")).map(Vec::as_slice) != Some(last.as_bytes()))
+        .collect();
+    assert!(lost.is_empty(), "{} of {tasks} concurrent writers lost their write: {lost:?}", lost.len());
+    backend.delete(&key).await.expect("delete");
+}
+
+/// Updates racing a delete never bring the record back.
+pub async fn update_racing_delete_does_not_resurrect(backend: Arc<dyn Backend>) {
+    for round in 0..20 {
+        let key = random_key();
+        assert!(backend.create(&key, &fields(&[("va", b"1")]), TTL).await.expect("create"));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let backend = Arc::clone(&backend);
+                let key = key.clone();
+                tokio::spawn(async move {
+                    for n in 0..10 {
+                        let patch = Patch {
+                            set: fields(&[(&format!("vw{w}"), format!("{n}").as_bytes())]),
+                            ..Patch::default()
+                        };
+                        let _ = backend.update(&key, &patch, TTL).await.expect("update");
+                    }
+                })
+            })
+            .collect();
+        backend.delete(&key).await.expect("delete");
+        for writer in writers {
+            writer.await.expect("writer task panicked");
+        }
+        assert!(
+            backend.load(&key).await.expect("load").is_none(),
+            "round {round}: an update racing a delete resurrected the record"
+        );
+    }
+}

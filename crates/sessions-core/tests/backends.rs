@@ -1,0 +1,37 @@
+//! The conformance kit against the built-in backends.
+
+use std::sync::Arc;
+
+use sessions_core::backend::{FilesystemBackend, MemoryBackend};
+use sessions_core::testing;
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::env::temp_dir().join(format!("sessions-test-{tag}-{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_backend_passes_the_conformance_kit() {
+    testing::run_all(Arc::new(MemoryBackend::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_backend_expires_records() {
+    testing::expired_records_are_not_loaded(&MemoryBackend::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filesystem_backend_passes_the_conformance_kit() {
+    let dir = temp_dir("kit");
+    testing::run_all(Arc::new(FilesystemBackend::new(&dir).unwrap())).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filesystem_backend_expires_records() {
+    let dir = temp_dir("expiry");
+    testing::expired_records_are_not_loaded(&FilesystemBackend::new(&dir).unwrap()).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
