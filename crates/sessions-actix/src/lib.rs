@@ -314,3 +314,7 @@ impl FromRequest for Sessions {
         ready(Handle::from_request(request).map(Sessions))
     }
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

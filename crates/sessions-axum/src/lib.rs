@@ -297,3 +297,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
         Handle::from_parts(parts).map(Sessions)
     }
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
