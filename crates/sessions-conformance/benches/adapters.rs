@@ -7,6 +7,9 @@
 //! - the peer: tower-sessions 0.15 `MemoryStore` for axum, actix-session
 //!   0.11 `CookieSessionStore` for actix-web.
 //!
+//! The `core` group measures the same session work with no framework at
+//! all, so the adapters' own share is the difference.
+//!
 //! Every request carries the cookie of an earlier response, so each
 //! iteration loads an existing session and saves a changed one.
 
@@ -37,6 +40,33 @@ fn memory_registry() -> Registry {
 /// The `name=value` part of a `Set-Cookie` value.
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// The core's share of a request, no framework: what every adapter pays
+/// whatever it wraps.
+mod core_bench {
+    use criterion::Criterion;
+    use sessions_core::Registry;
+
+    async fn one_request(registry: &Registry, cookie: Option<&str>) -> Option<String> {
+        let sessions = registry.request(cookie);
+        let session = sessions.default_session().await.ok()?;
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        session.insert("count", &count).ok()?;
+        sessions.finish(200).await.set_cookies.pop()
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
+        let mut group = c.benchmark_group("core");
+        for (name, registry) in [("cookie_store", super::cookie_registry()), ("memory_store", super::memory_registry())]
+        {
+            let cookie = runtime.block_on(one_request(&registry, None)).as_deref().map(super::cookie_pair);
+            group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&registry, cookie.as_deref())));
+        }
+        group.finish();
+    }
 }
 
 mod axum_bench {
@@ -191,6 +221,7 @@ mod actix_bench {
 }
 
 fn benches(c: &mut Criterion) {
+    core_bench::bench(c);
     axum_bench::bench(c);
     actix_bench::bench(c);
 }
