@@ -63,3 +63,8 @@ pub use registry::{Finished, Registry, RequestSessions, Saved};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
 pub use store::{CookieStore, ServerStore, Store, StoreConfig};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
