@@ -38,6 +38,12 @@ impl SessionId {
     }
 }
 
+/// The storage key of the index of `user`'s sessions: a keyed hash under
+/// its own purpose key, so it can never equal a session's storage key.
+pub(crate) fn user_index_key(key: &DerivedKeys, user: &str) -> StorageKey {
+    StorageKey(*blake3::keyed_hash(&key.user_index, user.as_bytes()).as_bytes())
+}
+
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SessionId(..)")

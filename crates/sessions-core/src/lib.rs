@@ -49,6 +49,7 @@ mod key;
 mod options;
 pub mod record;
 pub mod registry;
+pub mod revocation;
 mod serial;
 mod session;
 pub mod store;

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{FLASH_PREFIX, Fields, META_FIELD, Meta, VALUE_PREFIX};
+use crate::record::{FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 use crate::serial;
 
 /// The flash queue used by [`Session::add_flash`] and [`Session::flashes`].
@@ -72,10 +72,15 @@ pub(crate) struct State {
     pub(crate) id: Option<(SessionId, usize)>,
     pub(crate) options: Option<CookieOptions>,
     pub(crate) remember_for: u64,
+    /// When the store loaded or created the session (Unix seconds).
+    pub(crate) now: u64,
+    /// The user binding as loaded, to move the session out of that user's
+    /// index if the binding changes.
+    pub(crate) loaded_user: Option<String>,
 }
 
 impl State {
-    pub(crate) fn fresh(meta: Meta, remember_for: u64) -> State {
+    pub(crate) fn fresh(meta: Meta, remember_for: u64, now: u64) -> State {
         let mut fields = Fields::new();
         fields.insert(META_FIELD.into(), encode_meta(&meta));
         State {
@@ -90,6 +95,8 @@ impl State {
             id: None,
             options: None,
             remember_for,
+            now,
+            loaded_user: None,
         }
     }
 
@@ -98,13 +105,19 @@ impl State {
         self.cleared || !self.dirty.is_empty()
     }
 
-    /// True when the session holds any value or flash.
+    /// True when the session holds any value, flash or user binding.
     pub(crate) fn has_data(&self) -> bool {
         self.fields.keys().any(|k| k != META_FIELD)
     }
 
+    /// The user this session belongs to, if bound.
+    pub(crate) fn user(&self) -> Option<String> {
+        decode_user(&self.fields).map(|(user, _)| user)
+    }
+
     /// Marks everything as written, after a successful save.
     pub(crate) fn saved(&mut self) {
+        self.loaded_user = self.user();
         self.dirty.clear();
         self.cleared = false;
         self.reissue = false;
@@ -149,6 +162,11 @@ pub(crate) fn decode_meta(fields: &Fields) -> Option<Meta> {
     serial::from_bytes(fields.get(META_FIELD)?).ok()
 }
 
+/// The user binding: the user id and when it was bound (Unix seconds).
+pub(crate) fn decode_user(fields: &Fields) -> Option<(String, u64)> {
+    serial::from_bytes(fields.get(USER_FIELD)?).ok()
+}
+
 fn value_field(key: &str) -> String {
     let mut name = String::with_capacity(key.len() + 1);
     name.push(VALUE_PREFIX);
@@ -171,7 +189,7 @@ impl Session {
     /// A session that belongs to no store, for unit tests of code that takes
     /// a `Session`. Saving it is up to the caller.
     pub fn new_detached() -> Session {
-        Session::from_state("session", State::fresh(Meta { created: 0, max_age: None }, 0))
+        Session::from_state("session", State::fresh(Meta { created: 0, max_age: None }, 0, 0))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -219,6 +237,34 @@ impl Session {
         let mut state = self.lock();
         let field = value_field(key);
         state.fields.contains_key(&field) && state.set_field(field, None)
+    }
+
+    /// Binds the session to a user id (`None` unbinds it).
+    ///
+    /// A bound session can be revoked with the user's other sessions: by a
+    /// [`Revocation`](crate::revocation::Revocation) hook on any store, and
+    /// with [`ServerStore::destroy_all`](crate::ServerStore::destroy_all) on
+    /// a server store ("log out everywhere"). Bind after
+    /// [`Session::cycle_id`] at login.
+    pub fn set_user(&self, user: Option<&str>) -> Result<()> {
+        let mut state = self.lock();
+        let value = match user {
+            Some(user) => Some(serial::to_bytes(&(user, state.now)).map_err(|source| Error::Value {
+                key: USER_FIELD.into(),
+                action: "encoded",
+                source,
+            })?),
+            None => None,
+        };
+        if value.is_some() || state.fields.contains_key(USER_FIELD) {
+            state.set_field(USER_FIELD.into(), value);
+        }
+        Ok(())
+    }
+
+    /// The user id bound with [`Session::set_user`].
+    pub fn user(&self) -> Option<String> {
+        self.lock().user()
     }
 
     /// Removes every value and flash, keeping the session itself.
