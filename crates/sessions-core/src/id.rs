@@ -119,6 +119,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_million_ids_do_not_collide() {
+        let mut seen = std::collections::HashSet::with_capacity(1_000_000);
+        for _ in 0..1_000_000 {
+            let id = SessionId::generate().unwrap();
+            assert!(seen.insert(*id.as_bytes()), "two ids collided");
+        }
+    }
+
+    #[test]
     fn only_lowercase_hex_of_the_right_length_parses() {
         let key = StorageKey::from_bytes([0x5a; 32]);
         assert_eq!(StorageKey::parse(&key.as_str()), Some(key));
