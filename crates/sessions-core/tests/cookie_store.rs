@@ -284,3 +284,16 @@ async fn signed_mode_round_trips_and_exposes_no_key() {
     let sealed = CookieStore::new(config("session", &clock)).unwrap();
     assert!(sealed.load(&[value(&header)]).await.unwrap().is_new(), "a sealed store refuses signed frames");
 }
+
+#[tokio::test]
+async fn host_prefixed_cookie_gets_the_attributes_browsers_require() {
+    let clock = ManualClock::new(START);
+    let config = StoreConfig::new("__Host-session", KeyRing::from(key(1))).clock(std::sync::Arc::new(clock));
+    let store = CookieStore::new(config).unwrap();
+    let header = issue(&store, "n", "1").await;
+    assert!(header.starts_with("__Host-session="));
+    assert!(header.contains("; Secure") && header.contains("; Path=/") && !header.contains("Domain="));
+    let insecure =
+        StoreConfig::new("__Host-session", KeyRing::from(key(1))).cookie_options(CookieOptions::new().secure(false));
+    assert!(matches!(CookieStore::new(insecure), Err(Error::Config(_))), "refused at start-up");
+}
