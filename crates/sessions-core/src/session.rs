@@ -1,6 +1,7 @@
 //! The session handle that request handlers read and write.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,10 +36,24 @@ pub const DEFAULT_FLASH_QUEUE: &str = "_flash";
 /// assert!(session.flashes::<String>()?.is_empty()); // read once
 /// # Ok::<(), sessions_core::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     name: Arc<str>,
     state: Arc<Mutex<State>>,
+}
+
+/// Shows the keys, never the values: sessions hold tokens and personal data
+/// that must not reach logs.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("name", &self.name)
+            .field("keys", &state.fields.keys().filter_map(|k| k.strip_prefix(VALUE_PREFIX)).collect::<Vec<_>>())
+            .field("status", &state.status)
+            .field("modified", &state.is_modified())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the session stands in its life within this request.
@@ -52,7 +67,6 @@ pub(crate) enum Status {
     Destroyed,
 }
 
-#[derive(Debug)]
 pub(crate) struct State {
     pub(crate) fields: Fields,
     /// Fields changed by this request.
@@ -404,5 +418,49 @@ impl Session {
         let mut state = self.lock();
         state.options = Some(options);
         state.reissue = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_keys_but_never_values() {
+        let session = Session::new_detached();
+        session.insert("token", "s3cr3t-value").unwrap();
+        let shown = format!("{session:?}");
+        assert!(shown.contains("token"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_an_error_and_is_kept() {
+        let session = Session::new_detached();
+        session.insert("n", "not a number").unwrap();
+        assert!(matches!(session.get::<Vec<u64>>("n"), Err(Error::Value { .. })));
+        assert_eq!(session.get::<String>("n").unwrap().as_deref(), Some("not a number"));
+    }
+
+    #[test]
+    fn destroyed_session_reads_empty() {
+        let session = Session::new_detached();
+        session.insert("n", &1).unwrap();
+        session.destroy();
+        assert!(session.is_destroyed());
+        assert_eq!(session.get::<i32>("n").unwrap(), None);
+    }
+
+    #[test]
+    fn remove_and_clear_report_and_track_changes() {
+        let session = Session::new_detached();
+        session.insert("a", &1).unwrap();
+        session.insert("b", &2).unwrap();
+        assert!(session.remove("a"));
+        assert!(!session.remove("a"));
+        assert_eq!(session.keys(), vec!["b".to_string()]);
+        session.clear();
+        assert!(session.is_empty());
+        assert!(session.lock().is_modified());
     }
 }
