@@ -257,7 +257,7 @@ impl Session {
     ///
     /// A bound session can be revoked with the user's other sessions: by a
     /// [`Revocation`](crate::revocation::Revocation) hook on any store, and
-    /// with [`ServerStore::destroy_all`](crate::ServerStore::destroy_all) on
+    /// with [`ServerStore::destroy_user_sessions`](crate::ServerStore::destroy_user_sessions) on
     /// a server store ("log out everywhere"). Bind after
     /// [`Session::cycle_id`] at login.
     pub fn set_user(&self, user: Option<&str>) -> Result<()> {
