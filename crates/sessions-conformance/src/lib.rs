@@ -7,12 +7,22 @@
 //! [`Running`] handle. [`conformance_tests!`] then expands to one test per
 //! scenario and store:
 //!
-//! ```ignore
-//! fn launch(config: &sessions_conformance::AppConfig) -> Result<sessions_conformance::Running, String> {
-//!     // parse config.env() as the demo does, start it, return its address
-//! #   unimplemented!()
+//! ```
+//! use sessions_conformance::{AppConfig, Running, StoreKind, scenarios};
+//!
+//! fn launch(config: &AppConfig) -> Result<Running, String> {
+//!     // Parse `config.env()` as the demo's `main` does, start the app on a
+//!     // free port in the background, and return its address.
+//!     Err(format!("start the app with {:?}", config.env()))
 //! }
-//! sessions_conformance::conformance_tests!(launch);
+//!
+//! // In `tests/conformance.rs`: the whole suite.
+//! // sessions_conformance::conformance_tests!(launch);
+//!
+//! // Or one scenario on one store:
+//! # fn one() {
+//! sessions_conformance::run(launch, StoreKind::Memory, scenarios::counter_increments_across_requests);
+//! # }
 //! ```
 //!
 //! The demo routes the scenarios rely on are listed in the project README
