@@ -131,6 +131,9 @@ where
 pub struct Ctx {
     launcher: Arc<dyn Launcher>,
     store: StoreKind,
+    /// `SESSION_STORE` for every start of this scenario.
+    spec: String,
+    /// The filesystem store's directory, removed when the scenario ends.
     dir: Option<PathBuf>,
 }
 
@@ -142,10 +145,16 @@ impl fmt::Debug for Ctx {
 
 impl Ctx {
     fn new(launcher: Arc<dyn Launcher>, store: StoreKind) -> Ctx {
-        // A fresh key's public id is random enough to keep concurrent runs apart.
-        let dir = (store == StoreKind::Filesystem)
-            .then(|| std::env::temp_dir().join(format!("sessions-conformance-{}", random_key().id())));
-        Ctx { launcher, store, dir }
+        let (spec, dir) = match store {
+            StoreKind::Cookie => ("cookie".to_owned(), None),
+            StoreKind::Memory => ("memory".to_owned(), None),
+            StoreKind::Filesystem => {
+                // A fresh key's public id is random enough to keep concurrent runs apart.
+                let dir = std::env::temp_dir().join(format!("sessions-conformance-{}", random_key().id()));
+                (format!("fs:{}", dir.display()), Some(dir))
+            }
+        };
+        Ctx { launcher, store, spec, dir }
     }
 
     /// The store under test.
@@ -155,13 +164,7 @@ impl Ctx {
 
     /// The configuration for `keys`, on this scenario's store.
     pub fn config(&self, keys: &[String], secure: bool) -> AppConfig {
-        let store = match (self.store, &self.dir) {
-            (StoreKind::Cookie, _) => "cookie".to_owned(),
-            (StoreKind::Memory, _) => "memory".to_owned(),
-            (StoreKind::Filesystem, Some(dir)) => format!("fs:{}", dir.display()),
-            (StoreKind::Filesystem, None) => unreachable!("a filesystem context always has a directory"),
-        };
-        AppConfig { keys: keys.to_vec(), store, secure }
+        AppConfig { keys: keys.to_vec(), store: self.spec.clone(), secure }
     }
 
     /// Starts the app with `keys`, panicking if it does not start.
