@@ -246,6 +246,7 @@ macro_rules! conformance_tests {
                 session_responses_vary_on_cookie,
                 set_cookie_responses_are_not_cached,
                 kv_lists_string_values,
+                home_page_shows_the_sessions,
                 $($server,)*
             ]);
         }

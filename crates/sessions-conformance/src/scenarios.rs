@@ -277,3 +277,20 @@ pub async fn concurrent_writes_of_distinct_keys_are_all_kept(ctx: Ctx) {
     assert!(missing.is_empty(), "concurrent writes were lost: {missing:?}");
     assert!(listed.contains_key("first"));
 }
+
+/// The home page shows the counter, the user, the theme and the pending
+/// flashes, and taking the flashes there consumes them.
+pub async fn home_page_shows_the_sessions(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    login(&mut client, "ada").await;
+    client.get("/prefs?theme=solarized").await;
+    client.post_form("/flash", &[("message", "hello <there>")]).await;
+    let page = client.get("/").await;
+    expect_status(&page, 200, "/");
+    for shown in ["Counter: 1", "ada", "solarized", "hello &lt;there&gt;"] {
+        assert!(page.body.contains(shown), "the home page must show `{shown}`:\n{}", page.body);
+    }
+    let flashes: Vec<String> = serde_json::from_str(&client.get("/flashes").await.body).expect("a JSON array");
+    assert!(flashes.is_empty(), "the home page must consume the flashes it shows, left {flashes:?}");
+}
