@@ -68,7 +68,9 @@ impl Handle {
 ///
 /// It is the extractors' error and converts from [`sessions_core::Error`],
 /// so a handler returning `Result<_, SessionError>` can use `?` on session
-/// calls. As a response it is a status with a short plain-text reason that
+/// calls (converted that way, a storage outage is `503`; loads through the
+/// extractors and [`Sessions::get`] use the middleware's configured status).
+/// As a response it is a status with a short plain-text reason that
 /// names no secret.
 ///
 /// ```

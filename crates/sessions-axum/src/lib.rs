@@ -67,7 +67,9 @@ impl Handle {
 ///
 /// It is the rejection of the extractors and converts from
 /// [`sessions_core::Error`], so a handler returning
-/// `Result<_, SessionError>` can use `?` on session calls. As a response it
+/// `Result<_, SessionError>` can use `?` on session calls (converted that
+/// way, a storage outage is `503`; loads through the extractors and
+/// [`Sessions::get`] use the layer's configured status). As a response it
 /// is a status with a short plain-text reason that names no secret.
 ///
 /// ```
