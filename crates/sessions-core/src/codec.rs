@@ -264,7 +264,11 @@ fn mac(key: &DerivedKeys, header_and_body: &[u8], name: &str) -> blake3::Hash {
 
 fn push_times(frame: &mut Vec<u8>, times: Times) {
     frame.extend_from_slice(&times.issued.to_le_bytes());
-    frame.extend_from_slice(&times.expires.unwrap_or(0).to_le_bytes());
+    // Zero on the wire means "no expiry". An expiry at the epoch is past for
+    // every real clock, so it is written as second 1 instead of silently
+    // turning into "never expires".
+    let expires = times.expires.map_or(0, |e| e.max(1));
+    frame.extend_from_slice(&expires.to_le_bytes());
 }
 
 fn read_times(bytes: &[u8]) -> Times {
@@ -274,4 +278,23 @@ fn read_times(bytes: &[u8]) -> Times {
     expires.copy_from_slice(&bytes[8..16]);
     let expires = u64::from_le_bytes(expires);
     Times { issued: u64::from_le_bytes(issued), expires: (expires != 0).then_some(expires) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Key;
+
+    fn codec(mode: Mode) -> Codec {
+        Codec::new(KeyRing::from(Key::generate()), mode)
+    }
+
+    #[test]
+    fn an_expiry_at_the_epoch_never_means_no_expiry() {
+        for mode in [Mode::Sealed, Mode::Signed] {
+            let codec = codec(mode);
+            let value = codec.encode("s", b"x", Times { issued: 0, expires: Some(0) }).unwrap();
+            assert_eq!(codec.decode("s", &value, 5), Err(Rejection::Expired), "{mode:?}");
+        }
+    }
 }
