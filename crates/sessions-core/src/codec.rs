@@ -144,6 +144,21 @@ impl Codec {
     /// Fails with [`Error::TooLarge`] before any cryptography when
     /// `name=value` would exceed the limit.
     pub fn encode(&self, name: &str, payload: &[u8], times: Times) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.mode == Mode::Sealed {
+            rand::rng().fill_bytes(&mut nonce);
+        }
+        self.encode_with_nonce(name, payload, times, &nonce)
+    }
+
+    /// Encodes like [`Codec::encode`] but with a caller-chosen nonce (ignored
+    /// in [`Mode::Signed`]).
+    ///
+    /// Only for known-answer vectors that freeze the wire format: reusing a
+    /// nonce under one key breaks the confidentiality and integrity of
+    /// XChaCha20-Poly1305. Never call it with anything but a fixed test nonce.
+    #[doc(hidden)]
+    pub fn encode_with_nonce(&self, name: &str, payload: &[u8], times: Times, nonce: &[u8; 24]) -> Result<String> {
         let size = name.len() + 1 + self.encoded_len(payload.len());
         if size > self.limit {
             return Err(Error::TooLarge { name: name.to_owned(), size, limit: self.limit });
@@ -154,14 +169,12 @@ impl Codec {
         frame.extend_from_slice(&key.id);
         match self.mode {
             Mode::Sealed => {
-                let mut nonce = [0u8; NONCE_LEN];
-                rand::rng().fill_bytes(&mut nonce);
-                frame.extend_from_slice(&nonce);
+                frame.extend_from_slice(nonce);
                 frame.extend_from_slice(payload);
                 push_times(&mut frame, times);
                 let aad = associated_data(&frame[..HEADER_LEN], name);
                 let tag = cipher(key)
-                    .encrypt_in_place_detached(XNonce::from_slice(&nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
+                    .encrypt_in_place_detached(XNonce::from_slice(nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
                     .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
                 frame.extend_from_slice(&tag);
             }
