@@ -128,6 +128,8 @@ fn ready<F: Future>(future: F) -> Result<F::Output, String> {
     }
 }
 
+type Fill = dyn Fn(&sessions_core::Session) -> sessions_core::Result<()>;
+
 /// Record bytes of a few realistic sessions, built through the public API.
 fn records() -> Result<Vec<Vec<u8>>, String> {
     let clock = Arc::new(ManualClock::new(NOW));
@@ -135,7 +137,7 @@ fn records() -> Result<Vec<Vec<u8>>, String> {
     let codec = Codec::new(ring()?, Mode::Sealed);
     let err = |e: sessions_core::Error| e.to_string();
     let mut out = Vec::new();
-    let fills: [&dyn Fn(&sessions_core::Session) -> sessions_core::Result<()>; 3] = [
+    let fills: [&Fill; 3] = [
         &|s| s.insert("user", "ada"),
         &|s| {
             s.insert("count", &42u64)?;
