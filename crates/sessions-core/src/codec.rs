@@ -369,6 +369,13 @@ mod known_answers {
         assert_eq!(hex::encode(&keys.seal), "bbf322134398df4c4f37dd6a59a8703a2af1608d55f87885ba63a88e9ec9689b");
         assert_eq!(hex::encode(&keys.mac), "d187bed20aae0e501a1031126b46c3b29b3d7fab347631ade91c201aaa0c5838");
         assert_eq!(hex::encode(&keys.storage), "9321a6ac219af0531603dd0419b7856f49f709ed4e6b94ad16a64f8413de0db1");
+        assert_eq!(hex::encode(&keys.user_index), "b9fed1d0d448fde0928c2eb3f7997029a690fdbe26b90ae79762052d5124b2aa");
+    }
+
+    #[test]
+    fn user_index_key_is_frozen() {
+        let index = crate::id::user_index_key(&DerivedKeys::new(&key_a()), "ada");
+        assert_eq!(index.as_str(), "344cf779e57df280a4135321aa77d1142d84394fcdce2926d5a63b9be53226f5");
     }
 
     #[test]
