@@ -342,6 +342,7 @@ pub struct SqlBackend {
     table: String,
     sql: std::sync::Arc<Statements>,
     max_record_bytes: usize,
+    request_timeout: Duration,
 }
 
 impl fmt::Debug for SqlBackend {
@@ -350,6 +351,7 @@ impl fmt::Debug for SqlBackend {
             .field("dialect", &self.pool.dialect())
             .field("table", &self.table)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -374,6 +376,7 @@ pub struct SqlBackendBuilder {
     max_record_bytes: usize,
     max_connections: u32,
     acquire_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl Default for SqlBackendBuilder {
@@ -384,6 +387,7 @@ impl Default for SqlBackendBuilder {
             max_record_bytes: 1 << 20,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -422,6 +426,14 @@ impl SqlBackendBuilder {
     /// with [`BackendError::Unavailable`] (default 5 s).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The longest one backend call (load, save, delete, touch) may take,
+    /// waiting for a connection included, before it fails with
+    /// [`BackendError::Unavailable`] (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -504,12 +516,16 @@ impl SqlBackendBuilder {
                 self.table
             )));
         }
+        if self.request_timeout.is_zero() {
+            return Err(Error::Config("the request timeout must be longer than zero".into()));
+        }
         let sql = Statements::new(pool.dialect(), &self.table);
         let backend = SqlBackend {
             pool,
             table: self.table,
             sql: std::sync::Arc::new(sql),
             max_record_bytes: self.max_record_bytes,
+            request_timeout: self.request_timeout,
         };
         if self.migrate {
             backend.migrate().await?;
@@ -556,6 +572,10 @@ impl SqlBackend {
     /// Starts a task on the current tokio runtime that deletes expired rows
     /// every `interval`. The task stops when the returned [`Sweeper`] is
     /// dropped; failures are logged and retried at the next tick.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_sweeper(&self, interval: Duration) -> Sweeper {
         let backend = self.clone();
         let interval = interval.max(Duration::from_millis(10));
@@ -676,16 +696,16 @@ impl Drop for Sweeper {
     }
 }
 
-#[async_trait]
-impl Backend for SqlBackend {
-    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+/// The operations without a time bound; [`Backend`] wraps each in one.
+impl SqlBackend {
+    async fn load_now(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let now = now_millis();
         let Some(row) = self.fetch(key, now).await? else { return Ok(None) };
         let ttl = Duration::from_millis(u64::try_from(row.expires.saturating_sub(now)).unwrap_or(0));
         Ok(Some(Stored { fields: record::decode(&row.data)?, ttl: Some(ttl) }))
     }
 
-    async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+    async fn create_now(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
         let data = self.encode(fields)?;
         let id = &key.as_bytes()[..];
         let now = now_millis();
@@ -713,7 +733,7 @@ impl Backend for SqlBackend {
         Ok(false)
     }
 
-    async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
+    async fn update_now(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
             if let Some(done) = self.try_update(key, patch, ttl).await? {
                 return Ok(done);
@@ -723,6 +743,7 @@ impl Backend for SqlBackend {
             if let Some(done) = self.update_locked(key, patch, ttl).await? {
                 return Ok(done);
             }
+            tracing::debug!(attempt, table = %self.table, "session update aborted to break a deadlock; retrying");
             // Let the transaction that won the deadlock finish first.
             tokio::time::sleep(Duration::from_millis(1 + attempt as u64)).await;
         }
@@ -731,18 +752,55 @@ impl Backend for SqlBackend {
         )))
     }
 
-    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+    async fn delete_now(&self, key: &StorageKey) -> Result<(), BackendError> {
         let id = &key.as_bytes()[..];
         let done = with_pool!(self, pool => sqlx::query(&self.sql.delete).bind(id).execute(pool).await.map(|_| ()));
         done.map_err(map_error)
     }
 
-    async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+    async fn touch_now(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let id = &key.as_bytes()[..];
         let now = now_millis();
         let touched = with_pool!(self, pool => sqlx::query(&self.sql.touch)
             .bind(expiry(now, ttl)).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()));
         Ok(touched.map_err(map_error)? == 1)
+    }
+
+    /// Bounds one operation by the request timeout: a database that
+    /// stopped answering (a dead peer without a reset, a stuck lock) yields
+    /// `Unavailable` rather than a request that never finishes. A dropped
+    /// transaction is rolled back by the pool.
+    async fn bounded<T>(&self, operation: impl Future<Output = Result<T, BackendError>>) -> Result<T, BackendError> {
+        match tokio::time::timeout(self.request_timeout, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(BackendError::unavailable(format!(
+                "session database did not answer within {:?}",
+                self.request_timeout
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SqlBackend {
+    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        self.bounded(self.load_now(key)).await
+    }
+
+    async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+        self.bounded(self.create_now(key, fields, ttl)).await
+    }
+
+    async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
+        self.bounded(self.update_now(key, patch, ttl)).await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        self.bounded(self.delete_now(key)).await
+    }
+
+    async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+        self.bounded(self.touch_now(key, ttl)).await
     }
 }
 

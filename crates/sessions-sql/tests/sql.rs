@@ -137,6 +137,33 @@ async fn postgres_update_racing_logout_does_not_resurrect() {
     race(&url, "race").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_save_blocked_by_a_held_row_lock_fails_as_unavailable() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    let table = format!("t_blocked_{}", random_hex());
+    let backend =
+        SqlBackend::builder().table(&table).request_timeout(Duration::from_millis(300)).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap());
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
+        .bind(&key.as_bytes()[..])
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let patch = sessions_core::backend::Patch { set: one_field("vb", b"2"), ..Default::default() };
+    let blocked = tokio::time::timeout(Duration::from_secs(10), backend.update(&key, &patch, TTL))
+        .await
+        .expect("a save behind a held lock must give up at the request timeout, not hang");
+    assert!(matches!(blocked, Err(BackendError::Unavailable(_))), "{blocked:?}");
+
+    holder.rollback().await.unwrap();
+    assert!(backend.update(&key, &patch, TTL).await.unwrap(), "the save must succeed once the lock is released");
+    sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.unwrap();
+}
+
 // MariaDB / MySQL
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
