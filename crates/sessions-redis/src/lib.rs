@@ -149,6 +149,9 @@ impl ConnectionLike for Connection {
 /// with [`RedisBackend::builder`]. It is cheap to clone; clones share the
 /// connection.
 ///
+/// The empty field name is reserved (it marks the hash as a session);
+/// records from `sessions-core` never use it.
+///
 /// The connection reconnects by itself after the server comes back; while
 /// it is down, or when an answer takes longer than the response timeout,
 /// every call fails with [`BackendError::Unavailable`] instead of waiting.
@@ -371,12 +374,12 @@ impl RedisBackend {
 }
 
 fn map_error(err: RedisError) -> BackendError {
-    match err.kind() {
-        // WRONGTYPE, or a reply of an unexpected shape: the key holds data
-        // this backend did not write.
-        ErrorKind::TypeError => BackendError::Corrupt(err.to_string()),
-        _ => BackendError::unavailable(err),
+    // WRONGTYPE, or a reply of an unexpected shape: the key holds data this
+    // backend did not write.
+    if err.kind() == ErrorKind::TypeError || err.code() == Some("WRONGTYPE") {
+        return BackendError::Corrupt(err.to_string());
     }
+    BackendError::unavailable(err)
 }
 
 fn reserved(name: &str) -> Result<(), BackendError> {

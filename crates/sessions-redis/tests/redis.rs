@@ -71,6 +71,22 @@ async fn a_session_is_one_hash_under_the_prefix_and_a_hash_tag() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_foreign_value_under_a_session_key_is_corrupt_not_a_crash() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend = RedisBackend::builder().key_prefix(unique_prefix("foreign")).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET").arg(backend.redis_key(&key)).arg("not a hash").query_async(&mut raw).await.unwrap();
+
+    let load = backend.load(&key).await;
+    assert!(matches!(load, Err(BackendError::Corrupt(_))), "{load:?}");
+    let patch = Patch { set: one_field("va", b"1"), ..Patch::default() };
+    let update = backend.update(&key, &patch, TTL).await;
+    assert!(matches!(update, Err(BackendError::Corrupt(_))), "{update:?}");
+    backend.delete(&key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_patch_over_the_size_limit_is_refused_before_sending() {
     let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
     let backend =
