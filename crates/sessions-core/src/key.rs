@@ -155,7 +155,7 @@ pub(crate) struct DerivedKeys {
 }
 
 impl DerivedKeys {
-    fn new(key: &Key) -> DerivedKeys {
+    pub(crate) fn new(key: &Key) -> DerivedKeys {
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&key.derive(CONTEXT_KEY_ID)[..KEY_ID_LEN]);
         DerivedKeys {
