@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `DEMO_ADDR` | listen address (default `127.0.0.1:3000`) |
 //! | `SESSION_KEYS` | comma-separated base64url master keys, newest first; a random key if unset |
-//! | `SESSION_STORE` | `cookie` (default), `memory` or `fs:<dir>` |
+//! | `SESSION_STORE` | `cookie` (default), `memory`, `fs:<dir>`; with the `redis` feature `redis://...`; with the `sql` feature `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...` |
 //! | `SESSION_SECURE` | `0` drops the `Secure` attribute for plain-http local use |
 //! | `SESSION_IDLE_SECS`, `SESSION_MAX_SECS` | idle and absolute timeouts of the main session |
 //!
@@ -53,8 +53,27 @@ pub enum ConfigError {
         reason: String,
     },
     /// `SESSION_STORE` names a scheme no demo knows.
-    #[error("SESSION_STORE: unknown store `{0}` (expected `cookie`, `memory` or `fs:<dir>`)")]
+    #[error(
+        "SESSION_STORE: unknown store `{0}` (expected `cookie`, `memory`, `fs:<dir>`, `redis://...`, \
+         `postgres://...`, `mysql://...`, `mariadb://...` or `sqlite:...`)"
+    )]
     UnknownStore(String),
+    /// `SESSION_STORE` names a store this build of the demo leaves out.
+    #[error("SESSION_STORE: `{scheme}` needs the demo built with `--features {feature}`")]
+    NotBuiltIn {
+        /// The scheme asked for.
+        scheme: String,
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
+    /// A network backend could not be reached or set up.
+    #[error("cannot connect the `{scheme}` session backend: {reason}")]
+    Connect {
+        /// The scheme of `SESSION_STORE` (the URL itself may hold a password).
+        scheme: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Building the stores failed.
     #[error("cannot build the session stores: {0}")]
     Sessions(#[from] sessions_core::Error),
@@ -65,10 +84,11 @@ pub enum ConfigError {
 
 /// Where the main session lives, from `SESSION_STORE`.
 ///
-/// Parsing matches on the scheme before the first `:`; a backend crate adds
-/// its scheme (`redis://`, `postgres://`, `mysql://`, `sqlite:`) as a new
-/// variant, one arm in [`StoreSpec::from_str`] and one in
-/// [`Config::backend`].
+/// Parsing matches on the scheme before the first `:`; a new backend is a
+/// new variant, one arm in [`StoreSpec::from_str`] and one in
+/// [`Config::backend`]. Every scheme parses in every build; opening a
+/// network store the build left out (features `redis`, `sql`) is an error
+/// that names the feature.
 ///
 /// ```
 /// use demo_config::StoreSpec;
@@ -87,6 +107,11 @@ pub enum StoreSpec {
     Memory,
     /// A server store on one file per session in a directory.
     Filesystem(PathBuf),
+    /// A server store on Redis; the URL as given (`redis://`, `rediss://`).
+    Redis(String),
+    /// A server store on SQL; the URL as given (`postgres://`,
+    /// `postgresql://`, `mysql://`, `mariadb://`, `sqlite:`).
+    Sql(String),
 }
 
 impl StoreSpec {
@@ -111,6 +136,10 @@ impl FromStr for StoreSpec {
             Some(("fs", _)) => {
                 Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`fs:` needs a directory".into() })
             }
+            Some(("redis" | "rediss", _)) => Ok(StoreSpec::Redis(text.to_owned())),
+            Some(("postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite", _)) => {
+                Ok(StoreSpec::Sql(text.to_owned()))
+            }
             Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
         }
     }
@@ -122,6 +151,8 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Cookie => f.write_str("cookie"),
             StoreSpec::Memory => f.write_str("memory"),
             StoreSpec::Filesystem(dir) => write!(f, "fs:{}", dir.display()),
+            // Only the scheme: the rest of a URL may carry a password.
+            StoreSpec::Redis(url) | StoreSpec::Sql(url) => write!(f, "{}:...", scheme(url)),
         }
     }
 }
@@ -208,6 +239,8 @@ impl Config {
             StoreSpec::Cookie => None,
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::new())),
             StoreSpec::Filesystem(dir) => Some(Arc::new(FilesystemBackend::new(dir)?)),
+            StoreSpec::Redis(url) => Some(redis_backend(url).await?),
+            StoreSpec::Sql(url) => Some(sql_backend(url).await?),
         })
     }
 
@@ -307,6 +340,36 @@ fn escape(text: &str) -> String {
     out
 }
 
+fn scheme(url: &str) -> &str {
+    url.split(':').next().unwrap_or_default()
+}
+
+#[cfg(feature = "redis")]
+async fn redis_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_redis::RedisBackend::connect(url)
+        .await
+        .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "redis" })
+}
+
+#[cfg(feature = "sql")]
+async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_sql::SqlBackend::connect(url)
+        .await
+        .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "sql"))]
+async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "sql" })
+}
+
 fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     value
         .map(|v| {
@@ -374,6 +437,33 @@ mod tests {
     fn unknown_store_scheme_is_an_error_naming_it() {
         let err = Config::from_vars([("SESSION_STORE", "gopher://host")]).unwrap_err();
         assert!(err.to_string().contains("gopher:"), "{err}");
+    }
+
+    #[test]
+    fn network_store_urls_parse_by_scheme() {
+        assert_eq!(
+            "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Redis("redis://127.0.0.1:6379".into())
+        );
+        for url in ["postgres://u@h/db", "postgresql://h/db", "mysql://root@h/test", "mariadb://h/t", "sqlite::memory:"]
+        {
+            assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Sql(url.into()), "{url}");
+        }
+    }
+
+    #[test]
+    fn network_store_is_described_without_its_credentials() {
+        let spec: StoreSpec = "postgres://app:hunter2@db/sessions".parse().unwrap();
+        assert_eq!(spec.to_string(), "postgres:...");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn redis_store_without_the_feature_names_the_feature() {
+        let config = Config::from_vars([("SESSION_STORE", "redis://127.0.0.1:6379")]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(config.registry()).unwrap_err();
+        assert!(err.to_string().contains("--features redis"), "{err}");
     }
 
     #[test]
