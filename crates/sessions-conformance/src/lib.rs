@@ -259,9 +259,12 @@ where
 /// `conformance_tests!(server <module>, <StoreKind>, launcher)` adds one
 /// more server store, for example a network store behind a feature:
 ///
-/// ```ignore
-/// #[cfg(feature = "redis")]
+/// ```
+/// # use sessions_conformance::{AppConfig, Running};
+/// # fn launch(_: &AppConfig) -> Result<Running, String> { Err("a demo starts here".into()) }
+/// // Under the demo's `#[cfg(feature = "redis")]`:
 /// sessions_conformance::conformance_tests!(server redis_store, sessions_conformance::StoreKind::Redis, launch);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
