@@ -2,6 +2,9 @@
 //!
 //! - `ci`: what CI runs (format check, clippy, the whole test suite).
 //! - `keygen`: print a fresh master key for `SESSION_KEYS`.
+//! - `fuzz <target> --seconds N`: run one decoder's fuzz target (see `fuzz.rs`).
+
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -10,8 +13,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("keygen") => keygen(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | keygen>");
+            eprintln!("usage: cargo xtask <ci | keygen | fuzz>");
             return ExitCode::from(2);
         }
     };

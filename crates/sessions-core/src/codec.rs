@@ -144,6 +144,21 @@ impl Codec {
     /// Fails with [`Error::TooLarge`] before any cryptography when
     /// `name=value` would exceed the limit.
     pub fn encode(&self, name: &str, payload: &[u8], times: Times) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.mode == Mode::Sealed {
+            rand::rng().fill_bytes(&mut nonce);
+        }
+        self.encode_with_nonce(name, payload, times, &nonce)
+    }
+
+    /// Encodes like [`Codec::encode`] but with a caller-chosen nonce (ignored
+    /// in [`Mode::Signed`]).
+    ///
+    /// Only for known-answer vectors that freeze the wire format: reusing a
+    /// nonce under one key breaks the confidentiality and integrity of
+    /// XChaCha20-Poly1305. Never call it with anything but a fixed test nonce.
+    #[doc(hidden)]
+    pub fn encode_with_nonce(&self, name: &str, payload: &[u8], times: Times, nonce: &[u8; 24]) -> Result<String> {
         let size = name.len() + 1 + self.encoded_len(payload.len());
         if size > self.limit {
             return Err(Error::TooLarge { name: name.to_owned(), size, limit: self.limit });
@@ -154,14 +169,12 @@ impl Codec {
         frame.extend_from_slice(&key.id);
         match self.mode {
             Mode::Sealed => {
-                let mut nonce = [0u8; NONCE_LEN];
-                rand::rng().fill_bytes(&mut nonce);
-                frame.extend_from_slice(&nonce);
+                frame.extend_from_slice(nonce);
                 frame.extend_from_slice(payload);
                 push_times(&mut frame, times);
                 let aad = associated_data(&frame[..HEADER_LEN], name);
                 let tag = cipher(key)
-                    .encrypt_in_place_detached(XNonce::from_slice(&nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
+                    .encrypt_in_place_detached(XNonce::from_slice(nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
                     .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
                 frame.extend_from_slice(&tag);
             }
@@ -264,7 +277,11 @@ fn mac(key: &DerivedKeys, header_and_body: &[u8], name: &str) -> blake3::Hash {
 
 fn push_times(frame: &mut Vec<u8>, times: Times) {
     frame.extend_from_slice(&times.issued.to_le_bytes());
-    frame.extend_from_slice(&times.expires.unwrap_or(0).to_le_bytes());
+    // Zero on the wire means "no expiry". An expiry at the epoch is past for
+    // every real clock, so it is written as second 1 instead of silently
+    // turning into "never expires".
+    let expires = times.expires.map_or(0, |e| e.max(1));
+    frame.extend_from_slice(&expires.to_le_bytes());
 }
 
 fn read_times(bytes: &[u8]) -> Times {
@@ -274,4 +291,186 @@ fn read_times(bytes: &[u8]) -> Times {
     expires.copy_from_slice(&bytes[8..16]);
     let expires = u64::from_le_bytes(expires);
     Times { issued: u64::from_le_bytes(issued), expires: (expires != 0).then_some(expires) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Key;
+
+    fn codec(mode: Mode) -> Codec {
+        Codec::new(KeyRing::from(Key::generate()), mode)
+    }
+
+    #[test]
+    fn an_expiry_at_the_epoch_never_means_no_expiry() {
+        for mode in [Mode::Sealed, Mode::Signed] {
+            let codec = codec(mode);
+            let value = codec.encode("s", b"x", Times { issued: 0, expires: Some(0) }).unwrap();
+            assert_eq!(codec.decode("s", &value, 5), Err(Rejection::Expired), "{mode:?}");
+        }
+    }
+}
+
+/// Known-answer vectors: fixed keys, names, payloads, times and nonces, and
+/// the exact cookie values they give. They are the vectors of
+/// `docs/wire-format.md` (checked there against an independent
+/// implementation); if one of these tests fails, the wire format changed and
+/// every cookie in the wild would be refused.
+#[cfg(test)]
+mod known_answers {
+    use super::*;
+    use crate::Key;
+    use crate::hex;
+    use crate::id::SessionId;
+    use crate::key::DerivedKeys;
+    use crate::record::{self, Fields, Meta};
+
+    const ISSUED: u64 = 1_700_000_000;
+    const EXPIRES: u64 = 1_700_086_400;
+
+    /// Master key A: the bytes 0x00..=0x1f.
+    fn key_a() -> Key {
+        Key::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap()
+    }
+
+    /// Master key B: the bytes 0x20..=0x3f.
+    fn key_b() -> Key {
+        Key::from_bytes(&(32u8..64).collect::<Vec<_>>()).unwrap()
+    }
+
+    /// The nonce 0x40..=0x57.
+    fn nonce() -> [u8; 24] {
+        std::array::from_fn(|i| 0x40 + i as u8)
+    }
+
+    /// The session id 0x80..=0x9f.
+    fn session_id() -> [u8; 32] {
+        std::array::from_fn(|i| 0x80 + i as u8)
+    }
+
+    const RECORD: &str = "0102016d0bfc00f1536501fc805101000576757365720403616461";
+    const SEALED: &str = "EVjUg01AQUJDREVGR0hJSktMTU5PUFFSU1RVVlfkU-MlMPekHu8wEP5JEhtUFzZIRIXDRGd8bKLV2JtVeL9yWscshsQSdrZaMod0YiRjofgB2yfaDDM1zg";
+    const SIGNED: &str = "EljUg02AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2enwDxU2UAAAAAAAAAAAAAAABtjFm--ElGOHtA2P9FtEhUEX03ev3rc5L3tJx2DTnhFg";
+    const SEALED_UNDER_B: &str = "EbGHTo1AQUJDREVGR0hJSktMTU5PUFFSU1RVVlc_PlRMWZnO29rl6sH48a1wnpUBd9woO-vCpWm43PyrrA";
+
+    fn record_bytes() -> Vec<u8> {
+        let mut fields = Fields::new();
+        let meta = Meta { created: ISSUED, max_age: Some(86_400) };
+        fields.insert("m".into(), crate::serial::to_bytes(&meta).unwrap());
+        fields.insert("vuser".into(), crate::serial::to_bytes("ada").unwrap());
+        record::encode(&fields)
+    }
+
+    #[test]
+    fn purpose_keys_of_key_a_are_frozen() {
+        let keys = DerivedKeys::new(&key_a());
+        assert_eq!(hex::encode(&keys.id), "58d4834d");
+        assert_eq!(hex::encode(&keys.seal), "bbf322134398df4c4f37dd6a59a8703a2af1608d55f87885ba63a88e9ec9689b");
+        assert_eq!(hex::encode(&keys.mac), "d187bed20aae0e501a1031126b46c3b29b3d7fab347631ade91c201aaa0c5838");
+        assert_eq!(hex::encode(&keys.storage), "9321a6ac219af0531603dd0419b7856f49f709ed4e6b94ad16a64f8413de0db1");
+        assert_eq!(hex::encode(&keys.user_index), "b9fed1d0d448fde0928c2eb3f7997029a690fdbe26b90ae79762052d5124b2aa");
+    }
+
+    #[test]
+    fn user_index_key_is_frozen() {
+        let index = crate::id::user_index_key(&DerivedKeys::new(&key_a()), "ada");
+        assert_eq!(index.as_str(), "344cf779e57df280a4135321aa77d1142d84394fcdce2926d5a63b9be53226f5");
+    }
+
+    #[test]
+    fn key_id_of_key_b_is_frozen() {
+        assert_eq!(key_b().id(), "b1874e8d");
+    }
+
+    #[test]
+    fn record_format_is_frozen() {
+        assert_eq!(hex::encode(&record_bytes()), RECORD);
+    }
+
+    #[test]
+    fn sealed_encoding_is_frozen() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Sealed);
+        let times = Times { issued: ISSUED, expires: Some(EXPIRES) };
+        assert_eq!(codec.encode_with_nonce("session", &record_bytes(), times, &nonce()).unwrap(), SEALED);
+    }
+
+    #[test]
+    fn sealed_vector_decodes_to_its_record_and_times() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Sealed);
+        let opened = codec.decode("session", SEALED, ISSUED + 100).unwrap();
+        assert_eq!(hex::encode(&opened.payload), RECORD);
+        assert_eq!(opened.times, Times { issued: ISSUED, expires: Some(EXPIRES) });
+        assert_eq!(opened.key_index, 0);
+    }
+
+    #[test]
+    fn sealed_vector_expires_at_its_authenticated_expiry() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Sealed);
+        assert_eq!(codec.decode("session", SEALED, EXPIRES - 1).map(|o| o.key_index), Ok(0));
+        assert_eq!(codec.decode("session", SEALED, EXPIRES), Err(Rejection::Expired));
+    }
+
+    #[test]
+    fn signed_encoding_is_frozen() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Signed);
+        let times = Times { issued: ISSUED, expires: None };
+        assert_eq!(codec.encode_with_nonce("id", &session_id(), times, &nonce()).unwrap(), SIGNED);
+    }
+
+    #[test]
+    fn signed_encoding_ignores_the_nonce() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Signed);
+        let times = Times { issued: ISSUED, expires: None };
+        assert_eq!(codec.encode("id", &session_id(), times).unwrap(), SIGNED);
+    }
+
+    #[test]
+    fn signed_vector_decodes_to_its_id_without_expiry() {
+        let codec = Codec::new(KeyRing::from(key_a()), Mode::Signed);
+        let opened = codec.decode("id", SIGNED, u64::MAX).unwrap();
+        assert_eq!(opened.payload, session_id());
+        assert_eq!(opened.times, Times { issued: ISSUED, expires: None });
+    }
+
+    #[test]
+    fn storage_key_of_the_vector_id_is_frozen() {
+        let id = SessionId::from_payload(&session_id()).unwrap();
+        let storage = id.storage_key(&DerivedKeys::new(&key_a()));
+        assert_eq!(storage.as_str(), "d154a50ce1b39cec7f8d583ea4c7a5aa969ecaa1ca4d7462697741b1042d603b");
+    }
+
+    #[test]
+    fn empty_payload_under_key_b_is_frozen() {
+        let codec = Codec::new(KeyRing::from(key_b()), Mode::Sealed);
+        let times = Times { issued: ISSUED, expires: None };
+        assert_eq!(codec.encode_with_nonce("session", b"", times, &nonce()).unwrap(), SEALED_UNDER_B);
+    }
+
+    #[test]
+    fn vector_under_an_older_key_opens_with_its_ring_position() {
+        let codec = Codec::new(KeyRing::new([key_a(), key_b()]).unwrap(), Mode::Sealed);
+        let opened = codec.decode("session", SEALED_UNDER_B, ISSUED).unwrap();
+        assert_eq!(opened.payload, b"");
+        assert_eq!(opened.key_index, 1);
+    }
+
+    #[test]
+    fn vectors_are_refused_under_another_cookie_name() {
+        let ring = KeyRing::new([key_a(), key_b()]).unwrap();
+        let sealed = Codec::new(ring.clone(), Mode::Sealed);
+        let signed = Codec::new(ring, Mode::Signed);
+        assert_eq!(sealed.decode("Session", SEALED, ISSUED), Err(Rejection::Forged));
+        assert_eq!(signed.decode("ids", SIGNED, ISSUED), Err(Rejection::Forged));
+    }
+
+    #[test]
+    fn vectors_are_refused_by_the_other_mode() {
+        let ring = KeyRing::from(key_a());
+        assert_eq!(
+            Codec::new(ring.clone(), Mode::Signed).decode("session", SEALED, ISSUED),
+            Err(Rejection::UnknownVersion)
+        );
+        assert_eq!(Codec::new(ring, Mode::Sealed).decode("id", SIGNED, ISSUED), Err(Rejection::UnknownVersion));
+    }
 }

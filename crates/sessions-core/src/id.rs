@@ -38,6 +38,12 @@ impl SessionId {
     }
 }
 
+/// The storage key of the index of `user`'s sessions: a keyed hash under
+/// its own purpose key, so it can never equal a session's storage key.
+pub(crate) fn user_index_key(key: &DerivedKeys, user: &str) -> StorageKey {
+    StorageKey(*blake3::keyed_hash(&key.user_index, user.as_bytes()).as_bytes())
+}
+
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SessionId(..)")
@@ -111,6 +117,15 @@ impl fmt::Debug for StorageKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_million_ids_do_not_collide() {
+        let mut seen = std::collections::HashSet::with_capacity(1_000_000);
+        for _ in 0..1_000_000 {
+            let id = SessionId::generate().unwrap();
+            assert!(seen.insert(*id.as_bytes()), "two ids collided");
+        }
+    }
 
     #[test]
     fn only_lowercase_hex_of_the_right_length_parses() {

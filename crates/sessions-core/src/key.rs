@@ -20,6 +20,7 @@ const CONTEXT_KEY_ID: &str = "sessions-rs 2026-11 v1 key id";
 const CONTEXT_SEAL: &str = "sessions-rs 2026-11 v1 cookie seal";
 const CONTEXT_MAC: &str = "sessions-rs 2026-11 v1 cookie mac";
 const CONTEXT_STORAGE: &str = "sessions-rs 2026-11 v1 storage id";
+const CONTEXT_USER_INDEX: &str = "sessions-rs 2026-11 v1 user index";
 
 /// A secret master key: at least 32 random bytes.
 ///
@@ -150,10 +151,11 @@ pub(crate) struct DerivedKeys {
     pub(crate) seal: [u8; 32],
     pub(crate) mac: [u8; 32],
     pub(crate) storage: [u8; 32],
+    pub(crate) user_index: [u8; 32],
 }
 
 impl DerivedKeys {
-    fn new(key: &Key) -> DerivedKeys {
+    pub(crate) fn new(key: &Key) -> DerivedKeys {
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&key.derive(CONTEXT_KEY_ID)[..KEY_ID_LEN]);
         DerivedKeys {
@@ -161,6 +163,7 @@ impl DerivedKeys {
             seal: *key.derive(CONTEXT_SEAL),
             mac: *key.derive(CONTEXT_MAC),
             storage: *key.derive(CONTEXT_STORAGE),
+            user_index: *key.derive(CONTEXT_USER_INDEX),
         }
     }
 }
@@ -225,6 +228,10 @@ impl KeyRing {
         &self.keys[0]
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &DerivedKeys> {
+        self.keys.iter()
+    }
+
     pub(crate) fn get(&self, index: usize) -> Option<&DerivedKeys> {
         self.keys.get(index)
     }
@@ -284,6 +291,7 @@ mod tests {
         assert_ne!(d.seal, d.mac);
         assert_ne!(d.mac, d.storage);
         assert_ne!(d.seal, d.storage);
+        assert_ne!(d.storage, d.user_index);
     }
 
     #[test]

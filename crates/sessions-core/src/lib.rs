@@ -49,6 +49,7 @@ mod key;
 mod options;
 pub mod record;
 pub mod registry;
+pub mod revocation;
 mod serial;
 mod session;
 pub mod store;
@@ -63,3 +64,8 @@ pub use registry::{Finished, Registry, RequestSessions, Saved};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
 pub use store::{CookieStore, ServerStore, Store, StoreConfig};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

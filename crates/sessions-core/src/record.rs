@@ -3,7 +3,8 @@
 //! Backends see a session as fields (`String` name, opaque bytes) so that
 //! a save can write only the fields this request changed. The session model
 //! names its fields with a one-letter prefix: `v<key>` for values,
-//! `f<queue>` for flash queues, and `m` for metadata.
+//! `f<queue>` for flash queues, `m` for metadata and `u` for the user the
+//! session belongs to.
 //!
 //! Serialized (by the cookie store and the memory and filesystem backends),
 //! a record is:
@@ -33,6 +34,8 @@ const RECORD_V1: u8 = 1;
 pub(crate) const META_FIELD: &str = "m";
 /// Prefix of value fields.
 pub(crate) const VALUE_PREFIX: char = 'v';
+/// Field name of the user binding (`Session::set_user`).
+pub(crate) const USER_FIELD: &str = "u";
 /// Prefix of flash-queue fields.
 pub(crate) const FLASH_PREFIX: char = 'f';
 

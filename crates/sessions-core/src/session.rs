@@ -1,6 +1,7 @@
 //! The session handle that request handlers read and write.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{FLASH_PREFIX, Fields, META_FIELD, Meta, VALUE_PREFIX};
+use crate::record::{FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 use crate::serial;
 
 /// The flash queue used by [`Session::add_flash`] and [`Session::flashes`].
@@ -35,10 +36,24 @@ pub const DEFAULT_FLASH_QUEUE: &str = "_flash";
 /// assert!(session.flashes::<String>()?.is_empty()); // read once
 /// # Ok::<(), sessions_core::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     name: Arc<str>,
     state: Arc<Mutex<State>>,
+}
+
+/// Shows the keys, never the values: sessions hold tokens and personal data
+/// that must not reach logs.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("name", &self.name)
+            .field("keys", &state.fields.keys().filter_map(|k| k.strip_prefix(VALUE_PREFIX)).collect::<Vec<_>>())
+            .field("status", &state.status)
+            .field("modified", &state.is_modified())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the session stands in its life within this request.
@@ -52,7 +67,6 @@ pub(crate) enum Status {
     Destroyed,
 }
 
-#[derive(Debug)]
 pub(crate) struct State {
     pub(crate) fields: Fields,
     /// Fields changed by this request.
@@ -72,10 +86,15 @@ pub(crate) struct State {
     pub(crate) id: Option<(SessionId, usize)>,
     pub(crate) options: Option<CookieOptions>,
     pub(crate) remember_for: u64,
+    /// When the store loaded or created the session (Unix seconds).
+    pub(crate) now: u64,
+    /// The user binding as loaded, to move the session out of that user's
+    /// index if the binding changes.
+    pub(crate) loaded_user: Option<String>,
 }
 
 impl State {
-    pub(crate) fn fresh(meta: Meta, remember_for: u64) -> State {
+    pub(crate) fn fresh(meta: Meta, remember_for: u64, now: u64) -> State {
         let mut fields = Fields::new();
         fields.insert(META_FIELD.into(), encode_meta(&meta));
         State {
@@ -90,6 +109,8 @@ impl State {
             id: None,
             options: None,
             remember_for,
+            now,
+            loaded_user: None,
         }
     }
 
@@ -98,13 +119,19 @@ impl State {
         self.cleared || !self.dirty.is_empty()
     }
 
-    /// True when the session holds any value or flash.
+    /// True when the session holds any value, flash or user binding.
     pub(crate) fn has_data(&self) -> bool {
         self.fields.keys().any(|k| k != META_FIELD)
     }
 
+    /// The user this session belongs to, if bound.
+    pub(crate) fn user(&self) -> Option<String> {
+        decode_user(&self.fields).map(|(user, _)| user)
+    }
+
     /// Marks everything as written, after a successful save.
     pub(crate) fn saved(&mut self) {
+        self.loaded_user = self.user();
         self.dirty.clear();
         self.cleared = false;
         self.reissue = false;
@@ -149,6 +176,11 @@ pub(crate) fn decode_meta(fields: &Fields) -> Option<Meta> {
     serial::from_bytes(fields.get(META_FIELD)?).ok()
 }
 
+/// The user binding: the user id and when it was bound (Unix seconds).
+pub(crate) fn decode_user(fields: &Fields) -> Option<(String, u64)> {
+    serial::from_bytes(fields.get(USER_FIELD)?).ok()
+}
+
 fn value_field(key: &str) -> String {
     let mut name = String::with_capacity(key.len() + 1);
     name.push(VALUE_PREFIX);
@@ -171,7 +203,7 @@ impl Session {
     /// A session that belongs to no store, for unit tests of code that takes
     /// a `Session`. Saving it is up to the caller.
     pub fn new_detached() -> Session {
-        Session::from_state("session", State::fresh(Meta { created: 0, max_age: None }, 0))
+        Session::from_state("session", State::fresh(Meta { created: 0, max_age: None }, 0, 0))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -219,6 +251,34 @@ impl Session {
         let mut state = self.lock();
         let field = value_field(key);
         state.fields.contains_key(&field) && state.set_field(field, None)
+    }
+
+    /// Binds the session to a user id (`None` unbinds it).
+    ///
+    /// A bound session can be revoked with the user's other sessions: by a
+    /// [`Revocation`](crate::revocation::Revocation) hook on any store, and
+    /// with [`ServerStore::destroy_user_sessions`](crate::ServerStore::destroy_user_sessions) on
+    /// a server store ("log out everywhere"). Bind after
+    /// [`Session::cycle_id`] at login.
+    pub fn set_user(&self, user: Option<&str>) -> Result<()> {
+        let mut state = self.lock();
+        let value = match user {
+            Some(user) => Some(serial::to_bytes(&(user, state.now)).map_err(|source| Error::Value {
+                key: USER_FIELD.into(),
+                action: "encoded",
+                source,
+            })?),
+            None => None,
+        };
+        if value.is_some() || state.fields.contains_key(USER_FIELD) {
+            state.set_field(USER_FIELD.into(), value);
+        }
+        Ok(())
+    }
+
+    /// The user id bound with [`Session::set_user`].
+    pub fn user(&self) -> Option<String> {
+        self.lock().user()
     }
 
     /// Removes every value and flash, keeping the session itself.
@@ -358,5 +418,49 @@ impl Session {
         let mut state = self.lock();
         state.options = Some(options);
         state.reissue = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_keys_but_never_values() {
+        let session = Session::new_detached();
+        session.insert("token", "s3cr3t-value").unwrap();
+        let shown = format!("{session:?}");
+        assert!(shown.contains("token"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_an_error_and_is_kept() {
+        let session = Session::new_detached();
+        session.insert("n", "not a number").unwrap();
+        assert!(matches!(session.get::<u32>("n"), Err(Error::Value { .. })));
+        assert_eq!(session.get::<String>("n").unwrap().as_deref(), Some("not a number"));
+    }
+
+    #[test]
+    fn destroyed_session_reads_empty() {
+        let session = Session::new_detached();
+        session.insert("n", &1).unwrap();
+        session.destroy();
+        assert!(session.is_destroyed());
+        assert_eq!(session.get::<i32>("n").unwrap(), None);
+    }
+
+    #[test]
+    fn remove_and_clear_report_and_track_changes() {
+        let session = Session::new_detached();
+        session.insert("a", &1).unwrap();
+        session.insert("b", &2).unwrap();
+        assert!(session.remove("a"));
+        assert!(!session.remove("a"));
+        assert_eq!(session.keys(), vec!["b".to_string()]);
+        session.clear();
+        assert!(session.is_empty());
+        assert!(session.lock().is_modified());
     }
 }

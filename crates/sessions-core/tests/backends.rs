@@ -5,12 +5,8 @@ use std::sync::Arc;
 use sessions_core::backend::{FilesystemBackend, MemoryBackend};
 use sessions_core::testing;
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::env::temp_dir().join(format!("sessions-test-{tag}-{name}"))
-}
+mod common;
+use common::temp_dir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_backend_passes_the_conformance_kit() {

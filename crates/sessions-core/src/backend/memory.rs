@@ -10,16 +10,18 @@ use moka::sync::Cache;
 
 use super::{Backend, BackendError, Patch, StorageKey, Stored};
 use crate::clock::{self, Clock};
-use crate::record::Fields;
+use crate::record::{self, Fields};
 
-/// Rough bookkeeping cost of one entry beyond its bytes (key, map nodes,
-/// cache metadata), so the byte bound tracks real memory.
-const ENTRY_OVERHEAD: usize = 160;
-const FIELD_OVERHEAD: usize = 48;
+/// Measured cost of one entry beyond its record bytes (the cache's own
+/// bookkeeping, the key, the allocations), so the byte bound tracks the
+/// process's real memory (see the million-session test in `tests/faults.rs`).
+const ENTRY_OVERHEAD: usize = 512;
 
 #[derive(Debug)]
 struct Entry {
-    fields: Fields,
+    /// The record in its serialized form: one allocation, a fraction of
+    /// the memory of a map of strings and vectors.
+    record: Vec<u8>,
     /// Expiry on the backend's clock, checked on every read.
     expires_at: u64,
     /// Time to live for the cache's own (monotonic) eviction.
@@ -97,7 +99,7 @@ impl MemoryBackendBuilder {
     pub fn build(self) -> MemoryBackend {
         // One weighted bound enforces both limits: every entry weighs at
         // least max_bytes / max_entries, so no more than max_entries fit.
-        let min_weight = usize::try_from(self.max_bytes / self.max_entries).unwrap_or(usize::MAX).max(1);
+        let min_weight = usize::try_from(self.max_bytes.div_ceil(self.max_entries)).unwrap_or(usize::MAX).max(1);
         let cache = Cache::builder()
             .max_capacity(self.max_bytes)
             .weigher(|_: &StorageKey, e: &Arc<Entry>| e.weight)
@@ -141,11 +143,15 @@ impl MemoryBackend {
         self.cache.weighted_size()
     }
 
-    fn entry(&self, fields: Fields, ttl: Duration) -> Arc<Entry> {
-        let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD).sum();
-        let weight = u32::try_from((bytes + ENTRY_OVERHEAD).max(self.min_weight)).unwrap_or(u32::MAX);
+    fn entry(&self, fields: &Fields, ttl: Duration) -> Arc<Entry> {
+        let record = record::encode(fields);
+        let weight = u32::try_from((record.len() + ENTRY_OVERHEAD).max(self.min_weight)).unwrap_or(u32::MAX);
         let expires_at = self.clock.now().saturating_add(ttl.as_secs());
-        Arc::new(Entry { fields, expires_at, ttl, weight })
+        Arc::new(Entry { record, expires_at, ttl, weight })
+    }
+
+    fn fields(entry: &Entry) -> Result<Fields, BackendError> {
+        record::decode(&entry.record)
     }
 
     fn live(&self, entry: &Entry) -> bool {
@@ -156,16 +162,17 @@ impl MemoryBackend {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
-        Ok(self.cache.get(key).filter(|e| self.live(e)).map(|e| Stored {
-            fields: e.fields.clone(),
-            ttl: Some(Duration::from_secs(e.expires_at.saturating_sub(self.clock.now()))),
-        }))
+        let Some(entry) = self.cache.get(key).filter(|e| self.live(e)) else {
+            return Ok(None);
+        };
+        let ttl = Some(Duration::from_secs(entry.expires_at.saturating_sub(self.clock.now())));
+        Ok(Some(Stored { fields: Self::fields(&entry)?, ttl }))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
         let result = self.cache.entry_by_ref(key).and_compute_with(|existing| match existing {
             Some(e) if self.live(e.value()) => Op::Nop,
-            _ => Op::Put(self.entry(fields.clone(), ttl)),
+            _ => Op::Put(self.entry(fields, ttl)),
         });
         Ok(matches!(
             result,
@@ -175,11 +182,15 @@ impl Backend for MemoryBackend {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         let result = self.cache.entry_by_ref(key).and_compute_with(|existing| match existing {
-            Some(e) if self.live(e.value()) => {
-                let mut fields = e.value().fields.clone();
-                patch.apply(&mut fields);
-                Op::Put(self.entry(fields, ttl))
-            }
+            Some(e) if self.live(e.value()) => match Self::fields(e.value()) {
+                Ok(mut fields) => {
+                    patch.apply(&mut fields);
+                    Op::Put(self.entry(&fields, ttl))
+                }
+                // Records are only written by `entry`, so this cannot
+                // happen; refusing the update is the safe answer.
+                Err(_) => Op::Nop,
+            },
             _ => Op::Nop,
         });
         Ok(matches!(result, moka::ops::compute::CompResult::ReplacedWith(_)))
@@ -192,7 +203,15 @@ impl Backend for MemoryBackend {
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let result = self.cache.entry_by_ref(key).and_compute_with(|existing| match existing {
-            Some(e) if self.live(e.value()) => Op::Put(self.entry(e.value().fields.clone(), ttl)),
+            Some(e) if self.live(e.value()) => {
+                let entry = e.value();
+                Op::Put(Arc::new(Entry {
+                    record: entry.record.clone(),
+                    expires_at: self.clock.now().saturating_add(ttl.as_secs()),
+                    ttl,
+                    weight: entry.weight,
+                }))
+            }
             _ => Op::Nop,
         });
         Ok(matches!(result, moka::ops::compute::CompResult::ReplacedWith(_)))

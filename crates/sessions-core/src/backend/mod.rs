@@ -4,7 +4,8 @@
 //! A backend is a key/value store of [`Fields`] with a time to live. It is
 //! deliberately small and free of session logic (ids, cookies, timeouts),
 //! so a backend written outside this repository keeps working across
-//! releases of this crate. Run [`testing`](crate::testing) against it.
+//! releases of this crate. Run the conformance kit (module `testing`,
+//! feature `testing`) against it.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -66,8 +67,8 @@ impl Patch {
 
 /// Server-side storage of session records, keyed by [`StorageKey`].
 ///
-/// Invariants every implementation keeps (the conformance kit in
-/// [`testing`](crate::testing) checks each one):
+/// Invariants every implementation keeps (the conformance kit in module
+/// `testing`, feature `testing`, checks each one):
 /// - `create` never overwrites: it returns `Ok(false)` if the key exists.
 /// - `update` and `touch` never create: they return `Ok(false)` if the key
 ///   does not exist (deleted or expired), so a request still running when

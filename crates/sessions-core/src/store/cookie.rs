@@ -6,7 +6,7 @@ use super::{Settings, Store, StoreConfig};
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
 use crate::record;
-use crate::session::{Session, State, Status, decode_meta};
+use crate::session::{Session, State, Status, decode_meta, decode_user};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
 ///
@@ -54,7 +54,7 @@ impl CookieStore {
         if s.outlived(&meta, now) {
             return Err(Rejection::Expired);
         }
-        let mut state = State::fresh(meta, s.config.remember_for);
+        let mut state = State::fresh(meta, s.config.remember_for, now);
         state.fields = fields;
         state.loaded = true;
         state.reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
@@ -72,7 +72,14 @@ impl Store for CookieStore {
         let now = self.settings.now();
         for value in values {
             match self.open(value, now) {
-                Ok(session) => return Ok(session),
+                Ok(session) => {
+                    let binding = decode_user(&session.lock().fields);
+                    if self.settings.revoked(binding).await? {
+                        tracing::debug!(cookie = self.settings.name(), "session revoked; starting a fresh session");
+                        continue;
+                    }
+                    return Ok(session);
+                }
                 Err(reason) => tracing::debug!(cookie = self.settings.name(), %reason, "session cookie refused"),
             }
         }

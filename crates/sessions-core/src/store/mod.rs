@@ -19,13 +19,15 @@ use crate::error::{Error, Result};
 use crate::key::KeyRing;
 use crate::options::CookieOptions;
 use crate::record::Meta;
+use crate::revocation::Revocation;
 use crate::session::{Session, State};
 
 mod cookie;
 mod server;
+mod user_index;
 
 pub use cookie::CookieStore;
-pub use server::ServerStore;
+pub use server::{ServerStore, UserSession};
 
 /// Turns cookie values into sessions and sessions into `Set-Cookie` values.
 ///
@@ -81,6 +83,7 @@ pub struct StoreConfig {
     remember_for: u64,
     server_ttl: u64,
     clock: Arc<dyn Clock>,
+    revocation: Option<Arc<dyn Revocation>>,
 }
 
 impl StoreConfig {
@@ -98,6 +101,7 @@ impl StoreConfig {
             remember_for: DEFAULT_REMEMBER_FOR.as_secs(),
             server_ttl: DEFAULT_SERVER_TTL.as_secs(),
             clock: clock::system(),
+            revocation: None,
         }
     }
 
@@ -159,6 +163,13 @@ impl StoreConfig {
         self
     }
 
+    /// Checks each loaded session bound to a user against `revocation`
+    /// (see [`Revocation`]).
+    pub fn revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
     /// The cookie name.
     pub fn name(&self) -> &str {
         &self.name
@@ -195,13 +206,21 @@ impl Settings {
     /// A fresh session of this store.
     fn fresh(&self, now: u64) -> Session {
         let meta = Meta { created: now, max_age: self.config.options.get_max_age().map(|d| d.as_secs()) };
-        Session::from_state(self.name(), State::fresh(meta, self.config.remember_for))
+        Session::from_state(self.name(), State::fresh(meta, self.config.remember_for, now))
     }
 
     /// True when the absolute timeout of a session created at `meta.created`
     /// has passed.
     fn outlived(&self, meta: &Meta, now: u64) -> bool {
         self.config.absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs))
+    }
+
+    /// True when the session's user binding was revoked after it was made.
+    async fn revoked(&self, binding: Option<(String, u64)>) -> Result<bool> {
+        let (Some(revocation), Some((user, bound_at))) = (&self.config.revocation, binding) else {
+            return Ok(false);
+        };
+        Ok(revocation.not_before(&user).await?.is_some_and(|not_before| bound_at < not_before))
     }
 
     /// When a session written now stops being valid: the earliest of its

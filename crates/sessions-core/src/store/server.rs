@@ -5,14 +5,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::user_index;
 use super::{Settings, Store, StoreConfig};
 use crate::backend::{Backend, Patch, StorageKey};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
-use crate::id::SessionId;
+use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
 use crate::record::{Fields, META_FIELD, Meta};
-use crate::session::{Session, State, Status, decode_meta};
+use crate::session::{Session, State, Status, decode_meta, decode_user};
+
+/// A server-side session of one user, as listed by
+/// [`ServerStore::user_sessions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    /// Where the backend stores it.
+    pub storage_key: StorageKey,
+    /// When it was created (Unix seconds).
+    pub created: u64,
+}
 
 /// How often `create` may meet an existing record before we give up: with
 /// 256-bit ids a single collision already means a broken RNG or backend.
@@ -97,11 +108,17 @@ impl ServerStore {
             tracing::warn!(cookie = s.name(), "stored session has no readable metadata; starting a fresh session");
             return Ok(None);
         };
-        if s.outlived(&meta, now) {
+        let binding = decode_user(&stored.fields);
+        if s.outlived(&meta, now) || s.revoked(binding.clone()).await? {
+            tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
             self.backend.delete(&storage_key).await?;
+            if let Some((user, _)) = &binding {
+                user_index::remove(&*self.backend, &user_index_key(key, user), &storage_key).await?;
+            }
             return Ok(None);
         }
-        let mut state = State::fresh(meta, s.config.remember_for);
+        let mut state = State::fresh(meta, s.config.remember_for, now);
+        state.loaded_user = binding.map(|(user, _)| user);
         state.fields = stored.fields;
         state.loaded = true;
         state.id = Some((id, opened.key_index));
@@ -186,6 +203,7 @@ impl Store for ServerStore {
         if pending.status == Status::Destroyed {
             if let Some(old) = &pending.storage_key {
                 self.backend.delete(old).await?;
+                self.unindex(pending.loaded_user.as_deref(), old).await?;
             }
             session.lock().forget();
             return Ok(pending.loaded.then(|| s.removal(pending.options.as_ref())));
@@ -197,6 +215,7 @@ impl Store for ServerStore {
                 return Ok(None);
             };
             let id = self.create(fields, ttl).await?;
+            self.index(pending.user.as_deref(), &self.newest_storage_key(&id)).await?;
             return self.issue(session, &pending, id, now).map(Some);
         };
 
@@ -205,6 +224,8 @@ impl Store for ServerStore {
             // record goes so the old cookie is worthless.
             let id = self.create(fields, ttl).await?;
             self.backend.delete(old).await?;
+            self.unindex(pending.loaded_user.as_deref(), old).await?;
+            self.index(pending.user.as_deref(), &self.newest_storage_key(&id)).await?;
             return self.issue(session, &pending, id, now).map(Some);
         }
 
@@ -220,6 +241,10 @@ impl Store for ServerStore {
             session.lock().forget();
             return Ok(Some(s.removal(pending.options.as_ref())));
         }
+        if pending.user != pending.loaded_user {
+            self.unindex(pending.loaded_user.as_deref(), old).await?;
+            self.index(pending.user.as_deref(), old).await?;
+        }
         let mut state = session.lock();
         let header = match (pending.reissue, &state.id) {
             (true, Some((id, _))) => Some(self.id_cookie(&pending, id, now)?),
@@ -231,6 +256,67 @@ impl Store for ServerStore {
 }
 
 impl ServerStore {
+    fn newest_storage_key(&self, id: &SessionId) -> StorageKey {
+        id.storage_key(self.settings.codec.ring().newest())
+    }
+
+    /// Adds a session to its user's index, if it has a user.
+    async fn index(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
+        match user {
+            Some(user) => {
+                let index = user_index_key(self.settings.codec.ring().newest(), user);
+                user_index::add(&*self.backend, &index, session).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a session from its user's index under every key of the ring
+    /// (the index may predate a rotation).
+    async fn unindex(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
+        let Some(user) = user else { return Ok(()) };
+        for key in self.settings.codec.ring().iter() {
+            user_index::remove(&*self.backend, &user_index_key(key, user), session).await?;
+        }
+        Ok(())
+    }
+
+    /// The live server-side sessions bound to `user` with
+    /// [`Session::set_user`], with when each was created (Unix seconds).
+    pub async fn user_sessions(&self, user: &str) -> Result<Vec<UserSession>> {
+        let mut sessions = Vec::new();
+        for key in self.settings.codec.ring().iter() {
+            for storage_key in user_index::members(&*self.backend, &user_index_key(key, user)).await? {
+                let Some(stored) = self.backend.load(&storage_key).await? else { continue };
+                let bound_to_user = decode_user(&stored.fields).is_some_and(|(u, _)| u == user);
+                if let (true, Some(meta)) = (bound_to_user, decode_meta(&stored.fields)) {
+                    sessions.push(UserSession { storage_key, created: meta.created });
+                }
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// "Log out everywhere": deletes every server-side session bound to
+    /// `user` and its index; returns how many sessions were deleted. Their
+    /// cookies, replayed, yield anonymous sessions.
+    pub async fn destroy_user_sessions(&self, user: &str) -> Result<usize> {
+        let mut deleted = 0;
+        for key in self.settings.codec.ring().iter() {
+            let index = user_index_key(key, user);
+            for storage_key in user_index::members(&*self.backend, &index).await? {
+                let Some(stored) = self.backend.load(&storage_key).await? else { continue };
+                // The index may lag a re-binding; never delete another user's session.
+                if decode_user(&stored.fields).is_some_and(|(u, _)| u == user) {
+                    self.backend.delete(&storage_key).await?;
+                    deleted += 1;
+                }
+            }
+            self.backend.delete(&index).await?;
+        }
+        Ok(deleted)
+    }
+
     /// Records the new id in the session and returns its cookie.
     fn issue(&self, session: &Session, pending: &Pending, id: SessionId, now: u64) -> Result<String> {
         let header = self.id_cookie(pending, &id, now)?;
@@ -252,6 +338,9 @@ struct Pending {
     options: Option<CookieOptions>,
     /// The current record's storage key, if the session has one.
     storage_key: Option<StorageKey>,
+    /// The user the session is bound to now, and as it was loaded.
+    user: Option<String>,
+    loaded_user: Option<String>,
     /// The whole record, when it must be written under a new id.
     fields: Option<Fields>,
     /// This request's changes, when the record is updated in place.
@@ -273,6 +362,8 @@ impl Pending {
             touch_due: state.touch_due,
             meta: state.meta,
             options: state.options.clone(),
+            user: state.user(),
+            loaded_user: state.loaded_user.clone(),
             storage_key,
             fields,
             patch,

@@ -1,0 +1,47 @@
+//! The index of a user's server-side sessions, kept as an ordinary record
+//! in the same backend, so every backend supports "log out everywhere"
+//! without a method of its own.
+//!
+//! The index of a user is a record whose field names are the storage keys
+//! of that user's sessions. Adding and removing a session is a patch of one
+//! field, so concurrent logins of one user do not lose each other.
+
+use std::time::Duration;
+
+use crate::backend::{Backend, Patch, StorageKey};
+use crate::error::Result;
+use crate::record::Fields;
+
+/// An index lives this long after its last addition. A session active for
+/// longer without a new login drops out of "log out everywhere"; the
+/// absolute timeout is the way to bound session lifetimes below this.
+pub(crate) const INDEX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Records `session` in the index stored under `index`.
+pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &StorageKey) -> Result<()> {
+    let mut set = Fields::new();
+    set.insert(session.as_str(), Vec::new());
+    let patch = Patch { set: set.clone(), ..Patch::default() };
+    // Update first (the common case: the user has other sessions); create
+    // otherwise; update again if a concurrent login created it in between.
+    if backend.update(index, &patch, INDEX_TTL).await? || backend.create(index, &set, INDEX_TTL).await? {
+        return Ok(());
+    }
+    backend.update(index, &patch, INDEX_TTL).await?;
+    Ok(())
+}
+
+/// Removes `session` from the index stored under `index`.
+pub(crate) async fn remove(backend: &dyn Backend, index: &StorageKey, session: &StorageKey) -> Result<()> {
+    let patch = Patch { remove: vec![session.as_str()], ..Patch::default() };
+    backend.update(index, &patch, INDEX_TTL).await?;
+    Ok(())
+}
+
+/// The storage keys listed in the index stored under `index`.
+pub(crate) async fn members(backend: &dyn Backend, index: &StorageKey) -> Result<Vec<StorageKey>> {
+    let Some(stored) = backend.load(index).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(stored.fields.keys().filter_map(|k| StorageKey::parse(k)).collect())
+}
