@@ -33,6 +33,9 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::fmt;
 use std::time::Duration;
 

@@ -7,11 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisCluster, RedisProcess, redis_tools_installed, service_url, unique_prefix};
+use common::{service_url, unique_prefix};
 use sessions_core::backend::{Backend, BackendError, Patch};
 use sessions_core::record::Fields;
 use sessions_core::testing;
 use sessions_redis::RedisBackend;
+use sessions_redis::testing::{RedisCluster, RedisProcess, redis_tools_installed};
 
 const TTL: Duration = Duration::from_secs(600);
 
