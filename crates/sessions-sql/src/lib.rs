@@ -69,6 +69,9 @@ const LOCKED_ATTEMPTS: usize = 20;
 /// of a session load; a connection used moments ago is almost surely alive,
 /// and if it is not, the request fails as `Unavailable` and the pool drops it.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// How often a migration statement is retried after a failure, for apps
+/// racing to create the same table on a fresh database.
+const MIGRATE_RETRIES: u32 = 3;
 
 /// Pool options shared by the networked engines.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -557,7 +560,22 @@ impl SqlBackend {
     /// run on every start.
     pub async fn migrate(&self) -> Result<(), Error> {
         for statement in &self.sql.migrate {
-            with_pool!(self, pool => sqlx::query(statement).execute(pool).await.map(drop)?);
+            // `CREATE ... IF NOT EXISTS` is not atomic on PostgreSQL: apps
+            // starting together on a fresh database can both try to create
+            // the table, and the loser fails on a catalog constraint. A
+            // retry then finds the table made and succeeds.
+            let mut attempt = 0;
+            loop {
+                let done = with_pool!(self, pool => sqlx::query(statement).execute(pool).await.map(drop));
+                match done {
+                    Ok(()) => break,
+                    Err(_) if attempt < MIGRATE_RETRIES => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
         }
         Ok(())
     }

@@ -304,3 +304,21 @@ async fn unknown_url_schemes_are_refused() {
     let result = SqlBackend::connect("oracle://db/app").await;
     assert!(matches!(result, Err(sessions_sql::Error::UnsupportedUrl(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apps_starting_together_on_a_fresh_postgres_table_all_migrate() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    let table = format!("t_race_{}", random_hex());
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, table) = (url.clone(), table.clone());
+            tokio::spawn(async move { SqlBackend::builder().table(&table).connect(&url).await })
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for start in starts {
+        backends.push(start.await.unwrap().expect("every app starts"));
+    }
+    let first = TestTable { backend: backends.remove(0), url, sqlite_file: None };
+    first.drop_table().await;
+}
