@@ -148,6 +148,6 @@ async fn sixty_four_writers_lose_nothing_in_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_writers_lose_nothing_on_disk() {
     let dir = temp_dir("storm");
-    testing::concurrent_distinct_keys_are_kept(Arc::new(FilesystemBackend::new(&dir).unwrap()), 64, 200).await;
+    testing::concurrent_distinct_keys_are_kept(Arc::new(FilesystemBackend::new(&dir).unwrap()), 64, 1000).await;
     std::fs::remove_dir_all(dir).unwrap();
 }

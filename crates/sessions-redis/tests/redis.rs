@@ -42,9 +42,9 @@ async fn single_server_expires_records() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn single_server_keeps_every_key_of_32_concurrent_writers() {
+async fn single_server_keeps_every_key_of_64_writers_saving_1000_times() {
     let Some(backend) = single("writers").await else { return };
-    testing::concurrent_distinct_keys_are_kept(Arc::new(backend), 32, 100).await;
+    testing::concurrent_distinct_keys_are_kept(Arc::new(backend), 64, 1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -111,7 +111,7 @@ async fn cluster_of_three_nodes_passes_the_conformance_kit() {
         .expect("connect to the test cluster");
     let backend: Arc<dyn Backend> = Arc::new(backend);
     testing::run_all(Arc::clone(&backend)).await;
-    testing::concurrent_distinct_keys_are_kept(Arc::clone(&backend), 32, 100).await;
+    testing::concurrent_distinct_keys_are_kept(Arc::clone(&backend), 64, 1000).await;
     testing::expired_records_are_not_loaded(&*backend).await;
     drop(cluster);
 }

@@ -101,7 +101,7 @@ async fn expiry(url: &str, tag: &str) {
 
 async fn writers(url: &str, tag: &str) {
     let table = TestTable::new(url, tag).await;
-    testing::concurrent_distinct_keys_are_kept(table.backend(), 32, 100).await;
+    testing::concurrent_distinct_keys_are_kept(table.backend(), 64, 1000).await;
     table.drop_table().await;
 }
 
@@ -126,7 +126,7 @@ async fn postgres_expires_records() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_keeps_every_key_of_32_concurrent_writers() {
+async fn postgres_keeps_every_key_of_64_writers_saving_1000_times() {
     let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
     writers(&url, "writers").await;
 }
@@ -179,7 +179,7 @@ async fn mysql_expires_records() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mysql_keeps_every_key_of_32_concurrent_writers() {
+async fn mysql_keeps_every_key_of_64_writers_saving_1000_times() {
     let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
     writers(&url, "writers").await;
 }
@@ -203,7 +203,7 @@ async fn sqlite_in_memory_expires_records() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_in_memory_keeps_every_key_of_32_concurrent_writers() {
+async fn sqlite_in_memory_keeps_every_key_of_64_writers_saving_1000_times() {
     writers("sqlite::memory:", "writers").await;
 }
 
@@ -215,9 +215,9 @@ async fn sqlite_file_passes_the_conformance_kit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_file_keeps_every_key_of_32_concurrent_writers() {
+async fn sqlite_file_keeps_every_key_of_64_writers_saving_1000_times() {
     let table = TestTable::sqlite_file("writers").await;
-    testing::concurrent_distinct_keys_are_kept(table.backend(), 32, 100).await;
+    testing::concurrent_distinct_keys_are_kept(table.backend(), 64, 1000).await;
     table.drop_table().await;
 }
 
