@@ -140,6 +140,21 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Backend(BackendError::Unavailable(_)))
     }
+
+    /// The HTTP status a request that met this error answers with:
+    /// `unavailable` (usually 503) for a storage outage, 500 otherwise.
+    /// Adapters use it so every framework maps errors the same way.
+    ///
+    /// ```
+    /// use sessions_core::{BackendError, Error};
+    ///
+    /// let down = Error::from(BackendError::unavailable("connection refused"));
+    /// assert_eq!(down.http_status(503), 503);
+    /// assert_eq!(Error::UnknownStore("prefs".into()).http_status(503), 500);
+    /// ```
+    pub fn http_status(&self, unavailable: u16) -> u16 {
+        if self.is_unavailable() { unavailable } else { 500 }
+    }
 }
 
 /// Shorthand for `Result<T, sessions_core::Error>`.

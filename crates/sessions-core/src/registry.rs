@@ -180,6 +180,25 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// The headers to append to the response, in order: one `Set-Cookie`
+    /// per changed session, then `Vary: Cookie` and
+    /// `Cache-Control: no-cache="set-cookie"` when they apply. Names are
+    /// lowercase, values plain ASCII, so every framework can append them
+    /// as they are.
+    ///
+    /// ```
+    /// use sessions_core::Finished;
+    ///
+    /// let finished = Finished { vary_cookie: true, ..Finished::default() };
+    /// assert_eq!(finished.headers().collect::<Vec<_>>(), [("vary", "Cookie")]);
+    /// ```
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        let cookies = self.set_cookies.iter().map(|value| ("set-cookie", value.as_str()));
+        let vary = self.vary_cookie.then_some(("vary", "Cookie"));
+        let cache = self.no_cache_set_cookie.then_some(("cache-control", "no-cache=\"set-cookie\""));
+        cookies.chain(vary).chain(cache)
+    }
+
     /// The status to answer instead of the handler's, if any session
     /// failed to save: `unavailable` for a storage outage, else 500.
     pub fn failure_status(&self, unavailable: u16) -> Option<u16> {

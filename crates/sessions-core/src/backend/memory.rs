@@ -197,7 +197,11 @@ impl Backend for MemoryBackend {
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
-        self.cache.invalidate(key);
+        // Through the compute path that `update` takes: moka serializes
+        // computes per key, but a plain `invalidate` does not wait for them,
+        // so an update computing at that moment would put the record back
+        // after the delete.
+        self.cache.entry_by_ref(key).and_compute_with(|_| Op::Remove);
         Ok(())
     }
 

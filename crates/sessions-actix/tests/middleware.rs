@@ -1,0 +1,124 @@
+//! The middleware's behaviour at the edges the demo app does not reach.
+
+use std::sync::Arc;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, HttpResponse, test, web};
+use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
+use sessions_core::backend::{Backend, MemoryBackend};
+use sessions_core::testing::UnavailableBackend;
+use sessions_core::{CookieOptions, Key, KeyRing, Registry, ServerStore, StoreConfig};
+
+fn registry(ring: &KeyRing, backend: Arc<dyn Backend>) -> Registry {
+    let config = StoreConfig::new("id", ring.clone()).cookie_options(CookieOptions::new().secure(false));
+    Registry::single(ServerStore::new(config, backend).unwrap())
+}
+
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
+    session.insert("count", &count)?;
+    Ok(count.to_string())
+}
+
+async fn count_then_fail(session: Session) -> Result<HttpResponse, SessionError> {
+    counter(session).await?;
+    Ok(HttpResponse::InternalServerError().finish())
+}
+
+fn get(path: &str, cookie: Option<&str>) -> actix_http::Request {
+    let mut request = test::TestRequest::get().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.insert_header((header::COOKIE, cookie));
+    }
+    request.to_request()
+}
+
+fn cookie_of<B>(response: &ServiceResponse<B>) -> Option<String> {
+    let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+    Some(set_cookie.split(';').next()?.to_owned())
+}
+
+#[actix_web::test]
+async fn extractor_without_middleware_answers_500_naming_it() {
+    let app = test::init_service(App::new().route("/", web::get().to(counter))).await;
+    let response = test::call_service(&app, get("/", None)).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = test::read_body(response).await;
+    assert!(String::from_utf8_lossy(&body).contains("SessionMiddleware"));
+}
+
+#[actix_web::test]
+async fn sessions_extractor_without_middleware_answers_500() {
+    let app = test::init_service(App::new().route("/", web::get().to(|_: Sessions| async { "unreachable" }))).await;
+    let response = test::call_service(&app, get("/", None)).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[actix_web::test]
+async fn handler_server_error_persists_nothing() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter))
+            .route("/fail", web::get().to(count_then_fail)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let failed = test::call_service(&app, get("/fail", Some(&cookie))).await;
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(failed.headers().get(header::SET_COOKIE).is_none(), "a 5xx response must not set cookies");
+
+    let next = test::call_service(&app, get("/counter", Some(&cookie))).await;
+    assert_eq!(test::read_body(next).await, "2", "the failed request's increment must not be saved");
+}
+
+#[actix_web::test]
+async fn route_that_never_reads_a_session_gets_no_session_headers() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/plain", web::get().to(|| async { "no session here" })),
+    )
+    .await;
+    let response = test::call_service(&app, get("/plain", None)).await;
+    assert!(response.headers().get(header::VARY).is_none());
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+}
+
+#[actix_web::test]
+async fn storage_down_while_saving_answers_503() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(UnavailableBackend))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let response = test::call_service(&app, get("/counter", None)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(test::read_body(response).await.is_empty(), "the handler's body must not be sent as if it succeeded");
+}
+
+#[actix_web::test]
+async fn storage_down_while_loading_answers_the_configured_status() {
+    let ring = KeyRing::from(Key::generate());
+    // A valid cookie, minted while the storage was up.
+    let up = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let cookie = cookie_of(&test::call_service(&up, get("/counter", None)).await).unwrap();
+
+    let middleware = SessionMiddleware::new(registry(&ring, Arc::new(UnavailableBackend)))
+        .unavailable_status(StatusCode::BAD_GATEWAY);
+    let down = test::init_service(App::new().wrap(middleware).route("/counter", web::get().to(counter))).await;
+    let response = test::call_service(&down, get("/counter", Some(&cookie))).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+}

@@ -1,0 +1,130 @@
+//! The layer's behaviour at the edges the demo app does not reach.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
+use sessions_core::backend::{Backend, MemoryBackend};
+use sessions_core::testing::UnavailableBackend;
+use sessions_core::{CookieOptions, Key, KeyRing, Registry, ServerStore, StoreConfig};
+use tower::ServiceExt;
+
+fn config(ring: &KeyRing) -> StoreConfig {
+    StoreConfig::new("id", ring.clone()).cookie_options(CookieOptions::new().secure(false))
+}
+
+fn registry(ring: &KeyRing, backend: Arc<dyn Backend>) -> Registry {
+    Registry::single(ServerStore::new(config(ring), backend).unwrap())
+}
+
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
+    session.insert("count", &count)?;
+    Ok(count.to_string())
+}
+
+async fn count_then_fail(session: Session) -> Result<StatusCode, SessionError> {
+    counter(session).await?;
+    Ok(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn app(registry: Registry) -> Router {
+    Router::new()
+        .route("/counter", get(counter))
+        .route("/fail", get(count_then_fail))
+        .route("/plain", get(|| async { "no session here" }))
+        .layer(SessionLayer::new(registry))
+}
+
+fn request(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+fn cookie_of(response: &axum::response::Response) -> Option<String> {
+    let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+    Some(set_cookie.split(';').next()?.to_owned())
+}
+
+async fn body(response: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn extractor_without_layer_answers_500_naming_the_layer() {
+    let app = Router::new().route("/", get(counter));
+    let response = app.oneshot(request("/", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body(response).await.contains("SessionLayer"));
+}
+
+#[tokio::test]
+async fn sessions_extractor_without_layer_answers_500() {
+    let app = Router::new().route("/", get(|_: Sessions| async { "unreachable" }));
+    let response = app.oneshot(request("/", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn handler_server_error_persists_nothing() {
+    let ring = KeyRing::from(Key::generate());
+    let app = app(registry(&ring, Arc::new(MemoryBackend::new())));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let failed = app.clone().oneshot(request("/fail", Some(&cookie))).await.unwrap();
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(failed.headers().get(header::SET_COOKIE).is_none(), "a 5xx response must not set cookies");
+
+    let next = app.oneshot(request("/counter", Some(&cookie))).await.unwrap();
+    assert_eq!(body(next).await, "2", "the failed request's increment must not be saved");
+}
+
+#[tokio::test]
+async fn route_that_never_reads_a_session_gets_no_session_headers() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));
+    let response = app.oneshot(request("/plain", None)).await.unwrap();
+    assert!(response.headers().get(header::VARY).is_none());
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn storage_down_while_saving_answers_503() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(UnavailableBackend)));
+    let response = app.oneshot(request("/counter", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body(response).await.is_empty(), "the handler's body must not be sent as if it succeeded");
+}
+
+#[tokio::test]
+async fn storage_down_while_loading_answers_the_configured_status() {
+    let ring = KeyRing::from(Key::generate());
+    // A valid cookie, minted while the storage was up.
+    let up = app(registry(&ring, Arc::new(MemoryBackend::new())));
+    let cookie = cookie_of(&up.oneshot(request("/counter", None)).await.unwrap()).unwrap();
+
+    let layer =
+        SessionLayer::new(registry(&ring, Arc::new(UnavailableBackend))).unavailable_status(StatusCode::BAD_GATEWAY);
+    let down = Router::new().route("/counter", get(counter)).layer(layer);
+    let response = down.oneshot(request("/counter", Some(&cookie))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+}
+
+#[test]
+fn session_service_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let inner = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(axum::response::Response::new(Body::empty()))
+    });
+    let registry = registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new()));
+    let mut service = tower::Layer::layer(&SessionLayer::new(registry), inner);
+    let future = tower::Service::call(&mut service, request("/counter", None));
+    assert_send(&future);
+}

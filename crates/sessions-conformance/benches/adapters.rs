@@ -1,0 +1,230 @@
+//! One in-process request through each adapter, no sockets: a handler that
+//! reads a counter from the session, increments it and writes it back.
+//!
+//! Each framework's group holds, in the same run:
+//! - the floor: the same counter handler on a process-wide atomic, no sessions;
+//! - ours with the cookie store (sealed cookie) and the memory store;
+//! - the peer: tower-sessions 0.15 `MemoryStore` for axum, actix-session
+//!   0.11 `CookieSessionStore` for actix-web.
+//!
+//! The `core` group measures the same session work with no framework at
+//! all, so the adapters' own share is the difference.
+//!
+//! Every request carries the cookie of an earlier response, so each
+//! iteration loads an existing session and saves a changed one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::MemoryBackend;
+use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
+
+static FLOOR: AtomicU64 = AtomicU64::new(0);
+
+fn floor_count() -> String {
+    (FLOOR.fetch_add(1, Ordering::Relaxed) + 1).to_string()
+}
+
+fn cookie_registry() -> Registry {
+    let config =
+        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
+    Registry::single(CookieStore::new(config).expect("valid cookie store"))
+}
+
+fn memory_registry() -> Registry {
+    let config =
+        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
+    Registry::single(ServerStore::new(config, std::sync::Arc::new(MemoryBackend::new())).expect("valid server store"))
+}
+
+/// The `name=value` part of a `Set-Cookie` value.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// The core's share of a request, no framework: what every adapter pays
+/// whatever it wraps.
+mod core_bench {
+    use criterion::Criterion;
+    use sessions_core::Registry;
+
+    async fn one_request(registry: &Registry, cookie: Option<&str>) -> Option<String> {
+        let sessions = registry.request(cookie);
+        let session = sessions.default_session().await.ok()?;
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        session.insert("count", &count).ok()?;
+        sessions.finish(200).await.set_cookies.pop()
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
+        let mut group = c.benchmark_group("core");
+        for (name, registry) in [("cookie_store", super::cookie_registry()), ("memory_store", super::memory_registry())]
+        {
+            let cookie = runtime.block_on(one_request(&registry, None)).as_deref().map(super::cookie_pair);
+            group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&registry, cookie.as_deref())));
+        }
+        group.finish();
+    }
+}
+
+mod axum_bench {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use axum::routing::get;
+    use criterion::Criterion;
+    use sessions_core::Registry;
+    use tower::ServiceExt;
+
+    async fn floor() -> String {
+        super::floor_count()
+    }
+
+    async fn ours(session: sessions_axum::Session) -> String {
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", &count);
+        count.to_string()
+    }
+
+    async fn peer(session: tower_sessions::Session) -> String {
+        let count = session.get::<u64>("count").await.ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", count).await;
+        count.to_string()
+    }
+
+    fn with_ours(registry: Registry) -> Router {
+        Router::new().route("/", get(ours)).layer(sessions_axum::SessionLayer::new(registry))
+    }
+
+    fn with_peer() -> Router {
+        let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default()).with_secure(false);
+        Router::new().route("/", get(peer)).layer(layer)
+    }
+
+    fn request(cookie: Option<&str>) -> Request<Body> {
+        let mut builder = Request::get("/");
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        builder.body(Body::empty()).expect("valid request")
+    }
+
+    /// The cookie a first request through `router` sets.
+    async fn first_cookie(router: &Router) -> Option<String> {
+        let response = router.clone().oneshot(request(None)).await.expect("infallible");
+        response.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).map(super::cookie_pair)
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
+        let mut group = c.benchmark_group("axum");
+        let apps = [
+            ("no_sessions", Router::new().route("/", get(floor))),
+            ("sessions_cookie_store", with_ours(super::cookie_registry())),
+            ("sessions_memory_store", with_ours(super::memory_registry())),
+            ("tower_sessions_memory_store", with_peer()),
+        ];
+        for (name, router) in apps {
+            let cookie = runtime.block_on(first_cookie(&router));
+            group.bench_function(name, |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let response = router.clone().oneshot(request(cookie.as_deref())).await.expect("infallible");
+                    assert!(response.status().is_success());
+                    response
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+mod actix_bench {
+    use actix_web::body::MessageBody;
+    use actix_web::dev::{Service, ServiceResponse};
+    use actix_web::http::header;
+    use actix_web::{App, test, web};
+    use criterion::Criterion;
+
+    async fn floor() -> String {
+        super::floor_count()
+    }
+
+    async fn ours(session: sessions_actix::Session) -> String {
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", &count);
+        count.to_string()
+    }
+
+    async fn peer(session: actix_session::Session) -> String {
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", count);
+        count.to_string()
+    }
+
+    fn request(cookie: Option<&str>) -> actix_http::Request {
+        let mut request = test::TestRequest::get().uri("/");
+        if let Some(cookie) = cookie {
+            request = request.insert_header((header::COOKIE, cookie));
+        }
+        request.to_request()
+    }
+
+    fn measure<S, B>(
+        c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        system: &actix_web::rt::SystemRunner,
+        name: &str,
+        app: S,
+    ) where
+        S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        B: MessageBody,
+    {
+        let first = system.block_on(test::call_service(&app, request(None)));
+        let cookie = first.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).map(super::cookie_pair);
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let response = system.block_on(test::call_service(&app, request(cookie.as_deref())));
+                assert!(response.status().is_success());
+                response
+            })
+        });
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let mut group = c.benchmark_group("actix");
+        let system = actix_web::rt::System::new();
+
+        let app = system.block_on(test::init_service(App::new().route("/", web::get().to(floor))));
+        measure(&mut group, &system, "no_sessions", app);
+
+        for (name, registry) in
+            [("sessions_cookie_store", super::cookie_registry()), ("sessions_memory_store", super::memory_registry())]
+        {
+            let app = system.block_on(test::init_service(
+                App::new().wrap(sessions_actix::SessionMiddleware::new(registry)).route("/", web::get().to(ours)),
+            ));
+            measure(&mut group, &system, name, app);
+        }
+
+        let middleware = actix_session::SessionMiddleware::builder(
+            actix_session::storage::CookieSessionStore::default(),
+            actix_web::cookie::Key::generate(),
+        )
+        .cookie_secure(false)
+        .build();
+        let app = system.block_on(test::init_service(App::new().wrap(middleware).route("/", web::get().to(peer))));
+        measure(&mut group, &system, "actix_session_cookie_store", app);
+        group.finish();
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    core_bench::bench(c);
+    axum_bench::bench(c);
+    actix_bench::bench(c);
+}
+
+criterion_group!(adapters, benches);
+criterion_main!(adapters);

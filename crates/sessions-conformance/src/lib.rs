@@ -1,0 +1,316 @@
+//! The HTTP-level conformance suite every `sessions` adapter passes: one
+//! set of scenarios, written once against plain HTTP on loopback, run
+//! against each framework's demo app for each built-in store.
+//!
+//! An adapter's demo provides a [`Launcher`]: given an [`AppConfig`] (the
+//! demo's environment variables), start the app on a free port and return a
+//! [`Running`] handle. [`conformance_tests!`] then expands to one test per
+//! scenario and store:
+//!
+//! ```
+//! use sessions_conformance::{AppConfig, Running, StoreKind, scenarios};
+//!
+//! fn launch(config: &AppConfig) -> Result<Running, String> {
+//!     // Parse `config.env()` as the demo's `main` does, start the app on a
+//!     // free port in the background, and return its address.
+//!     Err(format!("start the app with {:?}", config.env()))
+//! }
+//!
+//! // In `tests/conformance.rs`: the whole suite.
+//! // sessions_conformance::conformance_tests!(launch);
+//!
+//! // Or one scenario on one store:
+//! # fn one() {
+//! sessions_conformance::run(launch, StoreKind::Memory, scenarios::counter_increments_across_requests);
+//! # }
+//! ```
+//!
+//! The demo routes the scenarios rely on are listed in the project README
+//! (`/counter`, `/peek`, `/flash`, `/flashes`, `/login`, `/me`, `/logout`,
+//! `/remember`, `/kv`, `/prefs`, `/both`).
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+mod client;
+pub mod scenarios;
+
+pub use client::{Client, Reply, SetCookie, form_encode};
+
+/// The store a run of the suite exercises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `SESSION_STORE=cookie`: all data in the cookie.
+    Cookie,
+    /// `SESSION_STORE=memory`: a server store in process memory.
+    Memory,
+    /// `SESSION_STORE=fs:<dir>`: a server store on files.
+    Filesystem,
+    /// `SESSION_STORE=sqlite:<dir>/sessions.db`: a server store on a
+    /// fresh SQLite file (demo built with the `sql` feature).
+    Sqlite,
+    /// `SESSION_STORE` = `$SESSIONS_REDIS_URL` (demo built with `redis`).
+    Redis,
+    /// `SESSION_STORE` = `$SESSIONS_POSTGRES_URL` (demo built with `sql`).
+    Postgres,
+    /// `SESSION_STORE` = `$SESSIONS_MYSQL_URL` (demo built with `sql`).
+    MySql,
+}
+
+impl StoreKind {
+    /// True for stores that keep data on the server.
+    pub fn is_server(self) -> bool {
+        self != StoreKind::Cookie
+    }
+
+    /// The environment variable holding the URL of a store that runs as a
+    /// service.
+    pub fn url_var(self) -> Option<&'static str> {
+        match self {
+            StoreKind::Redis => Some("SESSIONS_REDIS_URL"),
+            StoreKind::Postgres => Some("SESSIONS_POSTGRES_URL"),
+            StoreKind::MySql => Some("SESSIONS_MYSQL_URL"),
+            StoreKind::Cookie | StoreKind::Memory | StoreKind::Filesystem | StoreKind::Sqlite => None,
+        }
+    }
+}
+
+/// How the suite wants an app started: what a demo reads from its
+/// environment.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// `SESSION_KEYS`, newest first.
+    pub keys: Vec<String>,
+    /// `SESSION_STORE`.
+    pub store: String,
+    /// `SESSION_SECURE` (`false` sets it to `0`).
+    pub secure: bool,
+}
+
+impl AppConfig {
+    /// The environment variables of this configuration, listening on a
+    /// free loopback port (`DEMO_ADDR=127.0.0.1:0`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DEMO_ADDR".into(), "127.0.0.1:0".into()),
+            ("SESSION_KEYS".into(), self.keys.join(",")),
+            ("SESSION_STORE".into(), self.store.clone()),
+            ("SESSION_SECURE".into(), if self.secure { "1" } else { "0" }.into()),
+        ]
+    }
+}
+
+/// A started app: its address, and whatever keeps it running; dropping the
+/// handle must stop the app.
+pub struct Running {
+    /// Where the app listens.
+    pub addr: SocketAddr,
+    _guard: Box<dyn Send>,
+}
+
+impl Running {
+    /// An app at `addr` that stops when `guard` is dropped.
+    pub fn new(addr: SocketAddr, guard: impl Send + 'static) -> Running {
+        Running { addr, _guard: Box::new(guard) }
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Starts an app under test.
+///
+/// Starting twice with the same `store` string must reach the same stored
+/// sessions, as a restart of a real server would: for the filesystem store
+/// that is the directory; for the memory store an in-process launcher keeps
+/// one backend across starts (the suite restarts apps to rotate keys).
+///
+/// Any `Fn(&AppConfig) -> Result<Running, String>` is a launcher.
+pub trait Launcher: Send + Sync {
+    /// Starts the app configured by `config` and returns once it accepts
+    /// connections.
+    fn launch(&self, config: &AppConfig) -> Result<Running, String>;
+}
+
+impl<F> Launcher for F
+where
+    F: Fn(&AppConfig) -> Result<Running, String> + Send + Sync,
+{
+    fn launch(&self, config: &AppConfig) -> Result<Running, String> {
+        self(config)
+    }
+}
+
+/// One scenario's world: the launcher, the store and its directory.
+pub struct Ctx {
+    launcher: Arc<dyn Launcher>,
+    store: StoreKind,
+    /// `SESSION_STORE` for every start of this scenario.
+    spec: String,
+    /// The filesystem store's directory, removed when the scenario ends.
+    dir: Option<PathBuf>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").field("store", &self.store).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// The context of one scenario; `Err` names the variable a service
+    /// store needs when it is unset.
+    fn new(launcher: Arc<dyn Launcher>, store: StoreKind) -> Result<Ctx, String> {
+        // A fresh key's public id is random enough to keep concurrent runs apart.
+        let temp_dir = || std::env::temp_dir().join(format!("sessions-conformance-{}", random_key().id()));
+        let (spec, dir) = match store {
+            StoreKind::Cookie => ("cookie".to_owned(), None),
+            StoreKind::Memory => ("memory".to_owned(), None),
+            StoreKind::Filesystem => {
+                let dir = temp_dir();
+                (format!("fs:{}", dir.display()), Some(dir))
+            }
+            StoreKind::Sqlite => {
+                let dir = temp_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                (format!("sqlite:{}", dir.join("sessions.db").display()), Some(dir))
+            }
+            StoreKind::Redis | StoreKind::Postgres | StoreKind::MySql => {
+                let var = store.url_var().unwrap_or_default();
+                let url =
+                    std::env::var(var).ok().filter(|url| !url.is_empty()).ok_or_else(|| format!("{var} is unset"))?;
+                (url, None)
+            }
+        };
+        Ok(Ctx { launcher, store, spec, dir })
+    }
+
+    /// The store under test.
+    pub fn store(&self) -> StoreKind {
+        self.store
+    }
+
+    /// The configuration for `keys`, on this scenario's store.
+    pub fn config(&self, keys: &[String], secure: bool) -> AppConfig {
+        AppConfig { keys: keys.to_vec(), store: self.spec.clone(), secure }
+    }
+
+    /// Starts the app with `keys`, panicking if it does not start.
+    pub fn start(&self, keys: &[String], secure: bool) -> Running {
+        let config = self.config(keys, secure);
+        self.launcher.launch(&config).unwrap_or_else(|e| panic!("the app did not start with {config:?}: {e}"))
+    }
+
+    /// Starts the app with a fresh key and `Secure` off, plus a client for it.
+    pub fn start_fresh(&self) -> (Running, Client) {
+        let app = self.start(&[random_key().to_base64()], false);
+        let client = Client::new(app.addr);
+        (app, client)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fresh master key.
+pub fn random_key() -> sessions_core::Key {
+    sessions_core::Key::generate()
+}
+
+/// Runs one scenario against `launcher` on `store`, on a runtime of its
+/// own, so the calling test needs no async runtime.
+pub fn run<F, Fut>(launcher: impl Launcher + 'static, store: StoreKind, scenario: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a runtime for the scenario: {e}"));
+    let ctx = match Ctx::new(Arc::new(launcher), store) {
+        Ok(ctx) => ctx,
+        Err(reason) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("the {store:?} store is required under CI=true: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipped: the {store:?} store is not available ({reason})");
+            return;
+        }
+    };
+    runtime.block_on(scenario(ctx));
+}
+
+/// Expands to the whole suite for `launcher`: modules `cookie`, `memory`
+/// and `filesystem`, one `#[test]` per scenario, server-only scenarios in
+/// the server stores' modules only.
+///
+/// `conformance_tests!(server <module>, <StoreKind>, launcher)` adds one
+/// more server store, for example a network store behind a feature:
+///
+/// ```
+/// # use sessions_conformance::{AppConfig, Running};
+/// # fn launch(_: &AppConfig) -> Result<Running, String> { Err("a demo starts here".into()) }
+/// // Under the demo's `#[cfg(feature = "redis")]`:
+/// sessions_conformance::conformance_tests!(server redis_store, sessions_conformance::StoreKind::Redis, launch);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($launcher:expr) => {
+        $crate::conformance_tests!(@store cookie, $crate::StoreKind::Cookie, $launcher; []);
+        $crate::conformance_tests!(server memory, $crate::StoreKind::Memory, $launcher);
+        $crate::conformance_tests!(server filesystem, $crate::StoreKind::Filesystem, $launcher);
+    };
+    (server $module:ident, $kind:expr, $launcher:expr) => {
+        $crate::conformance_tests!(@store $module, $kind, $launcher; [
+            old_id_is_unknown_after_login,
+            replayed_cookie_after_logout_is_anonymous,
+            concurrent_writes_of_distinct_keys_are_all_kept,
+        ]);
+    };
+    (@store $module:ident, $kind:expr, $launcher:expr; [$($server:ident),* $(,)?]) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_tests!(@tests $kind, $launcher; [
+                counter_increments_across_requests,
+                peek_sends_no_set_cookie,
+                flash_is_read_once,
+                login_changes_the_session_id,
+                logout_ends_the_session,
+                tampered_cookie_yields_a_fresh_session,
+                garbage_cookie_yields_a_fresh_session,
+                remember_me_toggles_max_age,
+                two_sessions_are_used_in_one_request,
+                rotated_key_accepts_old_cookie_and_reissues_it,
+                cookie_attributes_are_secure_by_default,
+                secure_attribute_can_be_turned_off,
+                session_responses_vary_on_cookie,
+                set_cookie_responses_are_not_cached,
+                kv_lists_string_values,
+                home_page_shows_the_sessions,
+                $($server,)*
+            ]);
+        }
+    };
+    (@tests $kind:expr, $launcher:expr; [$($name:ident),* $(,)?]) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::run($launcher, $kind, $crate::scenarios::$name);
+            }
+        )*
+    };
+}

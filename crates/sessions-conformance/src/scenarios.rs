@@ -1,0 +1,296 @@
+//! The scenarios, one behaviour each. Every function panics with a message
+//! naming what the app got wrong.
+
+use std::collections::BTreeMap;
+
+use crate::{Client, Ctx, Reply, random_key};
+
+/// The main session's cookie name in every demo.
+pub const MAIN: &str = "id";
+/// The second session's cookie name in every demo.
+pub const PREFS: &str = "prefs";
+
+fn expect_status(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: expected status {status}, got {} ({:?})", reply.status, reply.body);
+}
+
+async fn count(client: &mut Client, path: &str) -> u64 {
+    let reply = client.get(path).await;
+    expect_status(&reply, 200, path);
+    reply.body.trim().parse().unwrap_or_else(|_| panic!("{path}: body `{}` is not a number", reply.body))
+}
+
+async fn login(client: &mut Client, user: &str) {
+    let reply = client.post_form("/login", &[("user", user)]).await;
+    expect_status(&reply, 204, "POST /login");
+}
+
+/// `/counter` counts 1, 2, 3 for one client and starts again at 1 for another.
+pub async fn counter_increments_across_requests(ctx: Ctx) {
+    let (app, mut client) = ctx.start_fresh();
+    for expected in 1..=3 {
+        assert_eq!(count(&mut client, "/counter").await, expected, "the counter must persist between requests");
+    }
+    let mut stranger = Client::new(app.addr);
+    assert_eq!(count(&mut stranger, "/counter").await, 1, "another client must get its own session");
+}
+
+/// `/peek` reads the counter without sending any `Set-Cookie`.
+pub async fn peek_sends_no_set_cookie(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    count(&mut client, "/counter").await;
+    let reply = client.get("/peek").await;
+    expect_status(&reply, 200, "/peek");
+    assert_eq!(reply.body, "2", "/peek must show the current count");
+    assert!(reply.header_values("set-cookie").is_empty(), "/peek changed nothing yet sent {:?}", reply.set_cookies());
+}
+
+/// Flash messages come back once, in order, then are gone.
+pub async fn flash_is_read_once(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    for message in ["saved", "and again"] {
+        let reply = client.post_form("/flash", &[("message", message)]).await;
+        expect_status(&reply, 204, "POST /flash");
+    }
+    let first = client.get("/flashes").await;
+    expect_status(&first, 200, "/flashes");
+    let messages: Vec<String> = serde_json::from_str(&first.body).expect("/flashes returns a JSON array");
+    assert_eq!(messages, ["saved", "and again"], "flashes must come back in order");
+    let second = client.get("/flashes").await;
+    let messages: Vec<String> = serde_json::from_str(&second.body).expect("/flashes returns a JSON array");
+    assert!(messages.is_empty(), "flashes must be read once, got {messages:?} again");
+}
+
+/// Logging in issues a new cookie value and keeps the session's data.
+pub async fn login_changes_the_session_id(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    let before = client.cookie(MAIN).expect("the counter set the session cookie").to_owned();
+    login(&mut client, "ada").await;
+    let after = client.cookie(MAIN).expect("login keeps a session cookie").to_owned();
+    assert_ne!(before, after, "login must issue a new session cookie");
+    let me = client.get("/me").await;
+    expect_status(&me, 200, "/me after login");
+    assert_eq!(me.body, "ada");
+    assert_eq!(count(&mut client, "/peek").await, 1, "login must keep the session's data");
+}
+
+/// Server stores: after a login, the pre-login cookie names no session.
+pub async fn old_id_is_unknown_after_login(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    let mut planted = client.clone();
+    login(&mut client, "ada").await;
+    assert_eq!(count(&mut planted, "/peek").await, 0, "the pre-login id must be unknown after login");
+    expect_status(&planted.get("/me").await, 401, "/me with the pre-login cookie");
+}
+
+/// Logging out removes the cookie and the user.
+pub async fn logout_ends_the_session(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    let reply = client.post_form("/logout", &[]).await;
+    expect_status(&reply, 204, "POST /logout");
+    let removal = reply.set_cookie(MAIN).expect("logout must send a removal cookie");
+    assert!(removal.is_removal(), "logout's cookie must expire the session cookie: {removal:?}");
+    assert_eq!(client.cookie(MAIN), None);
+    expect_status(&client.get("/me").await, 401, "/me after logout");
+}
+
+/// Server stores: a cookie copied before logout is worthless after it.
+pub async fn replayed_cookie_after_logout_is_anonymous(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    let mut replay = client.clone();
+    expect_status(&client.post_form("/logout", &[]).await, 204, "POST /logout");
+    expect_status(&replay.get("/me").await, 401, "/me replaying the cookie from before logout");
+}
+
+/// A cookie with one character changed is refused quietly: a fresh
+/// session, never an error status.
+pub async fn tampered_cookie_yields_a_fresh_session(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    count(&mut client, "/counter").await;
+    let value = client.cookie(MAIN).expect("the counter set the session cookie").to_owned();
+    let mut bytes = value.into_bytes();
+    let middle = bytes.len() / 2;
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    client.set_cookie(MAIN, &String::from_utf8(bytes).expect("cookie values are ASCII"));
+    let reply = client.get("/counter").await;
+    expect_status(&reply, 200, "/counter with a tampered cookie");
+    assert_eq!(reply.body, "1", "a tampered cookie must give a fresh session");
+}
+
+/// Cookies that are not ours at all (not base64, far too long) give a
+/// fresh session, never an error status.
+pub async fn garbage_cookie_yields_a_fresh_session(ctx: Ctx) {
+    let (app, _) = ctx.start_fresh();
+    for garbage in ["%%%not-base64%%%", "", &"A".repeat(3000)] {
+        let mut client = Client::new(app.addr);
+        client.set_cookie(MAIN, garbage);
+        client.set_cookie(PREFS, garbage);
+        let reply = client.get("/both").await;
+        expect_status(&reply, 200, "/both with a garbage cookie");
+        let both: serde_json::Value = serde_json::from_str(&reply.body).expect("/both returns JSON");
+        assert_eq!(both["count"], 0, "a garbage cookie must give a fresh session");
+    }
+}
+
+/// "Remember me" makes the cookie persistent for 30 days; turning it off
+/// makes it a browser-session cookie again; the data stays.
+pub async fn remember_me_toggles_max_age(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    let first = client.get("/counter").await;
+    let cookie = first.set_cookie(MAIN).expect("the counter sets the session cookie");
+    assert_eq!(cookie.max_age(), None, "a new session is a browser-session cookie: {cookie:?}");
+
+    let on = client.post_form("/remember", &[("on", "1")]).await;
+    expect_status(&on, 204, "POST /remember on=1");
+    let cookie = on.set_cookie(MAIN).expect("remember-me must re-send the cookie");
+    assert_eq!(cookie.max_age(), Some(30 * 24 * 3600), "remember-me must set Max-Age to 30 days: {cookie:?}");
+
+    let off = client.post_form("/remember", &[("on", "0")]).await;
+    expect_status(&off, 204, "POST /remember on=0");
+    let cookie = off.set_cookie(MAIN).expect("forgetting must re-send the cookie");
+    assert_eq!(cookie.max_age(), None, "without remember-me the cookie has no Max-Age: {cookie:?}");
+    assert!(!cookie.is_removal(), "turning remember-me off must keep the session");
+    assert_eq!(count(&mut client, "/peek").await, 1);
+}
+
+/// The main session and the `prefs` session live in two cookies and are
+/// both read by one request.
+pub async fn two_sessions_are_used_in_one_request(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    let prefs = client.get("/prefs?theme=dark").await;
+    expect_status(&prefs, 200, "/prefs");
+    assert_eq!(prefs.body, "dark");
+    assert!(prefs.set_cookie(PREFS).is_some(), "the prefs session must set its own cookie");
+    assert!(prefs.set_cookie(MAIN).is_none(), "setting a preference must not touch the main session");
+    let both = client.get("/both").await;
+    expect_status(&both, 200, "/both");
+    let value: serde_json::Value = serde_json::from_str(&both.body).expect("/both returns JSON");
+    assert_eq!(value, serde_json::json!({ "count": 1, "theme": "dark" }));
+}
+
+/// Restarting with a new key in front of the old one: the old cookie is
+/// still accepted, re-issued under the new key, and the new cookie then
+/// works with the old key retired.
+pub async fn rotated_key_accepts_old_cookie_and_reissues_it(ctx: Ctx) {
+    let (old, new) = (random_key().to_base64(), random_key().to_base64());
+    let app = ctx.start(std::slice::from_ref(&old), false);
+    let mut client = Client::new(app.addr);
+    count(&mut client, "/counter").await;
+    count(&mut client, "/counter").await;
+    drop(app);
+
+    let app = ctx.start(&[new.clone(), old.clone()], false);
+    client.set_addr(app.addr);
+    let reply = client.get("/counter").await;
+    expect_status(&reply, 200, "/counter after rotation");
+    assert_eq!(reply.body, "3", "a cookie under the old key must still be accepted");
+    assert!(reply.set_cookie(MAIN).is_some(), "the cookie must be re-issued under the new key");
+    drop(app);
+
+    let app = ctx.start(std::slice::from_ref(&new), false);
+    client.set_addr(app.addr);
+    assert_eq!(count(&mut client, "/peek").await, 3, "the re-issued cookie must be valid under the new key alone");
+}
+
+/// Session cookies are HttpOnly, SameSite=Lax, Path=/ and Secure by default.
+pub async fn cookie_attributes_are_secure_by_default(ctx: Ctx) {
+    let app = ctx.start(&[random_key().to_base64()], true);
+    let mut client = Client::new(app.addr);
+    let reply = client.get("/counter").await;
+    let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
+    assert!(cookie.has("HttpOnly"), "missing HttpOnly: {cookie:?}");
+    assert_eq!(cookie.attribute("SameSite"), Some("Lax"), "{cookie:?}");
+    assert_eq!(cookie.attribute("Path"), Some("/"), "{cookie:?}");
+    assert!(cookie.has("Secure"), "Secure must be on by default: {cookie:?}");
+}
+
+/// `SESSION_SECURE=0` drops `Secure` and nothing else.
+pub async fn secure_attribute_can_be_turned_off(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    let reply = client.get("/counter").await;
+    let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
+    assert!(!cookie.has("Secure"), "SESSION_SECURE=0 must drop Secure: {cookie:?}");
+    assert!(cookie.has("HttpOnly"), "{cookie:?}");
+}
+
+/// Every response that read a session says `Vary: Cookie`, whether or not
+/// it set one.
+pub async fn session_responses_vary_on_cookie(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    for path in ["/counter", "/peek"] {
+        let reply = client.get(path).await;
+        assert!(reply.has_token("vary", "cookie"), "{path} read a session but has no `Vary: Cookie`");
+    }
+}
+
+/// A response that sets a cookie tells shared caches not to store it.
+pub async fn set_cookie_responses_are_not_cached(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    let reply = client.get("/counter").await;
+    assert!(!reply.header_values("set-cookie").is_empty());
+    assert!(
+        reply.header_values("cache-control").iter().any(|v| v.contains("no-cache=\"set-cookie\"")),
+        "a response with Set-Cookie needs Cache-Control: no-cache=\"set-cookie\", got {:?}",
+        reply.header_values("cache-control")
+    );
+}
+
+/// `/kv` stores strings under any key and lists them.
+pub async fn kv_lists_string_values(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    expect_status(&client.get("/kv?k=colour&v=blue%20green").await, 204, "/kv set");
+    expect_status(&client.get("/kv?k=size&v=L").await, 204, "/kv set");
+    count(&mut client, "/counter").await;
+    let reply = client.get("/kv").await;
+    expect_status(&reply, 200, "/kv list");
+    let listed: BTreeMap<String, String> = serde_json::from_str(&reply.body).expect("/kv returns a JSON object");
+    let expected: BTreeMap<String, String> =
+        [("colour", "blue green"), ("size", "L")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    assert_eq!(listed, expected, "/kv must list exactly the string values");
+}
+
+/// Server stores: concurrent requests with the same cookie, each writing
+/// its own key, all keep their writes.
+pub async fn concurrent_writes_of_distinct_keys_are_all_kept(ctx: Ctx) {
+    const WRITERS: usize = 16;
+    let (_app, mut client) = ctx.start_fresh();
+    expect_status(&client.get("/kv?k=first&v=0").await, 204, "/kv set");
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let mut writer = client.clone();
+            tokio::spawn(async move { writer.get(&format!("/kv?k=key{i}&v={i}")).await.status })
+        })
+        .collect();
+    for writer in writers {
+        assert_eq!(writer.await.expect("writer task"), 204);
+    }
+    let reply = client.get("/kv").await;
+    let listed: BTreeMap<String, String> = serde_json::from_str(&reply.body).expect("/kv returns a JSON object");
+    let missing: Vec<String> = (0..WRITERS).map(|i| format!("key{i}")).filter(|k| !listed.contains_key(k)).collect();
+    assert!(missing.is_empty(), "concurrent writes were lost: {missing:?}");
+    assert!(listed.contains_key("first"));
+}
+
+/// The home page shows the counter, the user, the theme and the pending
+/// flashes, and taking the flashes there consumes them.
+pub async fn home_page_shows_the_sessions(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    count(&mut client, "/counter").await;
+    login(&mut client, "ada").await;
+    client.get("/prefs?theme=solarized").await;
+    client.post_form("/flash", &[("message", "hello <there>")]).await;
+    let page = client.get("/").await;
+    expect_status(&page, 200, "/");
+    for shown in ["Counter: 1", "ada", "solarized", "hello &lt;there&gt;"] {
+        assert!(page.body.contains(shown), "the home page must show `{shown}`:\n{}", page.body);
+    }
+    let flashes: Vec<String> = serde_json::from_str(&client.get("/flashes").await.body).expect("a JSON array");
+    assert!(flashes.is_empty(), "the home page must consume the flashes it shows, left {flashes:?}");
+}

@@ -1,0 +1,206 @@
+//! Load and save of one typical session (10 values, about 400 bytes) on
+//! the Redis in `SESSIONS_REDIS_URL`, against:
+//! - the floor: one raw `GET` of a 400-byte string on the same server;
+//! - the peer: actix-session's `RedisSessionStore` doing the same work
+//!   (load the session; save it after one value changed).
+//!
+//! Round trips per request are counted, not assumed: every client talks
+//! through a local TCP relay that counts how often the client speaks after
+//! the server has answered. The counts are printed before the timings.
+//!
+//! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-redis --bench redis`
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
+use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::{Backend, Patch, StorageKey};
+use sessions_core::record::Fields;
+use sessions_redis::RedisBackend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TTL: Duration = Duration::from_secs(600);
+const COUNTED_REQUESTS: u64 = 200;
+
+/// Counts round trips: a client turn that starts after the server spoke.
+#[derive(Default)]
+struct RoundTrips {
+    count: AtomicU64,
+    server_spoke_last: AtomicBool,
+}
+
+/// A TCP relay to `upstream` on a free loopback port; returns its address.
+async fn counting_relay(upstream: String, trips: Arc<RoundTrips>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let address = listener.local_addr().expect("relay address").to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else { return };
+            let Ok(server) = TcpStream::connect(&upstream).await else { return };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let up = Arc::clone(&trips);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    if up.server_spoke_last.swap(false, Ordering::SeqCst) {
+                        up.count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let down = Arc::clone(&trips);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    down.server_spoke_last.store(true, Ordering::SeqCst);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+fn typical_fields() -> Fields {
+    let mut fields = Fields::new();
+    fields.insert("m".into(), vec![1; 12]);
+    for i in 0..10 {
+        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
+    }
+    fields
+}
+
+fn typical_state() -> HashMap<String, String> {
+    (0..10).map(|i| (format!("key{i}"), format!("\"value-{i}-{}\"", "x".repeat(28)))).collect()
+}
+
+fn storage_key(n: u8) -> StorageKey {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("OS RNG");
+    bytes[0] = n;
+    StorageKey::from_bytes(bytes)
+}
+
+fn one_change() -> Patch {
+    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
+}
+
+struct Subjects {
+    ours: RedisBackend,
+    ours_key: StorageKey,
+    peer: RedisSessionStore,
+    peer_key: String,
+    raw: redis::aio::ConnectionManager,
+    raw_key: String,
+}
+
+async fn subjects(url: &str) -> Subjects {
+    let ours = RedisBackend::builder().key_prefix("bench:ours:").connect(url).await.expect("connect");
+    let ours_key = storage_key(1);
+    ours.create(&ours_key, &typical_fields(), TTL).await.expect("create");
+
+    let peer = RedisSessionStore::new(url).await.expect("actix-session store");
+    let ttl = actix_web::cookie::time::Duration::seconds(600);
+    let peer_key = peer.save(typical_state(), &ttl).await.expect("peer save").as_ref().to_owned();
+
+    let client = redis::Client::open(url).expect("client");
+    let raw = redis::aio::ConnectionManager::new(client).await.expect("raw connection");
+    let raw_key = "bench:floor".to_owned();
+    let mut conn = raw.clone();
+    let _: () = redis::cmd("SET").arg(&raw_key).arg("x".repeat(400)).query_async(&mut conn).await.expect("set");
+    Subjects { ours, ours_key, peer, peer_key, raw, raw_key }
+}
+
+async fn peer_load(s: &Subjects) {
+    let key = SessionKey::try_from(s.peer_key.clone()).expect("key");
+    let state = s.peer.load(&key).await.expect("peer load");
+    assert!(state.is_some());
+}
+
+async fn peer_save(s: &Subjects) {
+    let key = SessionKey::try_from(s.peer_key.clone()).expect("key");
+    let mut state = typical_state();
+    state.insert("key3".into(), "\"changed\"".into());
+    let ttl = actix_web::cookie::time::Duration::seconds(600);
+    s.peer.update(key, state, &ttl).await.expect("peer update");
+}
+
+async fn floor_get(s: &Subjects) {
+    let mut conn = s.raw.clone();
+    let value: Vec<u8> = redis::cmd("GET").arg(&s.raw_key).query_async(&mut conn).await.expect("get");
+    assert_eq!(value.len(), 400);
+}
+
+fn print_round_trips(runtime: &tokio::runtime::Runtime, url: &str) {
+    let upstream = match redis::Client::open(url).map(|c| c.get_connection_info().addr.clone()) {
+        Ok(redis::ConnectionAddr::Tcp(host, port)) => format!("{host}:{port}"),
+        _ => {
+            eprintln!("round trips: not counted (only plain TCP URLs are relayed)");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let trips = Arc::new(RoundTrips::default());
+        let relayed = format!("redis://{}", counting_relay(upstream, Arc::clone(&trips)).await);
+        let s = subjects(&relayed).await;
+        macro_rules! count {
+            ($name:expr, $op:expr) => {{
+                let before = trips.count.load(Ordering::SeqCst);
+                for _ in 0..COUNTED_REQUESTS {
+                    $op;
+                }
+                let after = trips.count.load(Ordering::SeqCst);
+                eprintln!(
+                    "round trips per request, {:<32} {:.2}",
+                    $name,
+                    (after - before) as f64 / COUNTED_REQUESTS as f64
+                );
+            }};
+        }
+        count!("floor GET:", floor_get(&s).await);
+        count!("sessions-redis load:", s.ours.load(&s.ours_key).await.expect("load"));
+        count!("sessions-redis save (1 change):", s.ours.update(&s.ours_key, &one_change(), TTL).await.expect("save"));
+        count!("sessions-redis touch:", s.ours.touch(&s.ours_key, TTL).await.expect("touch"));
+        count!("actix-session load:", peer_load(&s).await);
+        count!("actix-session save (1 change):", peer_save(&s).await);
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let Ok(url) = std::env::var("SESSIONS_REDIS_URL") else {
+        eprintln!("skipped: SESSIONS_REDIS_URL is not set");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    print_round_trips(&runtime, &url);
+    let s = runtime.block_on(subjects(&url));
+
+    let mut load = c.benchmark_group("redis_load_typical_session");
+    load.bench_function("floor_raw_get_400B", |b| b.to_async(&runtime).iter(|| floor_get(&s)));
+    load.bench_function("sessions_redis", |b| {
+        b.to_async(&runtime).iter(|| async { s.ours.load(&s.ours_key).await.expect("load") })
+    });
+    load.bench_function("actix_session_redis", |b| b.to_async(&runtime).iter(|| peer_load(&s)));
+    load.finish();
+
+    let mut save = c.benchmark_group("redis_save_one_change");
+    save.bench_function("sessions_redis", |b| {
+        b.to_async(&runtime).iter(|| async { s.ours.update(&s.ours_key, &one_change(), TTL).await.expect("save") })
+    });
+    save.bench_function("actix_session_redis", |b| b.to_async(&runtime).iter(|| peer_save(&s)));
+    save.finish();
+}
+
+criterion_group!(redis, benches);
+criterion_main!(redis);

@@ -1,0 +1,480 @@
+//! Server-side sessions on Redis, a single server or a Redis Cluster.
+//!
+//! [`RedisBackend`] implements [`sessions_core::Backend`]: plug it into a
+//! [`ServerStore`](sessions_core::ServerStore) and every app server that
+//! talks to the same Redis shares the same sessions.
+//!
+//! How a session is stored:
+//! - one Redis hash per session, under `<prefix>{<storage key>}`, whose
+//!   fields are the record's fields, so a save writes only the fields the
+//!   request changed and concurrent requests keep each other's writes;
+//! - the time to live is the key's own expiry (`PEXPIRE`), so Redis drops
+//!   idle sessions without any sweep;
+//! - a load is one round trip (`HGETALL` and `PTTL` pipelined), a save is
+//!   one atomic Lua script that refuses to touch a key that no longer
+//!   exists, so a save still in flight after a logout cannot bring the
+//!   session back.
+//!
+//! The storage key sits inside a hash tag (`{...}`), so everything about
+//! one session lands on one cluster slot.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sessions_core::{Key, KeyRing, ServerStore, StoreConfig};
+//! use sessions_redis::RedisBackend;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = RedisBackend::connect("redis://127.0.0.1:6379").await?;
+//! let config = StoreConfig::new("id", KeyRing::from(Key::generate()));
+//! let store = ServerStore::new(config, Arc::new(backend))?;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{ErrorKind, RedisError, Script, Value};
+use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::record::Fields;
+
+/// The field that keeps an otherwise empty hash alive (Redis deletes empty
+/// hashes) and names the layout of the stored hash. The session model never
+/// uses an empty field name.
+const MARKER_FIELD: &str = "";
+const MARKER_VALUE: &str = "1";
+
+/// Lua's `unpack` is limited by the C stack (about 8000 values), so long
+/// argument lists are applied in slices of this many.
+const LUA_SLICE: usize = 512;
+
+/// Writes a new hash only if the key is free.
+/// KEYS[1]: the key. ARGV[1]: TTL in ms. ARGV[2..]: name, value pairs
+/// (the marker first).
+const CREATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local slice = tonumber(ARGV[2])
+for i = 3, #ARGV, slice do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + slice - 1, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Applies a patch to an existing hash, never creating one.
+/// KEYS[1]: the key. ARGV[1]: TTL in ms. ARGV[2]: slice size.
+/// ARGV[3]: '1' to clear. ARGV[4]: number of removed names `n`.
+/// ARGV[5..5+n-1]: removed names. Then name, value pairs to set.
+const UPDATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local slice = tonumber(ARGV[2])
+if ARGV[3] == '1' then
+  local marker = redis.call('HGET', KEYS[1], '')
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '', marker or '1')
+end
+local n = tonumber(ARGV[4])
+local first_set = 5 + n
+for i = 5, first_set - 1, slice do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + slice - 1, first_set - 1)))
+end
+for i = first_set, #ARGV, slice * 2 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + slice * 2 - 1, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// The errors of setting up a [`RedisBackend`]. Errors while serving
+/// requests are [`BackendError`]s.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL does not parse, or the first connection failed.
+    #[error("cannot connect to Redis: {0}")]
+    Connect(#[from] RedisError),
+    /// The first connection did not complete within the response timeout.
+    #[error("cannot connect to Redis: no answer within {0:?}")]
+    Timeout(Duration),
+    /// The configuration is inconsistent.
+    #[error("invalid Redis backend configuration: {0}")]
+    Config(String),
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A [`Backend`] on Redis: one hash per session with a server-side TTL.
+///
+/// Use it when several app processes must share sessions and Redis is at
+/// hand. Build it with [`RedisBackend::connect`] (one server) or
+/// [`RedisBackend::connect_cluster`] (a Redis Cluster), or configure it
+/// with [`RedisBackend::builder`]. It is cheap to clone; clones share the
+/// connection.
+///
+/// The empty field name is reserved (it marks the hash as a session);
+/// records from `sessions-core` never use it.
+///
+/// The connection reconnects by itself after the server comes back; while
+/// it is down, or when an answer takes longer than the response timeout,
+/// every call fails with [`BackendError::Unavailable`] instead of waiting.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessions_redis::RedisBackend;
+///
+/// # async fn run() -> Result<(), sessions_redis::Error> {
+/// let backend = RedisBackend::builder()
+///     .key_prefix("myapp:session:")
+///     .response_timeout(Duration::from_millis(500))
+///     .connect("redis://127.0.0.1:6379")
+///     .await?;
+/// # let _ = backend;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    connection: Connection,
+    prefix: String,
+    timeout: Duration,
+    max_record_bytes: usize,
+    create: Script,
+    update: Script,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.connection {
+            Connection::Single(_) => "single",
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisBackend")
+            .field("mode", &mode)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .finish()
+    }
+}
+
+/// Configures a [`RedisBackend`] before connecting.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessions_redis::RedisBackend;
+///
+/// # async fn run() -> Result<(), sessions_redis::Error> {
+/// let backend = RedisBackend::builder()
+///     .key_prefix("shop:")
+///     .connect_timeout(Duration::from_secs(1))
+///     .connect_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .await?;
+/// # let _ = backend;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisBackendBuilder {
+    prefix: String,
+    response_timeout: Duration,
+    connect_timeout: Duration,
+    max_record_bytes: usize,
+}
+
+impl Default for RedisBackendBuilder {
+    fn default() -> Self {
+        RedisBackendBuilder {
+            prefix: "session:".to_owned(),
+            response_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            max_record_bytes: 1 << 20,
+        }
+    }
+}
+
+impl RedisBackendBuilder {
+    /// The prefix of every key this backend writes (default `session:`).
+    /// Give each application its own when they share a Redis.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest a call waits for Redis before failing with
+    /// [`BackendError::Unavailable`] (default 2 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The longest one connection attempt may take (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest record (or patch) written, in bytes of names and values
+    /// (default 1 MiB); larger ones fail with [`BackendError::TooLarge`]
+    /// before anything is sent.
+    pub fn max_record_bytes(mut self, limit: usize) -> Self {
+        self.max_record_bytes = limit;
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.response_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(Error::Config("timeouts must be longer than zero".into()));
+        }
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::Config("the key prefix must not contain `{` or `}` (they form the hash tag)".into()));
+        }
+        Ok(())
+    }
+
+    /// Connects to one Redis server (`redis://`, `rediss://` or
+    /// `redis+unix://` URL).
+    pub async fn connect(self, url: &str) -> Result<RedisBackend, Error> {
+        self.check()?;
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(self.response_timeout)
+            .set_connection_timeout(self.connect_timeout)
+            // Reconnection keeps trying in the background; callers are not
+            // held up by it, they get `Unavailable` until it succeeds.
+            .set_number_of_retries(2)
+            .set_max_delay(1000);
+        let manager =
+            tokio::time::timeout(self.first_connect_limit(), ConnectionManager::new_with_config(client, config))
+                .await
+                .map_err(|_| Error::Timeout(self.first_connect_limit()))??;
+        Ok(self.finish(Connection::Single(manager)))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes.
+    pub async fn connect_cluster<I, S>(self, nodes: I) -> Result<RedisBackend, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.check()?;
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        if nodes.is_empty() {
+            return Err(Error::Config("a cluster needs at least one node URL".into()));
+        }
+        let client = ClusterClient::builder(nodes)
+            .response_timeout(self.response_timeout)
+            .connection_timeout(self.connect_timeout)
+            .retries(2)
+            .build()?;
+        let connection = tokio::time::timeout(self.first_connect_limit(), client.get_async_connection())
+            .await
+            .map_err(|_| Error::Timeout(self.first_connect_limit()))??;
+        Ok(self.finish(Connection::Cluster(connection)))
+    }
+
+    fn first_connect_limit(&self) -> Duration {
+        self.connect_timeout.saturating_mul(2).saturating_add(self.response_timeout)
+    }
+
+    fn finish(self, connection: Connection) -> RedisBackend {
+        RedisBackend {
+            connection,
+            prefix: self.prefix,
+            timeout: self.response_timeout,
+            max_record_bytes: self.max_record_bytes,
+            create: Script::new(CREATE_SCRIPT),
+            update: Script::new(UPDATE_SCRIPT),
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Configures a backend (key prefix, timeouts, size limit).
+    pub fn builder() -> RedisBackendBuilder {
+        RedisBackendBuilder::default()
+    }
+
+    /// Connects to one Redis server with the default settings, e.g.
+    /// `RedisBackend::connect("redis://127.0.0.1:6379").await`.
+    pub async fn connect(url: &str) -> Result<RedisBackend, Error> {
+        Self::builder().connect(url).await
+    }
+
+    /// Connects to a Redis Cluster with the default settings, given the
+    /// URLs of some of its nodes.
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<RedisBackend, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::builder().connect_cluster(nodes).await
+    }
+
+    /// The Redis key a session is stored under: the prefix, then the
+    /// storage key inside a hash tag.
+    pub fn redis_key(&self, key: &StorageKey) -> String {
+        format!("{}{{{}}}", self.prefix, key.as_str())
+    }
+
+    /// Bounds one request by the response timeout, whatever state the
+    /// connection is in (connecting, reconnecting, or a server that
+    /// accepted the connection but stopped answering).
+    async fn run<T>(&self, request: impl Future<Output = Result<T, RedisError>> + Send) -> Result<T, BackendError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(BackendError::unavailable(format!("Redis did not answer within {:?}", self.timeout))),
+        }
+    }
+
+    fn check_size<'a>(&self, pairs: impl Iterator<Item = (&'a String, &'a Vec<u8>)>) -> Result<(), BackendError> {
+        let size: usize = pairs.map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.max_record_bytes {
+            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
+        }
+        Ok(())
+    }
+}
+
+fn map_error(err: RedisError) -> BackendError {
+    // WRONGTYPE, or a reply of an unexpected shape: the key holds data this
+    // backend did not write.
+    if err.kind() == ErrorKind::TypeError || err.code() == Some("WRONGTYPE") {
+        return BackendError::Corrupt(err.to_string());
+    }
+    BackendError::unavailable(err)
+}
+
+fn reserved(name: &str) -> Result<(), BackendError> {
+    if name == MARKER_FIELD {
+        return Err(BackendError::Corrupt("the empty field name is reserved by the Redis backend".into()));
+    }
+    Ok(())
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn parse_hash(value: Value) -> Result<Option<Fields>, BackendError> {
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+        redis::from_redis_value(&value).map_err(|e| BackendError::Corrupt(e.to_string()))?;
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = Fields::new();
+    let mut marked = false;
+    for (name, value) in pairs {
+        let name = String::from_utf8(name).map_err(|_| BackendError::Corrupt("field name is not UTF-8".into()))?;
+        if name == MARKER_FIELD {
+            marked = true;
+            continue;
+        }
+        fields.insert(name, value);
+    }
+    if !marked {
+        return Err(BackendError::Corrupt("hash without the session marker field".into()));
+    }
+    Ok(Some(fields))
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let redis_key = self.redis_key(key);
+        let (hash, pttl): (Value, i64) = self
+            .run(redis::pipe().hgetall(&redis_key).pttl(&redis_key).query_async(&mut self.connection.clone()))
+            .await?;
+        let Some(fields) = parse_hash(hash)? else { return Ok(None) };
+        // PTTL: -1 no expiry (never written by us), -2 gone in between.
+        let ttl = u64::try_from(pttl).ok().map(Duration::from_millis);
+        Ok(Some(Stored { fields, ttl }))
+    }
+
+    async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+        self.check_size(fields.iter())?;
+        let mut invocation = self.create.key(self.redis_key(key));
+        invocation.arg(millis(ttl)).arg(LUA_SLICE * 2).arg(MARKER_FIELD).arg(MARKER_VALUE);
+        for (name, value) in fields {
+            reserved(name)?;
+            invocation.arg(name.as_bytes()).arg(value.as_slice());
+        }
+        let created: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
+        Ok(created == 1)
+    }
+
+    async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
+        self.check_size(patch.set.iter())?;
+        let mut invocation = self.update.key(self.redis_key(key));
+        invocation.arg(millis(ttl)).arg(LUA_SLICE).arg(if patch.clear { "1" } else { "0" }).arg(patch.remove.len());
+        for name in &patch.remove {
+            reserved(name)?;
+            invocation.arg(name.as_bytes());
+        }
+        for (name, value) in &patch.set {
+            reserved(name)?;
+            invocation.arg(name.as_bytes()).arg(value.as_slice());
+        }
+        let updated: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
+        Ok(updated == 1)
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        let redis_key = self.redis_key(key);
+        let _: i64 = self.run(redis::cmd("DEL").arg(&redis_key).query_async(&mut self.connection.clone())).await?;
+        Ok(())
+    }
+
+    async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+        let redis_key = self.redis_key(key);
+        let mut connection = self.connection.clone();
+        let set: i64 =
+            self.run(redis::cmd("PEXPIRE").arg(&redis_key).arg(millis(ttl)).query_async(&mut connection)).await?;
+        Ok(set == 1)
+    }
+}
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -1,0 +1,177 @@
+//! The backend conformance kit and the failure behaviour of
+//! `RedisBackend`, against real servers: the one in `SESSIONS_REDIS_URL`,
+//! a three-node cluster and private servers that the tests start.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{service_url, unique_prefix};
+use sessions_core::backend::{Backend, BackendError, Patch};
+use sessions_core::record::Fields;
+use sessions_core::testing;
+use sessions_redis::RedisBackend;
+use sessions_redis::testing::{RedisCluster, RedisProcess, redis_tools_installed};
+
+const TTL: Duration = Duration::from_secs(600);
+
+/// Generous bound on any single call while the server is down: a hang
+/// fails the test instead of blocking it forever.
+const HANG_GUARD: Duration = Duration::from_secs(10);
+
+async fn single(tag: &str) -> Option<RedisBackend> {
+    let url = service_url("SESSIONS_REDIS_URL")?;
+    Some(RedisBackend::builder().key_prefix(unique_prefix(tag)).connect(&url).await.expect("connect to Redis"))
+}
+
+fn one_field(name: &str, value: &[u8]) -> Fields {
+    Fields::from([(name.to_owned(), value.to_vec())])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_server_passes_the_conformance_kit() {
+    let Some(backend) = single("kit").await else { return };
+    testing::run_all(Arc::new(backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_server_expires_records() {
+    let Some(backend) = single("expiry").await else { return };
+    testing::expired_records_are_not_loaded(&backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_server_keeps_every_key_of_32_concurrent_writers() {
+    let Some(backend) = single("writers").await else { return };
+    testing::concurrent_distinct_keys_are_kept(Arc::new(backend), 32, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_server_update_racing_logout_does_not_resurrect() {
+    let Some(backend) = single("race").await else { return };
+    testing::update_racing_delete_does_not_resurrect(Arc::new(backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_is_one_hash_under_the_prefix_and_a_hash_tag() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let prefix = unique_prefix("layout");
+    let backend = RedisBackend::builder().key_prefix(&prefix).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("vname", b"ada"), TTL).await.unwrap());
+
+    let expected = format!("{prefix}{{{}}}", key.as_str());
+    assert_eq!(backend.redis_key(&key), expected);
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let kind: String = redis::cmd("TYPE").arg(&expected).query_async(&mut raw).await.unwrap();
+    assert_eq!(kind, "hash");
+    let value: Vec<u8> = redis::cmd("HGET").arg(&expected).arg("vname").query_async(&mut raw).await.unwrap();
+    assert_eq!(value, b"ada");
+    backend.delete(&key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_foreign_value_under_a_session_key_is_corrupt_not_a_crash() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend = RedisBackend::builder().key_prefix(unique_prefix("foreign")).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET").arg(backend.redis_key(&key)).arg("not a hash").query_async(&mut raw).await.unwrap();
+
+    let load = backend.load(&key).await;
+    assert!(matches!(load, Err(BackendError::Corrupt(_))), "{load:?}");
+    let patch = Patch { set: one_field("va", b"1"), ..Patch::default() };
+    let update = backend.update(&key, &patch, TTL).await;
+    assert!(matches!(update, Err(BackendError::Corrupt(_))), "{update:?}");
+    backend.delete(&key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_patch_over_the_size_limit_is_refused_before_sending() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend =
+        RedisBackend::builder().key_prefix(unique_prefix("limit")).max_record_bytes(1024).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    let err = backend.create(&key, &one_field("vbig", &[0; 2048]), TTL).await.unwrap_err();
+    assert!(matches!(err, BackendError::TooLarge { limit: 1024, .. }), "{err:?}");
+    assert!(backend.load(&key).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_of_three_nodes_passes_the_conformance_kit() {
+    if !redis_tools_installed() {
+        return;
+    }
+    let cluster = RedisCluster::start();
+    let backend = RedisBackend::builder()
+        .key_prefix(unique_prefix("cluster"))
+        .connect_cluster(cluster.urls())
+        .await
+        .expect("connect to the test cluster");
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    testing::run_all(Arc::clone(&backend)).await;
+    testing::concurrent_distinct_keys_are_kept(Arc::clone(&backend), 32, 100).await;
+    testing::expired_records_are_not_loaded(&*backend).await;
+    drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_spreads_sessions_over_every_node() {
+    if !redis_tools_installed() {
+        return;
+    }
+    let cluster = RedisCluster::start();
+    let backend = RedisBackend::connect_cluster(cluster.urls()).await.expect("connect to the test cluster");
+    for _ in 0..60 {
+        assert!(backend.create(&testing::random_key(), &one_field("va", b"1"), TTL).await.unwrap());
+    }
+    for node in &cluster.nodes {
+        let keys: u64 = node.cli(&["dbsize"]).trim().parse().unwrap();
+        assert!(keys > 0, "node on port {} holds no session out of 60", node.port);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_yields_unavailable_and_recovers_after_restart() {
+    if !redis_tools_installed() {
+        return;
+    }
+    let mut server = RedisProcess::start(false);
+    let backend = RedisBackend::builder()
+        .response_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .connect(&server.url())
+        .await
+        .expect("connect to the private server");
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap());
+
+    server.kill();
+    for _ in 0..5 {
+        let load = tokio::time::timeout(HANG_GUARD, backend.load(&key)).await.expect("load hung on a dead server");
+        assert!(matches!(load, Err(BackendError::Unavailable(_))), "load on a dead server: {load:?}");
+        let patch = Patch { set: one_field("vb", b"2"), ..Patch::default() };
+        let update = tokio::time::timeout(HANG_GUARD, backend.update(&key, &patch, TTL))
+            .await
+            .expect("update hung on a dead server");
+        assert!(matches!(update, Err(BackendError::Unavailable(_))), "update on a dead server: {update:?}");
+    }
+
+    server.restart();
+    let mut recovered = false;
+    for _ in 0..100 {
+        let fresh = testing::random_key();
+        let create = tokio::time::timeout(HANG_GUARD, backend.create(&fresh, &one_field("va", b"1"), TTL))
+            .await
+            .expect("create hung after restart");
+        if let Ok(true) = create {
+            let loaded = backend.load(&fresh).await.expect("load after recovery");
+            assert_eq!(loaded.map(|s| s.fields), Some(one_field("va", b"1")));
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the backend never reconnected to the restarted server");
+}

@@ -1,0 +1,215 @@
+//! Load and save of one typical session (10 values, about 400 bytes) on
+//! each SQL engine: PostgreSQL (`SESSIONS_POSTGRES_URL`), MariaDB/MySQL
+//! (`SESSIONS_MYSQL_URL`) and SQLite in memory (always). The floor next to
+//! each is one raw `SELECT data ... WHERE id = ?` on the same table.
+//!
+//! Round trips per request on the networked engines are counted, not
+//! assumed: a counting pass talks through a local TCP relay that counts how
+//! often the client speaks after the server has answered.
+//!
+//! Run: `SESSIONS_POSTGRES_URL=... SESSIONS_MYSQL_URL=... cargo bench -p sessions-sql --bench sql`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::{Backend, Patch, StorageKey};
+use sessions_core::record::Fields;
+use sessions_sql::SqlBackend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+
+const TTL: Duration = Duration::from_secs(600);
+const COUNTED_REQUESTS: u64 = 200;
+const TABLE: &str = "bench_sessions";
+
+/// One run of the floor query.
+type Floor = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Counts round trips: a client turn that starts after the server spoke.
+#[derive(Default)]
+struct RoundTrips {
+    count: AtomicU64,
+    server_spoke_last: AtomicBool,
+}
+
+/// A TCP relay to `upstream` on a free loopback port; returns its address.
+async fn counting_relay(upstream: String, trips: Arc<RoundTrips>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let address = listener.local_addr().expect("relay address").to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else { return };
+            let Ok(server) = TcpStream::connect(&upstream).await else { return };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let up = Arc::clone(&trips);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    if up.server_spoke_last.swap(false, Ordering::SeqCst) {
+                        up.count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let down = Arc::clone(&trips);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    down.server_spoke_last.store(true, Ordering::SeqCst);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// `scheme://user@host:port/db` with `host:port` replaced by `address`.
+fn via(url: &str, address: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (user, rest) = match rest.split_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), rest),
+    };
+    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    let default_port = if scheme.starts_with("postgres") { 5432 } else { 3306 };
+    let upstream = if host.contains(':') { host.to_owned() } else { format!("{host}:{default_port}") };
+    Some((upstream, format!("{scheme}://{user}{address}/{path}")))
+}
+
+fn typical_fields() -> Fields {
+    let mut fields = Fields::new();
+    fields.insert("m".into(), vec![1; 12]);
+    for i in 0..10 {
+        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
+    }
+    fields
+}
+
+fn random_key() -> StorageKey {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("OS RNG");
+    StorageKey::from_bytes(bytes)
+}
+
+fn one_change() -> Patch {
+    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
+}
+
+async fn backend(url: &str) -> (SqlBackend, StorageKey) {
+    let backend = SqlBackend::builder().table(TABLE).connect(url).await.expect("connect");
+    let key = random_key();
+    backend.create(&key, &typical_fields(), TTL).await.expect("create");
+    (backend, key)
+}
+
+/// The floor: one raw query for the row, through sqlx directly, on a pool
+/// that does not ping before each use (sqlx's default does, which doubles
+/// the round trips).
+async fn floor(url: &str, key: &StorageKey) -> Box<dyn Fn() -> Floor + Send + Sync> {
+    let id = key.as_bytes().to_vec();
+    if url.starts_with("postgres") {
+        let pool = sqlx::postgres::PgPoolOptions::new().test_before_acquire(false).connect(url).await.expect("pool");
+        Box::new(move || {
+            let (pool, id) = (pool.clone(), id.clone());
+            Box::pin(async move {
+                let _: (Vec<u8>,) = sqlx::query_as("SELECT data FROM bench_sessions WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("floor select");
+            })
+        })
+    } else if url.starts_with("mysql") {
+        let pool = sqlx::mysql::MySqlPoolOptions::new().test_before_acquire(false).connect(url).await.expect("pool");
+        Box::new(move || {
+            let (pool, id) = (pool.clone(), id.clone());
+            Box::pin(async move {
+                let _: (Vec<u8>,) = sqlx::query_as("SELECT data FROM bench_sessions WHERE id = ?")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("floor select");
+            })
+        })
+    } else {
+        unreachable!("the floor is only measured on networked engines")
+    }
+}
+
+fn print_round_trips(runtime: &Runtime, name: &str, url: &str) {
+    let Some((upstream, _)) = via(url, "") else {
+        eprintln!("round trips on {name}: not counted (URL not understood)");
+        return;
+    };
+    runtime.block_on(async {
+        let trips = Arc::new(RoundTrips::default());
+        let relay = counting_relay(upstream, Arc::clone(&trips)).await;
+        let Some((_, relayed)) = via(url, &relay) else { return };
+        let (b, key) = backend(&relayed).await;
+        let floor = floor(&relayed, &key).await;
+        macro_rules! count {
+            ($what:expr, $op:expr) => {{
+                let before = trips.count.load(Ordering::SeqCst);
+                for _ in 0..COUNTED_REQUESTS {
+                    $op;
+                }
+                let after = trips.count.load(Ordering::SeqCst);
+                eprintln!(
+                    "round trips per request, {name} {:<22} {:.2}",
+                    $what,
+                    (after - before) as f64 / COUNTED_REQUESTS as f64
+                );
+            }};
+        }
+        count!("floor SELECT:", floor().await);
+        count!("load:", b.load(&key).await.expect("load"));
+        count!("save (1 change):", b.update(&key, &one_change(), TTL).await.expect("save"));
+        count!("touch:", b.touch(&key, TTL).await.expect("touch"));
+    });
+}
+
+fn bench_engine(c: &mut Criterion, runtime: &Runtime, name: &str, url: &str) {
+    let networked = !url.starts_with("sqlite");
+    if networked {
+        print_round_trips(runtime, name, url);
+    }
+    let (b, key) = runtime.block_on(backend(url));
+    let mut group = c.benchmark_group(format!("sql_{name}"));
+    if networked {
+        let floor = runtime.block_on(floor(url, &key));
+        group.bench_function("floor_raw_select", |bench| bench.to_async(runtime).iter(&floor));
+    }
+    group.bench_function("load_typical_session", |bench| {
+        bench.to_async(runtime).iter(|| async { b.load(&key).await.expect("load") })
+    });
+    group.bench_function("save_one_change", |bench| {
+        bench.to_async(runtime).iter(|| async { b.update(&key, &one_change(), TTL).await.expect("save") })
+    });
+    group.finish();
+    runtime.block_on(async { b.delete(&key).await.expect("delete") });
+}
+
+fn benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    for (name, var) in [("postgres", "SESSIONS_POSTGRES_URL"), ("mysql", "SESSIONS_MYSQL_URL")] {
+        match std::env::var(var) {
+            Ok(url) => bench_engine(c, &runtime, name, &url),
+            Err(_) => eprintln!("skipped: {var} is not set"),
+        }
+    }
+    bench_engine(c, &runtime, "sqlite_memory", "sqlite::memory:");
+}
+
+criterion_group!(sql, benches);
+criterion_main!(sql);

@@ -1,0 +1,324 @@
+//! The backend conformance kit and the SQL-specific behaviour of
+//! `SqlBackend`, against real databases: PostgreSQL and MariaDB/MySQL from
+//! `SESSIONS_POSTGRES_URL` / `SESSIONS_MYSQL_URL`, SQLite always (a file and
+//! in memory). Every test uses its own table, so tests run in parallel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessions_core::backend::{Backend, BackendError};
+use sessions_core::record::Fields;
+use sessions_core::testing;
+use sessions_sql::SqlBackend;
+
+const TTL: Duration = Duration::from_secs(600);
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The URL in `var`, or `None` after printing why the test is skipped.
+/// Under `CI=true` a missing URL fails the test instead.
+fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{var} is not set, and CI=true requires every service"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A backend on its own fresh table, dropped again by [`TestTable::drop_table`].
+struct TestTable {
+    backend: SqlBackend,
+    url: String,
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+impl TestTable {
+    async fn new(url: &str, tag: &str) -> TestTable {
+        let table = format!("t_{tag}_{}", random_hex());
+        let backend = SqlBackend::builder().table(&table).connect(url).await.expect("connect");
+        TestTable { backend, url: url.to_owned(), sqlite_file: None }
+    }
+
+    async fn sqlite_file(tag: &str) -> TestTable {
+        let path = std::env::temp_dir().join(format!("sessions-sql-test-{tag}-{}.db", random_hex()));
+        let url = format!("sqlite:{}", path.display());
+        let mut table = TestTable::new(&url, tag).await;
+        table.sqlite_file = Some(path);
+        table
+    }
+
+    fn backend(&self) -> Arc<dyn Backend> {
+        Arc::new(self.backend.clone())
+    }
+
+    async fn drop_table(self) {
+        if let Some(path) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            return;
+        }
+        if self.url.starts_with("sqlite") {
+            return;
+        }
+        let statement = format!("DROP TABLE {}", self.backend.table());
+        let dropped = if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(&statement).execute(&pool).await.map(drop)
+        } else {
+            let pool = sqlx::MySqlPool::connect(&self.url).await.unwrap();
+            sqlx::query(&statement).execute(&pool).await.map(drop)
+        };
+        dropped.expect("drop the test table");
+    }
+}
+
+fn one_field(name: &str, value: &[u8]) -> Fields {
+    Fields::from([(name.to_owned(), value.to_vec())])
+}
+
+async fn kit(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    testing::run_all(table.backend()).await;
+    table.drop_table().await;
+}
+
+async fn expiry(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    testing::expired_records_are_not_loaded(&*table.backend()).await;
+    table.drop_table().await;
+}
+
+async fn writers(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    testing::concurrent_distinct_keys_are_kept(table.backend(), 32, 100).await;
+    table.drop_table().await;
+}
+
+async fn race(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    testing::update_racing_delete_does_not_resurrect(table.backend()).await;
+    table.drop_table().await;
+}
+
+// PostgreSQL
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_conformance_kit() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    kit(&url, "kit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_expires_records() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    expiry(&url, "exp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_keeps_every_key_of_32_concurrent_writers() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    writers(&url, "writers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_update_racing_logout_does_not_resurrect() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    race(&url, "race").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_save_blocked_by_a_held_row_lock_fails_as_unavailable() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    let table = format!("t_blocked_{}", random_hex());
+    let backend =
+        SqlBackend::builder().table(&table).request_timeout(Duration::from_millis(300)).connect(&url).await.unwrap();
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap());
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
+        .bind(&key.as_bytes()[..])
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let patch = sessions_core::backend::Patch { set: one_field("vb", b"2"), ..Default::default() };
+    let blocked = tokio::time::timeout(Duration::from_secs(10), backend.update(&key, &patch, TTL))
+        .await
+        .expect("a save behind a held lock must give up at the request timeout, not hang");
+    assert!(matches!(blocked, Err(BackendError::Unavailable(_))), "{blocked:?}");
+
+    holder.rollback().await.unwrap();
+    assert!(backend.update(&key, &patch, TTL).await.unwrap(), "the save must succeed once the lock is released");
+    sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.unwrap();
+}
+
+// MariaDB / MySQL
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_passes_the_conformance_kit() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    kit(&url, "kit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_expires_records() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    expiry(&url, "exp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_keeps_every_key_of_32_concurrent_writers() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    writers(&url, "writers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_update_racing_logout_does_not_resurrect() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    race(&url, "race").await;
+}
+
+// SQLite, always
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_passes_the_conformance_kit() {
+    kit("sqlite::memory:", "kit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_expires_records() {
+    expiry("sqlite::memory:", "exp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_keeps_every_key_of_32_concurrent_writers() {
+    writers("sqlite::memory:", "writers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_passes_the_conformance_kit() {
+    let table = TestTable::sqlite_file("kit").await;
+    testing::run_all(table.backend()).await;
+    table.drop_table().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_keeps_every_key_of_32_concurrent_writers() {
+    let table = TestTable::sqlite_file("writers").await;
+    testing::concurrent_distinct_keys_are_kept(table.backend(), 32, 100).await;
+    table.drop_table().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_update_racing_logout_does_not_resurrect() {
+    let table = TestTable::sqlite_file("race").await;
+    testing::update_racing_delete_does_not_resurrect(table.backend()).await;
+    table.drop_table().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_keeps_sessions_across_reconnects() {
+    let table = TestTable::sqlite_file("reopen").await;
+    let key = testing::random_key();
+    assert!(table.backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap());
+    let url = format!("sqlite:{}", table.sqlite_file.as_ref().unwrap().display());
+    let reopened = SqlBackend::builder().table(table.backend.table()).connect(&url).await.unwrap();
+    assert_eq!(reopened.load(&key).await.unwrap().map(|s| s.fields), Some(one_field("va", b"1")));
+    table.drop_table().await;
+}
+
+// Behaviour common to every engine, checked on SQLite
+
+#[tokio::test]
+async fn delete_expired_removes_only_expired_rows() {
+    let backend = SqlBackend::connect("sqlite::memory:").await.unwrap();
+    let (old, live) = (testing::random_key(), testing::random_key());
+    assert!(backend.create(&old, &one_field("va", b"1"), Duration::from_millis(1)).await.unwrap());
+    assert!(backend.create(&live, &one_field("va", b"1"), TTL).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(backend.delete_expired().await.unwrap(), 1);
+    assert!(backend.load(&live).await.unwrap().is_some(), "a live row must survive the sweep");
+    assert_eq!(backend.delete_expired().await.unwrap(), 0, "the expired row must be gone");
+}
+
+#[tokio::test]
+async fn the_sweeper_deletes_expired_rows_in_the_background() {
+    let backend = SqlBackend::connect("sqlite::memory:").await.unwrap();
+    assert!(backend.create(&testing::random_key(), &one_field("va", b"1"), Duration::from_millis(1)).await.unwrap());
+    let sweeper = backend.spawn_sweeper(Duration::from_millis(20));
+    let mut swept = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Nothing else deletes rows here, so 0 means the sweeper got there first.
+        if backend.delete_expired().await.unwrap() == 0 {
+            swept = true;
+            break;
+        }
+    }
+    drop(sweeper);
+    assert!(swept, "the sweeper never deleted the expired row");
+}
+
+#[tokio::test]
+async fn a_record_over_the_size_limit_is_refused_before_the_driver() {
+    let backend = SqlBackend::builder().max_record_bytes(1024).connect("sqlite::memory:").await.unwrap();
+    let key = testing::random_key();
+    let err = backend.create(&key, &one_field("vbig", &[7; 2048]), TTL).await.unwrap_err();
+    assert!(matches!(err, BackendError::TooLarge { limit: 1024, .. }), "{err:?}");
+    assert!(backend.load(&key).await.unwrap().is_none(), "nothing may be written");
+}
+
+#[tokio::test]
+async fn table_names_that_are_not_plain_identifiers_are_refused() {
+    for bad in ["sessions; DROP TABLE users", "a-b", "1abc", "", "quoted\"name", &"x".repeat(49)] {
+        let result = SqlBackend::builder().table(bad).connect("sqlite::memory:").await;
+        assert!(matches!(result, Err(sessions_sql::Error::Config(_))), "{bad:?} was accepted");
+    }
+}
+
+#[tokio::test]
+async fn without_migration_on_start_the_table_is_created_by_migrate() {
+    let backend =
+        SqlBackend::builder().migrate_on_start(false).table("later").connect("sqlite::memory:").await.unwrap();
+    let key = testing::random_key();
+    assert!(backend.load(&key).await.is_err(), "the table must not exist before migrate");
+    backend.migrate().await.unwrap();
+    backend.migrate().await.expect("migrate must be safe to run twice");
+    assert!(backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap());
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused() {
+    let result = SqlBackend::connect("oracle://db/app").await;
+    assert!(matches!(result, Err(sessions_sql::Error::UnsupportedUrl(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apps_starting_together_on_a_fresh_postgres_table_all_migrate() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    let table = format!("t_race_{}", random_hex());
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, table) = (url.clone(), table.clone());
+            tokio::spawn(async move { SqlBackend::builder().table(&table).connect(&url).await })
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for start in starts {
+        backends.push(start.await.unwrap().expect("every app starts"));
+    }
+    let first = TestTable { backend: backends.remove(0), url, sqlite_file: None };
+    first.drop_table().await;
+}
