@@ -71,4 +71,5 @@ pub fn read_everything(session: &sessions_core::Session) {
     }
     let _ = session.flashes::<String>();
     let _ = session.flashes::<Vec<u8>>();
+    let _ = session.user();
 }

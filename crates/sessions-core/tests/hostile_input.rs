@@ -521,6 +521,7 @@ fn session_values_never_panic_or_over_allocate() {
         fields.insert("m".into(), vec![0, 0]);
         fields.insert("vjunk".into(), value.clone());
         fields.insert("f_flash".into(), value.clone());
+        fields.insert("u".into(), value.clone());
         let cookie = codec.encode(NAME, &record::encode(&fields), Times { issued: NOW, expires: None }).unwrap();
         let session = block_on(store.load(&[&cookie])).unwrap();
         assert!(!session.is_new(), "the authentic cookie {i} was not loaded");
@@ -531,6 +532,7 @@ fn session_values_never_panic_or_over_allocate() {
         tally.probe(&label, value.len(), Expect::Either, || session.get::<u64>("junk").is_ok());
         tally.probe(&label, value.len(), Expect::Either, || session.get::<(i128, Option<char>)>("junk").is_ok());
         tally.probe(&label, value.len(), Expect::Either, || session.flashes::<String>().is_ok());
+        tally.probe(&label, value.len(), Expect::Either, || session.user().is_some());
     }
     tally.report_and_check("session values");
 }
