@@ -3,8 +3,13 @@
 //! Every use of bincode in the crate goes through this module, so the value
 //! format can change in one place. Decoding always runs with a byte limit no
 //! larger than the next power of two above the input length: a valid value
-//! can never claim more bytes than it has, so a forged length prefix is
-//! refused before it allocates more than twice the input.
+//! can never claim more bytes than it has, so a forged length of a string
+//! or byte buffer is refused before it allocates more than twice the input.
+//! Sequences are the exception: serde reserves room for a claimed length,
+//! capped at 1 MiB, before any element is read, so one decode of a forged
+//! sequence may allocate up to 1 MiB and then fail. Value bytes only come
+//! from an authenticated cookie or from our own storage, never straight
+//! from a client; the hostile-input test holds this bound.
 
 use serde::{Serialize, de::DeserializeOwned};
 
