@@ -241,7 +241,7 @@ where
         .unwrap_or_else(|e| panic!("cannot build a runtime for the scenario: {e}"));
     let ctx = match Ctx::new(Arc::new(launcher), store) {
         Ok(ctx) => ctx,
-        Err(reason) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+        Err(reason) if sessions_core::testing::ci_requires_services() => {
             panic!("the {store:?} store is required under CI=true: {reason}")
         }
         Err(reason) => {

@@ -22,6 +22,26 @@ use crate::record::Fields;
 
 const TTL: Duration = Duration::from_secs(600);
 
+/// True under `CI=true`, where a test must not skip for want of a service.
+pub fn ci_requires_services() -> bool {
+    std::env::var("CI").is_ok_and(|ci| ci == "true")
+}
+
+/// The URL of a service from the environment variable `var` (for example
+/// `SESSIONS_REDIS_URL`). Unset: prints `skipped: ...` and returns `None`,
+/// so the test passes without the service; under `CI=true` it panics
+/// instead, so a CI run can never skip silently.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(!ci_requires_services(), "{var} is not set, and CI=true requires every service");
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
 /// A random storage key, so checks never collide with each other or with
 /// data already in a shared server.
 pub fn random_key() -> StorageKey {

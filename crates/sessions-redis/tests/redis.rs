@@ -7,10 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{service_url, unique_prefix};
+use common::unique_prefix;
 use sessions_core::backend::{Backend, BackendError, Patch};
 use sessions_core::record::Fields;
 use sessions_core::testing;
+use sessions_core::testing::service_url;
 use sessions_redis::RedisBackend;
 use sessions_redis::testing::{RedisCluster, RedisProcess, redis_tools_installed};
 

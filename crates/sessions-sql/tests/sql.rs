@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sessions_core::backend::{Backend, BackendError};
 use sessions_core::record::Fields;
-use sessions_core::testing;
+use sessions_core::testing::{self, service_url};
 use sessions_sql::SqlBackend;
 
 const TTL: Duration = Duration::from_secs(600);
@@ -17,22 +17,6 @@ fn random_hex() -> String {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).unwrap();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The URL in `var`, or `None` after printing why the test is skipped.
-/// Under `CI=true` a missing URL fails the test instead.
-fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{var} is not set, and CI=true requires every service"
-            );
-            eprintln!("skipped: {var} is not set");
-            None
-        }
-    }
 }
 
 /// A backend on its own fresh table, dropped again by [`TestTable::drop_table`].

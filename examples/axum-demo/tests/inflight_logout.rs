@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use demo_config::Config;
 use sessions_axum::{Session, SessionLayer};
 use sessions_conformance::Client;
+use sessions_core::testing::service_url as service;
 use tokio::sync::Notify;
 
 /// Lets the test hold the slow handler between its load and its write.
@@ -80,19 +81,6 @@ async fn scenario(store: &str) {
     let replay = old.get("/me").await;
     assert_eq!(replay.status, 401, "{store}: the session came back: {}", replay.body);
     server.abort();
-}
-
-/// The URL in `var`, or `None` with a skip message; under `CI=true` a
-/// missing URL fails the test instead.
-fn service(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{var} must be set when CI=true"),
-        _ => {
-            eprintln!("skipped: {var} is not set");
-            None
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
