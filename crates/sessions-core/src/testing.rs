@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Patch, StorageKey};
 use crate::record::Fields;
+use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -67,6 +68,7 @@ pub async fn run_all(backend: Arc<dyn Backend>) {
     large_record_round_trips(&*backend).await;
     concurrent_distinct_keys_are_kept(Arc::clone(&backend), 32, 20).await;
     update_racing_delete_does_not_resurrect(Arc::clone(&backend)).await;
+    log_out_everywhere_ends_every_session_of_a_user(Arc::clone(&backend)).await;
 }
 
 /// A created record loads back unchanged, with a TTL no longer than asked.
@@ -278,4 +280,36 @@ impl Backend for UnavailableBackend {
     async fn touch(&self, _: &StorageKey, _: Duration) -> Result<bool, crate::BackendError> {
         Err(Self::down())
     }
+}
+
+/// Through a [`ServerStore`] on the backend: a user's sessions are listed
+/// and "log out everywhere" deletes all of them and no one else's, so the
+/// user index the store keeps as ordinary records works on this backend.
+pub async fn log_out_everywhere_ends_every_session_of_a_user(backend: Arc<dyn Backend>) {
+    let config =
+        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
+    let store = ServerStore::new(config, backend).expect("a valid store");
+    let suffix = random_key().as_str();
+    let (ada, bob) = (format!("ada-{suffix}"), format!("bob-{suffix}"));
+    let login = |user: String| {
+        let store = &store;
+        async move {
+            let session = store.load(&[]).await.expect("load");
+            session.cycle_id();
+            session.set_user(Some(&user)).expect("bind");
+            let header = store.save(&session).await.expect("save").expect("a new session sets a cookie");
+            let pair = header.split(';').next().unwrap_or_default();
+            pair.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default()
+        }
+    };
+    let (laptop, phone, other) = (login(ada.clone()).await, login(ada.clone()).await, login(bob.clone()).await);
+    assert_eq!(store.user_sessions(&ada).await.expect("list").len(), 2, "both of ada's sessions are listed");
+    assert_eq!(store.destroy_user_sessions(&ada).await.expect("log out everywhere"), 2);
+    for cookie in [&laptop, &phone] {
+        assert!(store.load(&[cookie]).await.expect("load").is_new(), "a logged-out cookie is anonymous");
+    }
+    let session = store.load(&[&other]).await.expect("load");
+    assert_eq!(session.user().as_deref(), Some(bob.as_str()), "other users keep their sessions");
+    assert!(store.user_sessions(&ada).await.expect("list").is_empty());
+    assert_eq!(store.destroy_user_sessions(&bob).await.expect("clean up"), 1);
 }
