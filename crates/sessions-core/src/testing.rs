@@ -15,7 +15,11 @@
 //! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::backend::{Backend, Patch, StorageKey};
 use crate::record::Fields;
@@ -312,4 +316,74 @@ pub async fn log_out_everywhere_ends_every_session_of_a_user(backend: Arc<dyn Ba
     assert_eq!(session.user().as_deref(), Some(bob.as_str()), "other users keep their sessions");
     assert!(store.user_sessions(&ada).await.expect("list").is_empty());
     assert_eq!(store.destroy_user_sessions(&bob).await.expect("clean up"), 1);
+}
+
+/// Counts round trips between a client and a TCP server, for benchmarks
+/// that prove claims such as "one round trip per load": a relay on a free
+/// loopback port that counts each client turn starting after the server
+/// spoke.
+///
+/// ```no_run
+/// use sessions_core::testing::RoundTrips;
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let (address, trips) = RoundTrips::relay("127.0.0.1:6379".into()).await;
+/// // Point the client at `address`, run one request, then:
+/// println!("{} round trips", trips.count());
+/// # let _ = address;
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct RoundTrips {
+    count: AtomicU64,
+    server_spoke_last: AtomicBool,
+}
+
+impl RoundTrips {
+    /// Round trips counted so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Starts a relay to `upstream` (`host:port`) and returns its
+    /// `host:port` and its counter.
+    pub async fn relay(upstream: String) -> (String, Arc<RoundTrips>) {
+        let trips = Arc::new(RoundTrips::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let address = listener.local_addr().expect("relay address").to_string();
+        let counter = Arc::clone(&trips);
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok(server) = TcpStream::connect(&upstream).await else { return };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        if up.server_spoke_last.swap(false, Ordering::SeqCst) {
+                            up.count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let down = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        down.server_spoke_last.store(true, Ordering::SeqCst);
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (address, trips)
+    }
 }

@@ -11,66 +11,17 @@
 //! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-redis --bench redis`
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::{Backend, Patch, StorageKey};
 use sessions_core::record::Fields;
+use sessions_core::testing::RoundTrips;
 use sessions_redis::RedisBackend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const TTL: Duration = Duration::from_secs(600);
 const COUNTED_REQUESTS: u64 = 200;
-
-/// Counts round trips: a client turn that starts after the server spoke.
-#[derive(Default)]
-struct RoundTrips {
-    count: AtomicU64,
-    server_spoke_last: AtomicBool,
-}
-
-/// A TCP relay to `upstream` on a free loopback port; returns its address.
-async fn counting_relay(upstream: String, trips: Arc<RoundTrips>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
-    let address = listener.local_addr().expect("relay address").to_string();
-    tokio::spawn(async move {
-        loop {
-            let Ok((client, _)) = listener.accept().await else { return };
-            let Ok(server) = TcpStream::connect(&upstream).await else { return };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            let up = Arc::clone(&trips);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
-                    if up.server_spoke_last.swap(false, Ordering::SeqCst) {
-                        up.count.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let down = Arc::clone(&trips);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    down.server_spoke_last.store(true, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    address
-}
 
 fn typical_fields() -> Fields {
     let mut fields = Fields::new();
@@ -151,16 +102,16 @@ fn print_round_trips(runtime: &tokio::runtime::Runtime, url: &str) {
         }
     };
     runtime.block_on(async {
-        let trips = Arc::new(RoundTrips::default());
-        let relayed = format!("redis://{}", counting_relay(upstream, Arc::clone(&trips)).await);
+        let (relay, trips) = RoundTrips::relay(upstream).await;
+        let relayed = format!("redis://{relay}");
         let s = subjects(&relayed).await;
         macro_rules! count {
             ($name:expr, $op:expr) => {{
-                let before = trips.count.load(Ordering::SeqCst);
+                let before = trips.count();
                 for _ in 0..COUNTED_REQUESTS {
                     $op;
                 }
-                let after = trips.count.load(Ordering::SeqCst);
+                let after = trips.count();
                 eprintln!(
                     "round trips per request, {:<32} {:.2}",
                     $name,

@@ -9,16 +9,13 @@
 //!
 //! Run: `SESSIONS_POSTGRES_URL=... SESSIONS_MYSQL_URL=... cargo bench -p sessions-sql --bench sql`
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::{Backend, Patch, StorageKey};
 use sessions_core::record::Fields;
+use sessions_core::testing::RoundTrips;
 use sessions_sql::SqlBackend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 
 const TTL: Duration = Duration::from_secs(600);
@@ -27,52 +24,6 @@ const TABLE: &str = "bench_sessions";
 
 /// One run of the floor query.
 type Floor = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// Counts round trips: a client turn that starts after the server spoke.
-#[derive(Default)]
-struct RoundTrips {
-    count: AtomicU64,
-    server_spoke_last: AtomicBool,
-}
-
-/// A TCP relay to `upstream` on a free loopback port; returns its address.
-async fn counting_relay(upstream: String, trips: Arc<RoundTrips>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
-    let address = listener.local_addr().expect("relay address").to_string();
-    tokio::spawn(async move {
-        loop {
-            let Ok((client, _)) = listener.accept().await else { return };
-            let Ok(server) = TcpStream::connect(&upstream).await else { return };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            let up = Arc::clone(&trips);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
-                    if up.server_spoke_last.swap(false, Ordering::SeqCst) {
-                        up.count.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let down = Arc::clone(&trips);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    down.server_spoke_last.store(true, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    address
-}
 
 /// `scheme://user@host:port/db` with `host:port` replaced by `address`.
 fn via(url: &str, address: &str) -> Option<(String, String)> {
@@ -153,18 +104,17 @@ fn print_round_trips(runtime: &Runtime, name: &str, url: &str) {
         return;
     };
     runtime.block_on(async {
-        let trips = Arc::new(RoundTrips::default());
-        let relay = counting_relay(upstream, Arc::clone(&trips)).await;
+        let (relay, trips) = RoundTrips::relay(upstream).await;
         let Some((_, relayed)) = via(url, &relay) else { return };
         let (b, key) = backend(&relayed).await;
         let floor = floor(&relayed, &key).await;
         macro_rules! count {
             ($what:expr, $op:expr) => {{
-                let before = trips.count.load(Ordering::SeqCst);
+                let before = trips.count();
                 for _ in 0..COUNTED_REQUESTS {
                     $op;
                 }
-                let after = trips.count.load(Ordering::SeqCst);
+                let after = trips.count();
                 eprintln!(
                     "round trips per request, {name} {:<22} {:.2}",
                     $what,
