@@ -97,6 +97,16 @@ impl State {
     pub(crate) fn fresh(meta: Meta, remember_for: u64, now: u64) -> State {
         let mut fields = Fields::new();
         fields.insert(META_FIELD.into(), encode_meta(&meta));
+        State::with_fields(fields, meta, remember_for, now)
+    }
+
+    /// A session read from a cookie or a backend: `fields` already hold
+    /// `meta`, so nothing is encoded again.
+    pub(crate) fn loaded(fields: Fields, meta: Meta, remember_for: u64, now: u64) -> State {
+        State { loaded: true, ..State::with_fields(fields, meta, remember_for, now) }
+    }
+
+    fn with_fields(fields: Fields, meta: Meta, remember_for: u64, now: u64) -> State {
         State {
             fields,
             dirty: BTreeSet::new(),

@@ -54,9 +54,7 @@ impl CookieStore {
         if s.outlived(&meta, now) {
             return Err(Rejection::Expired);
         }
-        let mut state = State::fresh(meta, s.config.remember_for, now);
-        state.fields = fields;
-        state.loaded = true;
+        let mut state = State::loaded(fields, meta, s.config.remember_for, now);
         state.reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
         Ok(Session::from_state(s.name(), state))
     }

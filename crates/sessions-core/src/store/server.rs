@@ -117,10 +117,8 @@ impl ServerStore {
             }
             return Ok(None);
         }
-        let mut state = State::fresh(meta, s.config.remember_for, now);
+        let mut state = State::loaded(stored.fields, meta, s.config.remember_for, now);
         state.loaded_user = binding.map(|(user, _)| user);
-        state.fields = stored.fields;
-        state.loaded = true;
         state.id = Some((id, opened.key_index));
         state.reissue = s.refresh_due(&meta, opened.times.issued, now);
         // Sliding idle timeout: extend the record once an eighth of the idle
