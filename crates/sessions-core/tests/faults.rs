@@ -29,8 +29,9 @@ fn round(n: u64) -> Fields {
 }
 
 /// Not a test on its own: the writer process that `killed_writer_leaves_no_torn_file`
-/// starts and kills. Without the variable it returns at once.
+/// starts (with `--ignored`) and kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of killed_writer_leaves_no_torn_file"]
 async fn child_writer() {
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
     let backend = FilesystemBackend::new(dir).unwrap();
@@ -43,6 +44,17 @@ async fn child_writer() {
     }
 }
 
+/// The highest round any session holds now.
+async fn latest_round(backend: &FilesystemBackend) -> u64 {
+    let mut latest = 0;
+    for n in 0..SESSIONS {
+        if let Ok(Some(stored)) = backend.load(&key(n)).await {
+            latest = latest.max(u64::from_le_bytes(stored.fields["vround"].as_slice().try_into().unwrap()));
+        }
+    }
+    latest
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_writer_leaves_no_torn_file() {
     let dir = temp_dir("killed");
@@ -52,15 +64,25 @@ async fn killed_writer_leaves_no_torn_file() {
     }
     for _ in 0..5 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_writer", "--test-threads", "1"])
+            .args(["--exact", "child_writer", "--ignored", "--test-threads", "1"])
             .env(CHILD_DIR, &dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Kill it mid-stream, once it has demonstrably been writing (a round
+        // numbered past the initial ones), so the check below is not vacuous.
+        let mut writing = false;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if latest_round(&backend).await >= u64::from(SESSIONS) * 2 {
+                writing = true;
+                break;
+            }
+        }
         child.kill().unwrap();
         child.wait().unwrap();
+        assert!(writing, "the writer process never wrote a session");
         for n in 0..SESSIONS {
             let stored = backend.load(&key(n)).await.expect("every file parses").expect("every session survives");
             let written = u64::from_le_bytes(stored.fields["vround"].as_slice().try_into().unwrap());
