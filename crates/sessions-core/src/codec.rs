@@ -368,7 +368,6 @@ mod known_answers {
         assert_eq!(hex::encode(&keys.id), "58d4834d");
         assert_eq!(hex::encode(&keys.seal), "bbf322134398df4c4f37dd6a59a8703a2af1608d55f87885ba63a88e9ec9689b");
         assert_eq!(hex::encode(&keys.mac), "d187bed20aae0e501a1031126b46c3b29b3d7fab347631ade91c201aaa0c5838");
-        assert_eq!(hex::encode(&keys.storage), "9321a6ac219af0531603dd0419b7856f49f709ed4e6b94ad16a64f8413de0db1");
         assert_eq!(hex::encode(&keys.user_index), "b9fed1d0d448fde0928c2eb3f7997029a690fdbe26b90ae79762052d5124b2aa");
     }
 
@@ -436,8 +435,9 @@ mod known_answers {
     #[test]
     fn storage_key_of_the_vector_id_is_frozen() {
         let id = SessionId::from_payload(&session_id()).unwrap();
-        let storage = id.storage_key(&DerivedKeys::new(&key_a()));
-        assert_eq!(storage.as_str(), "d154a50ce1b39cec7f8d583ea4c7a5aa969ecaa1ca4d7462697741b1042d603b");
+        let storage = id.storage_key();
+        assert_eq!(storage.as_str(), "f32c931163839851c7589c843f15de292619230f48ffaa42659415ae05a05d82");
+        assert_eq!(storage.forward().as_str(), "a3282cd3bcc5b0a9cf7eb3b48a273eb083aa181355549727111553ce961caa31");
     }
 
     #[test]

@@ -31,10 +31,26 @@ impl SessionId {
         &self.0
     }
 
-    /// The key a backend stores this session under: a keyed BLAKE3 hash, so
-    /// a dump of the storage does not hand out live session ids.
-    pub(crate) fn storage_key(&self, key: &DerivedKeys) -> StorageKey {
-        StorageKey(*blake3::keyed_hash(&key.storage, &self.0).as_bytes())
+    /// The key a backend stores this session under: a one-way hash of the
+    /// id, so a dump of the storage does not hand out live session ids.
+    ///
+    /// It depends on the id alone, not on the signing keys: a key rotation
+    /// re-signs the cookie and never moves the record.
+    pub(crate) fn storage_key(&self) -> StorageKey {
+        StorageKey(blake3::derive_key(CONTEXT_STORAGE, &self.0))
+    }
+}
+
+/// The BLAKE3 `derive_key` context of storage keys (`docs/wire-format.md`).
+const CONTEXT_STORAGE: &str = "sessions-rs 2026-11 v2 storage id";
+/// The context of forwarding records (`docs/wire-format.md`).
+const CONTEXT_FORWARD: &str = "sessions-rs 2026-11 v2 forward";
+
+impl StorageKey {
+    /// Where a cycled session leaves the address of its successor: derived
+    /// from the old storage key, so only a store holding that key finds it.
+    pub(crate) fn forward(&self) -> StorageKey {
+        StorageKey(blake3::derive_key(CONTEXT_FORWARD, &self.0))
     }
 }
 
@@ -53,7 +69,7 @@ impl fmt::Debug for SessionId {
 /// The name a backend stores one session under: 32 bytes, written as 64
 /// lowercase hex digits.
 ///
-/// It is a keyed hash of the session id, never client input, so it is safe
+/// It is a one-way hash of the session id, never client input, so it is safe
 /// as a file name, a Redis key or an SQL value.
 ///
 /// ```

@@ -19,12 +19,11 @@ pub(crate) const KEY_ID_LEN: usize = 4;
 const CONTEXT_KEY_ID: &str = "sessions-rs 2026-11 v1 key id";
 const CONTEXT_SEAL: &str = "sessions-rs 2026-11 v1 cookie seal";
 const CONTEXT_MAC: &str = "sessions-rs 2026-11 v1 cookie mac";
-const CONTEXT_STORAGE: &str = "sessions-rs 2026-11 v1 storage id";
 const CONTEXT_USER_INDEX: &str = "sessions-rs 2026-11 v1 user index";
 
 /// A secret master key: at least 32 random bytes.
 ///
-/// Every purpose key (encryption, MAC, storage-id hashing) is derived from it
+/// Every purpose key (encryption, MAC, user-index hashing) is derived from it
 /// with BLAKE3's key derivation, so one secret is all an application keeps.
 /// The bytes are zeroized on drop and never printed.
 ///
@@ -150,7 +149,6 @@ pub(crate) struct DerivedKeys {
     pub(crate) id: [u8; KEY_ID_LEN],
     pub(crate) seal: [u8; 32],
     pub(crate) mac: [u8; 32],
-    pub(crate) storage: [u8; 32],
     pub(crate) user_index: [u8; 32],
 }
 
@@ -162,7 +160,6 @@ impl DerivedKeys {
             id,
             seal: *key.derive(CONTEXT_SEAL),
             mac: *key.derive(CONTEXT_MAC),
-            storage: *key.derive(CONTEXT_STORAGE),
             user_index: *key.derive(CONTEXT_USER_INDEX),
         }
     }
@@ -232,10 +229,6 @@ impl KeyRing {
         self.keys.iter()
     }
 
-    pub(crate) fn get(&self, index: usize) -> Option<&DerivedKeys> {
-        self.keys.get(index)
-    }
-
     /// The key with this id and its position (0 = newest). Rings hold a
     /// handful of keys, so a scan of 4-byte ids beats a hash map.
     pub(crate) fn find(&self, id: &[u8]) -> Option<(usize, &DerivedKeys)> {
@@ -289,9 +282,8 @@ mod tests {
     fn purpose_keys_are_distinct() {
         let d = DerivedKeys::new(&Key::generate());
         assert_ne!(d.seal, d.mac);
-        assert_ne!(d.mac, d.storage);
-        assert_ne!(d.seal, d.storage);
-        assert_ne!(d.storage, d.user_index);
+        assert_ne!(d.mac, d.user_index);
+        assert_ne!(d.seal, d.user_index);
     }
 
     #[test]

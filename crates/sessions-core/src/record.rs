@@ -50,6 +50,31 @@ pub(crate) struct Meta {
     pub(crate) max_age: Option<u64>,
 }
 
+impl Meta {
+    /// The metadata as stored in field `m`.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // A two-field struct of integers cannot fail to encode.
+        crate::serial::to_bytes(self).unwrap_or_default()
+    }
+
+    /// The metadata of a record, if it has a readable `m` field.
+    pub(crate) fn of(fields: &Fields) -> Option<Meta> {
+        crate::serial::from_bytes(fields.get(META_FIELD)?).ok()
+    }
+}
+
+/// The user binding of a record (field `u`): the user id and when it was
+/// bound (Unix seconds).
+pub(crate) fn user_of(fields: &Fields) -> Option<(String, u64)> {
+    crate::serial::from_bytes(fields.get(USER_FIELD)?).ok()
+}
+
+/// True when a record holds anything worth keeping: a value, a flash or a
+/// user binding. A record of metadata alone is an emptied session.
+pub(crate) fn holds_data(fields: &Fields) -> bool {
+    fields.keys().any(|name| name != META_FIELD)
+}
+
 /// Serializes fields in the record format.
 pub fn encode(fields: &Fields) -> Vec<u8> {
     let size: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();

@@ -8,11 +8,16 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backend::StorageKey;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
+use crate::record::{self, FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 use crate::serial;
+
+mod changes;
+
+pub(crate) use changes::{Changes, Outcome, Plan};
 
 /// The flash queue used by [`Session::add_flash`] and [`Session::flashes`].
 pub const DEFAULT_FLASH_QUEUE: &str = "_flash";
@@ -63,51 +68,63 @@ pub(crate) enum Status {
     Active,
     /// Keep the data under a new id: set by `cycle_id`.
     Cycle,
-    /// Delete the session: set by `destroy`.
+    /// End the session: set by `destroy`.
     Destroyed,
+    /// Destroyed, then written again: the loaded session ends and a fresh
+    /// one carries this request's later writes (Rails' `reset_session`).
+    Reset,
 }
 
-pub(crate) struct State {
-    pub(crate) fields: Fields,
-    /// Fields changed by this request.
-    pub(crate) dirty: BTreeSet<String>,
-    /// `clear` was called: fields not written by this request are gone.
-    pub(crate) cleared: bool,
-    pub(crate) meta: Meta,
-    pub(crate) status: Status,
-    /// The request brought a valid cookie for this session.
-    pub(crate) loaded: bool,
-    /// The cookie must be sent again even if nothing changed (a stale key,
-    /// a sliding expiry, a changed lifetime).
-    pub(crate) reissue: bool,
-    /// The server record's TTL should be extended without a write.
-    pub(crate) touch_due: bool,
-    /// The server-side id and the index of the key that authenticated it.
-    pub(crate) id: Option<(SessionId, usize)>,
-    pub(crate) options: Option<CookieOptions>,
+/// What a store knows about a session when it hands it to a request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    /// The metadata a new session of this store starts with.
+    pub(crate) fresh: Meta,
+    /// The Max-Age of "remember me", in seconds.
     pub(crate) remember_for: u64,
-    /// When the store loaded or created the session (Unix seconds).
+    /// When the request started (Unix seconds).
     pub(crate) now: u64,
+}
+
+/// A session a store read back from a cookie or a backend.
+pub(crate) struct Opened {
+    pub(crate) fields: Fields,
+    pub(crate) meta: Meta,
+    /// The server-side id; `None` in a cookie store.
+    pub(crate) id: Option<SessionId>,
+    /// The cookie must be sent again (issued under an older key, or its
+    /// sliding expiry is due to move).
+    pub(crate) reissue: bool,
+    /// The server record's lifetime should be extended.
+    pub(crate) touch_due: bool,
+}
+
+/// The session's data and what this request did to it. Only this module
+/// and `changes` read or write it; stores see [`Changes`] and [`Outcome`].
+struct State {
+    fields: Fields,
+    /// Fields changed by this request.
+    dirty: BTreeSet<String>,
+    /// `clear` was called: fields not written by this request are gone.
+    cleared: bool,
+    meta: Meta,
+    status: Status,
+    /// The request brought a valid cookie for this session.
+    loaded: bool,
+    reissue: bool,
+    touch_due: bool,
+    id: Option<SessionId>,
+    options: Option<CookieOptions>,
+    origin: Origin,
     /// The user binding as loaded, to move the session out of that user's
     /// index if the binding changes.
-    pub(crate) loaded_user: Option<String>,
+    loaded_user: Option<String>,
 }
 
 impl State {
-    pub(crate) fn fresh(meta: Meta, remember_for: u64, now: u64) -> State {
-        let mut fields = Fields::new();
-        fields.insert(META_FIELD.into(), encode_meta(&meta));
-        State::with_fields(fields, meta, remember_for, now)
-    }
-
-    /// A session read from a cookie or a backend: `fields` already hold
-    /// `meta`, so nothing is encoded again.
-    pub(crate) fn loaded(fields: Fields, meta: Meta, remember_for: u64, now: u64) -> State {
-        State { loaded: true, ..State::with_fields(fields, meta, remember_for, now) }
-    }
-
-    fn with_fields(fields: Fields, meta: Meta, remember_for: u64, now: u64) -> State {
+    fn new(origin: Origin, fields: Fields, meta: Meta) -> State {
         State {
+            loaded_user: record::user_of(&fields).map(|(user, _)| user),
             fields,
             dirty: BTreeSet::new(),
             cleared: false,
@@ -118,48 +135,36 @@ impl State {
             touch_due: false,
             id: None,
             options: None,
-            remember_for,
-            now,
-            loaded_user: None,
+            origin,
         }
     }
 
     /// True when this request changed data or metadata.
-    pub(crate) fn is_modified(&self) -> bool {
+    fn is_modified(&self) -> bool {
         self.cleared || !self.dirty.is_empty()
     }
 
-    /// True when the session holds any value, flash or user binding.
-    pub(crate) fn has_data(&self) -> bool {
-        self.fields.keys().any(|k| k != META_FIELD)
+    fn has_data(&self) -> bool {
+        record::holds_data(&self.fields)
     }
 
-    /// The user this session belongs to, if bound.
-    pub(crate) fn user(&self) -> Option<String> {
-        decode_user(&self.fields).map(|(user, _)| user)
+    fn user(&self) -> Option<String> {
+        record::user_of(&self.fields).map(|(user, _)| user)
     }
 
-    /// Marks everything as written, after a successful save.
-    pub(crate) fn saved(&mut self) {
-        self.loaded_user = self.user();
-        self.dirty.clear();
-        self.cleared = false;
-        self.reissue = false;
-        self.touch_due = false;
-        self.loaded = true;
-        if self.status == Status::Cycle {
-            self.status = Status::Active;
+    /// Called before every write: after `destroy`, the first write starts
+    /// a fresh session, so a logout handler can still leave a flash.
+    fn begin_write(&mut self) {
+        if self.status == Status::Destroyed {
+            self.status = Status::Reset;
+            self.meta = self.origin.fresh;
+            self.fields.insert(META_FIELD.into(), self.meta.encode());
+            self.dirty.insert(META_FIELD.into());
         }
     }
 
-    /// After a save that ended the session: later saves send nothing.
-    pub(crate) fn forget(&mut self) {
-        self.saved();
-        self.loaded = false;
-        self.id = None;
-    }
-
     fn set_field(&mut self, name: String, value: Option<Vec<u8>>) -> bool {
+        self.begin_write();
         let existed = match value {
             Some(v) => self.fields.insert(name.clone(), v).is_some(),
             None => self.fields.remove(&name).is_some(),
@@ -169,26 +174,14 @@ impl State {
     }
 
     fn set_meta(&mut self, meta: Meta) {
+        self.begin_write();
+        let meta = Meta { created: self.meta.created, ..meta };
         if meta != self.meta {
             self.meta = meta;
-            self.set_field(META_FIELD.into(), Some(encode_meta(&meta)));
+            self.set_field(META_FIELD.into(), Some(meta.encode()));
             self.reissue = true;
         }
     }
-}
-
-pub(crate) fn encode_meta(meta: &Meta) -> Vec<u8> {
-    // A two-field struct of integers cannot fail to encode.
-    serial::to_bytes(meta).unwrap_or_default()
-}
-
-pub(crate) fn decode_meta(fields: &Fields) -> Option<Meta> {
-    serial::from_bytes(fields.get(META_FIELD)?).ok()
-}
-
-/// The user binding: the user id and when it was bound (Unix seconds).
-pub(crate) fn decode_user(fields: &Fields) -> Option<(String, u64)> {
-    serial::from_bytes(fields.get(USER_FIELD)?).ok()
 }
 
 fn value_field(key: &str) -> String {
@@ -206,17 +199,36 @@ fn flash_field(queue: &str) -> String {
 }
 
 impl Session {
-    pub(crate) fn from_state(name: &str, state: State) -> Session {
+    /// A new session of a store: nothing stored yet.
+    pub(crate) fn fresh(name: &str, origin: Origin) -> Session {
+        let mut fields = Fields::new();
+        fields.insert(META_FIELD.into(), origin.fresh.encode());
+        Session::with_state(name, State::new(origin, fields, origin.fresh))
+    }
+
+    /// A session a store read back for this request.
+    pub(crate) fn opened(name: &str, origin: Origin, opened: Opened) -> Session {
+        let mut state = State::new(origin, opened.fields, opened.meta);
+        state.loaded = true;
+        state.id = opened.id;
+        state.reissue = opened.reissue;
+        state.touch_due = opened.touch_due;
+        Session::with_state(name, state)
+    }
+
+    fn with_state(name: &str, state: State) -> Session {
         Session { name: Arc::from(name), state: Arc::new(Mutex::new(state)) }
     }
 
     /// A session that belongs to no store, for unit tests of code that takes
     /// a `Session`. Saving it is up to the caller.
     pub fn new_detached() -> Session {
-        Session::from_state("session", State::fresh(Meta { created: 0, max_age: None }, 0, 0))
+        let now = crate::clock::system().now();
+        let fresh = Meta { created: now, max_age: None };
+        Session::fresh("session", Origin { fresh, remember_for: crate::store::DEFAULT_REMEMBER_FOR.as_secs(), now })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while the lock is held cannot leave the maps half-updated
         // (every mutation is a single insert or remove), so the data is
         // still consistent and the poison can be ignored.
@@ -231,7 +243,10 @@ impl Session {
     /// Reads the value stored under `key`, decoding it as `T`.
     ///
     /// `Ok(None)` when the key is absent; [`Error::Value`] when the stored
-    /// bytes are not a `T` (the value is kept, nothing is lost).
+    /// bytes are not a valid encoding of a `T` (the value is kept, nothing
+    /// is lost). Values are stored without their type, so read a key with
+    /// the type it was written with: a value of another type with the same
+    /// encoding (`u64` and `i64`, `String` and `Vec<u8>`) is not detected.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
         match state.fields.get(&value_field(key)) {
@@ -244,7 +259,37 @@ impl Session {
         }
     }
 
+    /// Reads the value stored under `key` and removes it, in one step.
+    ///
+    /// If the value does not decode as `T`, it is kept and the error
+    /// returned.
+    ///
+    /// ```
+    /// let session = sessions_core::Session::new_detached();
+    /// session.insert("return_to", "/cart")?;
+    /// assert_eq!(session.take::<String>("return_to")?.as_deref(), Some("/cart"));
+    /// assert_eq!(session.take::<String>("return_to")?, None);
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let mut state = self.lock();
+        let field = value_field(key);
+        let Some(bytes) = state.fields.get(&field) else {
+            return Ok(None);
+        };
+        let value = serial::from_bytes(bytes).map_err(|source| Error::Value {
+            key: key.into(),
+            action: "decoded",
+            source,
+        })?;
+        state.set_field(field, None);
+        Ok(Some(value))
+    }
+
     /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// After [`Session::destroy`] in the same request, the first write
+    /// starts a fresh session that carries it.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
         let bytes =
             serial::to_bytes(value).map_err(|source| Error::Value { key: key.into(), action: "encoded", source })?;
@@ -273,7 +318,7 @@ impl Session {
     pub fn set_user(&self, user: Option<&str>) -> Result<()> {
         let mut state = self.lock();
         let value = match user {
-            Some(user) => Some(serial::to_bytes(&(user, state.now)).map_err(|source| Error::Value {
+            Some(user) => Some(serial::to_bytes(&(user, state.origin.now)).map_err(|source| Error::Value {
                 key: USER_FIELD.into(),
                 action: "encoded",
                 source,
@@ -291,9 +336,12 @@ impl Session {
         self.lock().user()
     }
 
-    /// Removes every value and flash, keeping the session itself.
+    /// Removes every value, flash and user binding, keeping the session
+    /// itself. A session left empty at the end of the request ends: its
+    /// stored record is deleted and the browser told to drop the cookie.
     pub fn clear(&self) {
         let mut state = self.lock();
+        state.begin_write();
         let meta = state.fields.remove(META_FIELD);
         state.fields.clear();
         if let Some(meta) = meta {
@@ -314,7 +362,8 @@ impl Session {
         self.lock().fields.contains_key(&value_field(key))
     }
 
-    /// True when the session holds no value and no flash.
+    /// True when the session holds no value, no flash and no user binding:
+    /// such a session is not stored.
     pub fn is_empty(&self) -> bool {
         !self.lock().has_data()
     }
@@ -324,23 +373,36 @@ impl Session {
         !self.lock().loaded
     }
 
+    /// Where a server store keeps this session: a non-secret handle (a
+    /// hash of the id, never the id) that tells this device apart in
+    /// [`ServerStore::user_sessions`](crate::ServerStore::user_sessions)
+    /// and ends one device with
+    /// [`ServerStore::destroy_user_session`](crate::ServerStore::destroy_user_session).
+    /// `None` in a cookie store and before the session is first saved.
+    pub fn storage_key(&self) -> Option<StorageKey> {
+        self.lock().id.as_ref().map(SessionId::storage_key)
+    }
+
     /// Queues a flash message in the default queue.
     pub fn add_flash<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.add_flash_to(DEFAULT_FLASH_QUEUE, value)
     }
 
     /// Queues a flash message in the named queue.
+    ///
+    /// A queue that no longer decodes (written by an incompatible release)
+    /// is replaced, with a warning, rather than blocking new messages.
     pub fn add_flash_to<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<()> {
         let item =
             serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
         let mut state = self.lock();
         let field = flash_field(queue);
-        let mut items: Vec<Vec<u8>> = match state.fields.get(&field) {
-            Some(bytes) => serial::from_bytes(bytes).map_err(|source| Error::Value {
-                key: queue.into(),
-                action: "decoded",
-                source,
-            })?,
+        let mut items: Vec<Vec<u8>> = match state.fields.get(&field).map(|bytes| serial::from_bytes(bytes)) {
+            Some(Ok(items)) => items,
+            Some(Err(err)) => {
+                tracing::warn!(cookie = %self.name, queue, %err, "undecodable flash queue replaced");
+                Vec::new()
+            }
             None => Vec::new(),
         };
         items.push(item);
@@ -357,8 +419,10 @@ impl Session {
 
     /// Returns and removes the flash messages of the named queue.
     ///
-    /// If a message does not decode as `T`, the queue is left untouched and
-    /// the error returned, so nothing is lost.
+    /// Flashes are read once, whatever happens: if the queue or one of its
+    /// messages does not decode as `T`, the queue is still removed and the
+    /// error returned, so a bad message is reported once and cannot block
+    /// every later page.
     pub fn flashes_from<T: DeserializeOwned>(&self, queue: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
         let field = flash_field(queue);
@@ -366,16 +430,20 @@ impl Session {
             return Ok(Vec::new());
         };
         let decode_err = |source| Error::Value { key: queue.into(), action: "decoded", source };
-        let items: Vec<Vec<u8>> = serial::from_bytes(bytes).map_err(decode_err)?;
-        let values = items.iter().map(|b| serial::from_bytes(b)).collect::<Result<Vec<T>, _>>().map_err(decode_err)?;
+        let values = serial::from_bytes::<Vec<Vec<u8>>>(bytes)
+            .and_then(|items| items.iter().map(|b| serial::from_bytes(b)).collect::<Result<Vec<T>, _>>())
+            .map_err(decode_err);
         state.set_field(field, None);
-        Ok(values)
+        values
     }
 
     /// Gives the session a new id at the next save, keeping its data.
     ///
     /// Call it when privileges change (a login) so an id planted before the
-    /// login is worthless after it. The record under the old id is deleted.
+    /// login is worthless after it. The record under the old id is ended;
+    /// a request still running under the old id cannot write to the new
+    /// one. Values set before the call are kept: [`Session::clear`] first
+    /// to drop them.
     pub fn cycle_id(&self) {
         let mut state = self.lock();
         if state.status == Status::Active {
@@ -384,18 +452,33 @@ impl Session {
     }
 
     /// Ends the session: its stored record is deleted and the browser told
-    /// to drop the cookie. Later reads see an empty session; later writes
-    /// are not saved.
+    /// to drop the cookie.
+    ///
+    /// Reads then see an empty session. A later write in the same request
+    /// starts a fresh session (a new id, a new cookie) that carries it, so
+    /// a logout handler can still leave a "logged out" flash.
+    ///
+    /// ```
+    /// let session = sessions_core::Session::new_detached();
+    /// session.set_user(Some("ada"))?;
+    /// session.destroy();
+    /// session.add_flash(&"You are logged out")?;
+    /// assert_eq!(session.user(), None);
+    /// assert!(session.is_destroyed());
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
     pub fn destroy(&self) {
         let mut state = self.lock();
         state.status = Status::Destroyed;
         state.fields.retain(|k, _| k == META_FIELD);
         state.dirty.clear();
+        state.cleared = false;
     }
 
-    /// True after [`Session::destroy`].
+    /// True after [`Session::destroy`] in this request, even if a write
+    /// has since started a fresh session.
     pub fn is_destroyed(&self) -> bool {
-        self.lock().status == Status::Destroyed
+        matches!(self.lock().status, Status::Destroyed | Status::Reset)
     }
 
     /// "Remember me": `true` makes the cookie persistent for the store's
@@ -403,16 +486,19 @@ impl Session {
     /// The authenticated expiry moves with it.
     pub fn remember(&self, on: bool) {
         let mut state = self.lock();
-        let max_age = on.then_some(state.remember_for);
+        let max_age = on.then_some(state.origin.remember_for);
         let meta = Meta { max_age, ..state.meta };
         state.set_meta(meta);
     }
 
     /// Sets this session's cookie lifetime: `None` for a browser-session
-    /// cookie, `Some(d)` for a persistent one.
+    /// cookie, `Some(d)` for a persistent one. As in gorilla/sessions, a
+    /// zero duration means a browser-session cookie, never "expire now":
+    /// use [`Session::destroy`] to end a session.
     pub fn set_max_age(&self, max_age: Option<Duration>) {
         let mut state = self.lock();
-        let meta = Meta { max_age: max_age.map(|d| d.as_secs()), ..state.meta };
+        let max_age = max_age.map(|d| d.as_secs()).filter(|&secs| secs > 0);
+        let meta = Meta { max_age, ..state.meta };
         state.set_meta(meta);
     }
 

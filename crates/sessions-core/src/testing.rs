@@ -25,6 +25,10 @@ use crate::backend::{Backend, Patch, StorageKey};
 use crate::record::Fields;
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
+mod counting;
+
+pub use counting::CountingBackend;
+
 const TTL: Duration = Duration::from_secs(600);
 
 /// True under `CI=true`, where a test must not skip for want of a service.

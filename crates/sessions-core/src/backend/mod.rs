@@ -75,6 +75,7 @@ impl Patch {
 ///   its session was deleted cannot bring it back.
 /// - `update` is atomic per key and applies only the patch: two concurrent
 ///   updates of distinct fields both survive.
+/// - `take` is atomic per key, like `update`.
 /// - A record is never returned after its TTL has passed.
 /// - Every failure to reach the storage is [`BackendError::Unavailable`].
 ///
@@ -102,4 +103,21 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// Sets the TTL of an existing record; `Ok(false)` if there is none.
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// Deletes the record and returns it as it was, in one step: an
+    /// `update` either lands before the `take` (and is in what it returns)
+    /// or after it (and returns `Ok(false)`). Cycling a session's id moves
+    /// its record with `take`, so no write of a concurrent request is lost
+    /// in the move.
+    ///
+    /// The provided implementation is a `load` followed by a `delete`: an
+    /// update landing between the two is lost. Backends override it with an
+    /// atomic operation (the conformance kit checks it).
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let stored = self.load(key).await?;
+        if stored.is_some() {
+            self.delete(key).await?;
+        }
+        Ok(stored)
+    }
 }

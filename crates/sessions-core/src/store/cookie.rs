@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use super::{Settings, Store, StoreConfig};
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
-use crate::record;
-use crate::session::{Session, State, Status, decode_meta, decode_user};
+use crate::record::{self, Meta};
+use crate::session::{Opened, Outcome, Plan, Session};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
 ///
@@ -46,17 +46,16 @@ impl CookieStore {
         Ok(CookieStore { settings: config.build(Mode::Sealed)? })
     }
 
-    fn open(&self, value: &str, now: u64) -> Result<Session, Rejection> {
+    fn open(&self, value: &str, now: u64) -> Result<Opened, Rejection> {
         let s = &self.settings;
         let opened = s.codec.decode(s.name(), value, now)?;
         let fields = record::decode(&opened.payload).map_err(|_| Rejection::BadPayload)?;
-        let meta = decode_meta(&fields).ok_or(Rejection::BadPayload)?;
+        let meta = Meta::of(&fields).ok_or(Rejection::BadPayload)?;
         if s.outlived(&meta, now) {
             return Err(Rejection::Expired);
         }
-        let mut state = State::loaded(fields, meta, s.config.remember_for, now);
-        state.reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
-        Ok(Session::from_state(s.name(), state))
+        let reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
+        Ok(Opened { fields, meta, id: None, reissue, touch_due: false })
     }
 }
 
@@ -67,41 +66,39 @@ impl Store for CookieStore {
     }
 
     async fn load(&self, values: &[&str]) -> Result<Session> {
-        let now = self.settings.now();
+        let s = &self.settings;
+        let now = s.now();
         for value in values {
             match self.open(value, now) {
-                Ok(session) => {
-                    let binding = decode_user(&session.lock().fields);
-                    if self.settings.revoked(binding).await? {
-                        tracing::debug!(cookie = self.settings.name(), "session revoked; starting a fresh session");
+                Ok(opened) => {
+                    if s.revoked(record::user_of(&opened.fields)).await? {
+                        tracing::debug!(cookie = s.name(), "session revoked; starting a fresh session");
                         continue;
                     }
-                    return Ok(session);
+                    return Ok(Session::opened(s.name(), s.origin(now), opened));
                 }
-                Err(reason) => tracing::debug!(cookie = self.settings.name(), %reason, "session cookie refused"),
+                Err(reason) => tracing::debug!(cookie = s.name(), %reason, "session cookie refused"),
             }
         }
-        Ok(self.settings.fresh(now))
+        Ok(s.fresh(now))
     }
 
     async fn save(&self, session: &Session) -> Result<Option<String>> {
         let s = &self.settings;
-        let mut state = session.lock();
-        if state.status == Status::Destroyed || (!state.has_data() && state.is_modified()) {
+        let changes = session.changes(true);
+        let options = changes.options.as_ref();
+        let (outcome, header) = match &changes.plan {
+            Plan::Write(fields) | Plan::Replace(fields) => {
+                let now = s.now();
+                let times = s.times(&changes.meta, now);
+                let value = s.codec.encode(s.name(), &record::encode(fields), times)?;
+                (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, &value, times)))
+            }
             // Nothing left to keep: drop the browser's copy if it has one.
-            let header = state.loaded.then(|| s.removal(state.options.as_ref()));
-            state.forget();
-            return Ok(header);
-        }
-        let changed = state.is_modified() || state.reissue || state.status == Status::Cycle;
-        if !changed || !state.has_data() {
-            return Ok(None);
-        }
-        let now = s.now();
-        let times = s.times(&state.meta, now);
-        let value = s.codec.encode(s.name(), &record::encode(&state.fields), times)?;
-        let header = s.set_cookie(state.options.as_ref(), &state.meta, &value, times);
-        state.saved();
-        Ok(Some(header))
+            Plan::End => (Outcome::Ended, changes.loaded.then(|| s.removal(options))),
+            Plan::Keep | Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) => return Ok(None),
+        };
+        session.commit(outcome);
+        Ok(header)
     }
 }

@@ -20,7 +20,7 @@ use crate::key::KeyRing;
 use crate::options::CookieOptions;
 use crate::record::Meta;
 use crate::revocation::Revocation;
-use crate::session::{Session, State};
+use crate::session::{Origin, Session};
 
 mod cookie;
 mod server;
@@ -177,6 +177,14 @@ impl StoreConfig {
 
     fn build(self, default_mode: Mode) -> Result<Settings> {
         self.options.validate(&self.name)?;
+        if self.options.get_max_age() == Some(Duration::ZERO) {
+            return Err(Error::Config(
+                "a max_age of zero would expire every cookie at once; use None for a browser-session cookie".into(),
+            ));
+        }
+        if self.remember_for == 0 {
+            return Err(Error::Config("remember_for must be at least one second".into()));
+        }
         if self.limit < 64 {
             return Err(Error::Config(format!("a size limit of {} bytes cannot hold any session", self.limit)));
         }
@@ -203,10 +211,16 @@ impl Settings {
         self.config.clock.now()
     }
 
+    /// What a session of this store, handed to a request at `now`, starts
+    /// from.
+    fn origin(&self, now: u64) -> Origin {
+        let max_age = self.config.options.get_max_age().map(|d| d.as_secs());
+        Origin { fresh: Meta { created: now, max_age }, remember_for: self.config.remember_for, now }
+    }
+
     /// A fresh session of this store.
     fn fresh(&self, now: u64) -> Session {
-        let meta = Meta { created: now, max_age: self.config.options.get_max_age().map(|d| d.as_secs()) };
-        Session::from_state(self.name(), State::fresh(meta, self.config.remember_for, now))
+        Session::fresh(self.name(), self.origin(now))
     }
 
     /// True when the absolute timeout of a session created at `meta.created`

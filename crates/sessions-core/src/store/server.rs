@@ -12,14 +12,17 @@ use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
-use crate::record::{Fields, META_FIELD, Meta};
-use crate::session::{Session, State, Status, decode_meta, decode_user};
+use crate::record::{self, Fields, Meta};
+use crate::session::{Changes, Opened, Outcome, Plan, Session};
 
 /// A server-side session of one user, as listed by
 /// [`ServerStore::user_sessions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSession {
-    /// Where the backend stores it.
+    /// Where the backend stores it: a non-secret handle that
+    /// [`Session::storage_key`] also returns, so an application can mark
+    /// "this device" and end one device with
+    /// [`ServerStore::destroy_user_session`].
     pub storage_key: StorageKey,
     /// When it was created (Unix seconds).
     pub created: u64,
@@ -29,10 +32,21 @@ pub struct UserSession {
 /// 256-bit ids a single collision already means a broken RNG or backend.
 const CREATE_ATTEMPTS: usize = 3;
 
+/// How long the forwarding record of a cycled id lives: longer than any
+/// request that loaded the old id before the cycle may still be running.
+const FORWARD_TTL: Duration = Duration::from_secs(600);
+
+/// The field of a forwarding record that names the successor.
+const FORWARD_FIELD: &str = ">";
+
+/// How many forwards a logout follows: a session cycled more often than
+/// this within [`FORWARD_TTL`] of one request is not a browser's.
+const MAX_FORWARDS: usize = 8;
+
 /// Keeps a random 256-bit id in the cookie and the data in a [`Backend`].
 ///
 /// The cookie carries only the id, authenticated by the codec; the backend
-/// stores the record under a keyed hash of the id. An id this server did
+/// stores the record under a one-way hash of the id. An id this server did
 /// not issue (or whose record is gone) is never adopted: the request gets a
 /// fresh session whose id is minted on its first save.
 ///
@@ -59,6 +73,20 @@ const CREATE_ATTEMPTS: usize = 3;
 pub struct ServerStore {
     settings: Settings,
     backend: Arc<dyn Backend>,
+}
+
+/// Where a save left the session, before the cookie is decided.
+enum Landed {
+    /// Stored under the id the cookie already names.
+    Kept,
+    /// Stored under a new id.
+    Moved(SessionId),
+    /// Over: tell the browser to drop its cookie.
+    Ended,
+    /// Another request gave the session a new id first; this request's
+    /// changes are dropped and its cookie left alone, so a late response
+    /// cannot overwrite the browser's new cookie.
+    Superseded,
 }
 
 impl ServerStore {
@@ -96,52 +124,47 @@ impl ServerStore {
             tracing::debug!(cookie = s.name(), "session cookie holds no id");
             return Ok(None);
         };
-        let Some(key) = s.codec.ring().get(opened.key_index) else {
-            return Ok(None);
-        };
-        let storage_key = id.storage_key(key);
+        let storage_key = id.storage_key();
         let Some(stored) = self.backend.load(&storage_key).await? else {
             tracing::debug!(cookie = s.name(), "session id unknown or expired; starting a fresh session");
             return Ok(None);
         };
-        let Some(meta) = decode_meta(&stored.fields) else {
-            tracing::warn!(cookie = s.name(), "stored session has no readable metadata; starting a fresh session");
+        let Some(meta) = Meta::of(&stored.fields) else {
+            tracing::debug!(cookie = s.name(), "stored record is not a live session; starting a fresh session");
             return Ok(None);
         };
-        let binding = decode_user(&stored.fields);
-        if s.outlived(&meta, now) || s.revoked(binding.clone()).await? {
+        let binding = record::user_of(&stored.fields);
+        let user = binding.as_ref().map(|(user, _)| user.clone());
+        if s.outlived(&meta, now) || s.revoked(binding).await? {
             tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
-            self.backend.delete(&storage_key).await?;
-            if let Some((user, _)) = &binding {
-                user_index::remove(&*self.backend, &user_index_key(key, user), &storage_key).await?;
-            }
+            self.end(&storage_key, user.as_deref()).await?;
             return Ok(None);
         }
-        let mut state = State::loaded(stored.fields, meta, s.config.remember_for, now);
-        state.loaded_user = binding.map(|(user, _)| user);
-        state.id = Some((id, opened.key_index));
-        state.reissue = s.refresh_due(&meta, opened.times.issued, now);
+        let refresh = s.refresh_due(&meta, opened.times.issued, now);
         // Sliding idle timeout: extend the record once an eighth of the idle
         // window has gone, rather than on every request.
-        state.touch_due = match (s.config.idle, stored.ttl) {
+        let idle_due = match (s.config.idle, stored.ttl) {
             (Some(idle), Some(left)) => left.as_secs() + (idle / 8).max(1) <= idle,
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if opened.key_index > 0 {
-            // The storage key is derived from the key that opened the
-            // cookie: move the record under the newest key.
-            state.status = Status::Cycle;
-        }
-        Ok(Some(Session::from_state(s.name(), state)))
+        let opened = Opened {
+            fields: stored.fields,
+            meta,
+            id: Some(id),
+            // A cookie signed by an older key is signed again by the newest;
+            // the record stays where it is.
+            reissue: refresh || opened.key_index > 0,
+            touch_due: refresh || idle_due,
+        };
+        Ok(Some(Session::opened(s.name(), s.origin(now), opened)))
     }
 
-    /// Writes `state` under a freshly minted id; returns the id.
+    /// Writes a new record under a freshly minted id; returns the id.
     async fn create(&self, fields: &Fields, ttl: Duration) -> Result<SessionId> {
-        let key = self.settings.codec.ring().newest();
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate()?;
-            if self.backend.create(&id.storage_key(key), fields, ttl).await? {
+            if self.backend.create(&id.storage_key(), fields, ttl).await? {
                 return Ok(id);
             }
             tracing::error!(cookie = self.settings.name(), "session id collision: check the RNG and the backend");
@@ -149,30 +172,129 @@ impl ServerStore {
         Err(Error::Backend(BackendError::Corrupt("could not create a session under a fresh id".into())))
     }
 
-    fn patch(state: &State) -> Patch {
-        let mut patch = Patch { clear: state.cleared, ..Patch::default() };
-        for name in &state.dirty {
-            match state.fields.get(name) {
-                Some(value) => {
-                    patch.set.insert(name.clone(), value.clone());
-                }
-                None => patch.remove.push(name.clone()),
+    /// Ends the session stored under `key`, and any successor a concurrent
+    /// cycle is moving it to.
+    ///
+    /// A cycle writes the forwarding record before it takes the old record,
+    /// and a logout reads it after deleting the old record: whichever comes
+    /// second sees the other, so a logout racing a cycle always ends the
+    /// successor too. A successor not yet created is blocked with a
+    /// tombstone, which makes the cycle's `create` fail.
+    async fn end(&self, key: &StorageKey, user: Option<&str>) -> Result<()> {
+        let mut key = key.clone();
+        self.unindex(user, &key).await?;
+        for _ in 0..MAX_FORWARDS {
+            self.backend.delete(&key).await?;
+            let Some(successor) = self.successor(&key).await? else { return Ok(()) };
+            let tombstone = Fields::from([(FORWARD_FIELD.to_owned(), Vec::new())]);
+            if self.backend.create(&successor, &tombstone, FORWARD_TTL).await? {
+                return Ok(());
             }
+            key = successor;
         }
-        if patch.clear {
-            // Clearing must not drop the metadata.
-            if let Some(meta) = state.fields.get(META_FIELD) {
-                patch.set.insert(META_FIELD.into(), meta.clone());
-            }
-        }
-        patch
+        tracing::warn!(cookie = self.settings.name(), "session cycled too often to follow; logout stopped");
+        Ok(())
     }
 
-    fn id_cookie(&self, pending: &Pending, id: &SessionId, now: u64) -> Result<String> {
+    /// The record a cycle moved `key` to, if one did.
+    async fn successor(&self, key: &StorageKey) -> Result<Option<StorageKey>> {
+        let Some(forward) = self.backend.load(&key.forward()).await? else { return Ok(None) };
+        let target = forward.fields.get(FORWARD_FIELD).and_then(|v| std::str::from_utf8(v).ok());
+        Ok(target.and_then(StorageKey::parse))
+    }
+
+    /// Moves the record under `old` to a new id, applying `patch` to the
+    /// record as it is now (so writes other requests saved before the move
+    /// are kept).
+    async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Landed> {
+        let id = SessionId::generate()?;
+        let new = id.storage_key();
+        let forward = Fields::from([(FORWARD_FIELD.to_owned(), new.as_str().into_bytes())]);
+        if !self.backend.create(&old.forward(), &forward, FORWARD_TTL).await? {
+            return Ok(Landed::Superseded);
+        }
+        let Some(stored) = self.backend.take(old).await? else {
+            return Ok(Landed::Ended);
+        };
+        let old_user = record::user_of(&stored.fields).map(|(user, _)| user);
+        self.unindex(old_user.as_deref(), old).await?;
+        let mut fields = stored.fields;
+        patch.apply(&mut fields);
+        if !record::holds_data(&fields) {
+            return Ok(Landed::Ended);
+        }
+        if !self.backend.create(&new, &fields, ttl).await? {
+            // A logout followed the forward and blocked the new id.
+            return Ok(Landed::Ended);
+        }
+        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), &new).await?;
+        Ok(Landed::Moved(id))
+    }
+
+    /// What to answer when the record vanished while this request ran:
+    /// ended by a logout or expiry (drop the cookie), or moved by a cycle
+    /// (leave the browser's new cookie alone).
+    async fn vanished(&self, key: &StorageKey) -> Result<Landed> {
+        if self.successor(key).await?.is_some() {
+            tracing::debug!(cookie = self.settings.name(), "session cycled during the request; changes dropped");
+            Ok(Landed::Superseded)
+        } else {
+            tracing::debug!(cookie = self.settings.name(), "session ended during the request; changes dropped");
+            Ok(Landed::Ended)
+        }
+    }
+
+    async fn apply(&self, changes: &Changes, ttl: Duration) -> Result<Landed> {
+        let old = changes.id.as_ref().map(SessionId::storage_key);
+        let landed = match (&changes.plan, &old) {
+            (Plan::Keep, _) => Landed::Kept,
+            (Plan::Touch, Some(old)) => match self.backend.touch(old, ttl).await? {
+                true => Landed::Kept,
+                false => self.vanished(old).await?,
+            },
+            (Plan::Patch(patch), Some(old)) => match self.backend.update(old, patch, ttl).await? {
+                true => {
+                    if changes.user != changes.loaded_user {
+                        self.unindex(changes.loaded_user.as_deref(), old).await?;
+                        self.index(changes.user.as_deref(), old).await?;
+                    }
+                    Landed::Kept
+                }
+                false => self.vanished(old).await?,
+            },
+            (Plan::Cycle(patch), Some(old)) => self.cycle(old, patch, ttl).await?,
+            (Plan::End, old) => {
+                if let Some(old) = old {
+                    self.end(old, changes.loaded_user.as_deref()).await?;
+                }
+                Landed::Ended
+            }
+            (Plan::Replace(fields), old) => {
+                if let Some(old) = old {
+                    self.end(old, changes.loaded_user.as_deref()).await?;
+                }
+                self.place(fields, changes, ttl).await?
+            }
+            (Plan::Write(fields), _) => self.place(fields, changes, ttl).await?,
+            // A plan on a record the session does not have: a session seen
+            // for the first time always comes as `Write`.
+            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_), None) => Landed::Kept,
+        };
+        Ok(landed)
+    }
+
+    /// Stores a record under a new id and indexes it.
+    async fn place(&self, fields: &Fields, changes: &Changes, ttl: Duration) -> Result<Landed> {
+        let id = self.create(fields, ttl).await?;
+        self.index(changes.user.as_deref(), &id.storage_key()).await?;
+        Ok(Landed::Moved(id))
+    }
+
+    fn id_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, id: &SessionId, now: u64) -> Result<String> {
         let s = &self.settings;
-        let times = s.times(&pending.meta, now);
+        let times = s.times(meta, now);
         let value = s.codec.encode(s.name(), id.as_bytes(), times)?;
-        Ok(s.set_cookie(pending.options.as_ref(), &pending.meta, &value, times))
+        Ok(s.set_cookie(options, meta, &value, times))
     }
 }
 
@@ -193,71 +315,34 @@ impl Store for ServerStore {
     }
 
     async fn save(&self, session: &Session) -> Result<Option<String>> {
-        let s = &self.settings;
-        let pending = Pending::take(session, s);
-        let now = s.now();
-        let ttl = self.ttl(&pending.meta, now);
-
-        if pending.status == Status::Destroyed {
-            if let Some(old) = &pending.storage_key {
-                self.backend.delete(old).await?;
-                self.unindex(pending.loaded_user.as_deref(), old).await?;
+        let changes = session.changes(false);
+        if matches!(changes.plan, Plan::Keep) && !changes.reissue {
+            return Ok(None);
+        }
+        let now = self.settings.now();
+        let ttl = self.ttl(&changes.meta, now);
+        let options = changes.options.as_ref();
+        let (outcome, header) = match self.apply(&changes, ttl).await? {
+            Landed::Kept => {
+                let header = match (&changes.id, changes.reissue) {
+                    (Some(id), true) => Some(self.id_cookie(options, &changes.meta, id, now)?),
+                    _ => None,
+                };
+                (Outcome::Saved, header)
             }
-            session.lock().forget();
-            return Ok(pending.loaded.then(|| s.removal(pending.options.as_ref())));
-        }
-
-        let Some(old) = &pending.storage_key else {
-            // A new session: nothing to store until it holds something.
-            let Some(fields) = &pending.fields else {
-                return Ok(None);
-            };
-            let id = self.create(fields, ttl).await?;
-            self.index(pending.user.as_deref(), &self.newest_storage_key(&id)).await?;
-            return self.issue(session, &pending, id, now).map(Some);
+            Landed::Moved(id) => {
+                let header = self.id_cookie(options, &changes.meta, &id, now)?;
+                (Outcome::Renamed(id), Some(header))
+            }
+            Landed::Ended => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
+            Landed::Superseded => (Outcome::Ended, None),
         };
-
-        if let Some(fields) = &pending.fields {
-            // A new id for the same data (login, key rotation); the old
-            // record goes so the old cookie is worthless.
-            let id = self.create(fields, ttl).await?;
-            self.backend.delete(old).await?;
-            self.unindex(pending.loaded_user.as_deref(), old).await?;
-            self.index(pending.user.as_deref(), &self.newest_storage_key(&id)).await?;
-            return self.issue(session, &pending, id, now).map(Some);
-        }
-
-        let alive = match &pending.patch {
-            Some(patch) => self.backend.update(old, patch, ttl).await?,
-            None if pending.reissue || pending.touch_due => self.backend.touch(old, ttl).await?,
-            None => return Ok(None),
-        };
-        if !alive {
-            // Deleted while this request ran (a logout elsewhere): the
-            // changes are dropped rather than resurrecting the session.
-            tracing::debug!(cookie = s.name(), "session deleted during the request; changes dropped");
-            session.lock().forget();
-            return Ok(Some(s.removal(pending.options.as_ref())));
-        }
-        if pending.user != pending.loaded_user {
-            self.unindex(pending.loaded_user.as_deref(), old).await?;
-            self.index(pending.user.as_deref(), old).await?;
-        }
-        let mut state = session.lock();
-        let header = match (pending.reissue, &state.id) {
-            (true, Some((id, _))) => Some(self.id_cookie(&pending, id, now)?),
-            _ => None,
-        };
-        state.saved();
+        session.commit(outcome);
         Ok(header)
     }
 }
 
 impl ServerStore {
-    fn newest_storage_key(&self, id: &SessionId) -> StorageKey {
-        id.storage_key(self.settings.codec.ring().newest())
-    }
-
     /// Adds a session to its user's index, if it has a user.
     async fn index(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
         match user {
@@ -279,92 +364,59 @@ impl ServerStore {
         Ok(())
     }
 
-    /// The live server-side sessions bound to `user` with
-    /// [`Session::set_user`], with when each was created (Unix seconds).
-    pub async fn user_sessions(&self, user: &str) -> Result<Vec<UserSession>> {
+    /// The live sessions listed in `user`'s indexes, with the index each
+    /// came from. Entries whose session has ended are pruned on the way.
+    async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
         let mut sessions = Vec::new();
         for key in self.settings.codec.ring().iter() {
-            for storage_key in user_index::members(&*self.backend, &user_index_key(key, user)).await? {
-                let Some(stored) = self.backend.load(&storage_key).await? else { continue };
-                let bound_to_user = decode_user(&stored.fields).is_some_and(|(u, _)| u == user);
-                if let (true, Some(meta)) = (bound_to_user, decode_meta(&stored.fields)) {
-                    sessions.push(UserSession { storage_key, created: meta.created });
+            let index = user_index_key(key, user);
+            let mut dead = Vec::new();
+            for storage_key in user_index::members(&*self.backend, &index).await? {
+                let stored = self.backend.load(&storage_key).await?;
+                match stored.map(|s| s.fields) {
+                    Some(fields) if record::user_of(&fields).is_some_and(|(u, _)| u == user) => {
+                        sessions.push((storage_key, fields));
+                    }
+                    // Gone, or re-bound to someone else since.
+                    _ => dead.push(storage_key),
                 }
             }
+            user_index::remove_all(&*self.backend, &index, &dead).await?;
         }
         Ok(sessions)
     }
 
-    /// "Log out everywhere": deletes every server-side session bound to
-    /// `user` and its index; returns how many sessions were deleted. Their
-    /// cookies, replayed, yield anonymous sessions.
+    /// The live server-side sessions bound to `user` with
+    /// [`Session::set_user`], with when each was created (Unix seconds).
+    pub async fn user_sessions(&self, user: &str) -> Result<Vec<UserSession>> {
+        let sessions = self.indexed(user).await?.into_iter();
+        Ok(sessions
+            .filter_map(|(storage_key, fields)| Meta::of(&fields).map(|meta| (storage_key, meta)))
+            .map(|(storage_key, meta)| UserSession { storage_key, created: meta.created })
+            .collect())
+    }
+
+    /// "Log out everywhere": ends every server-side session bound to
+    /// `user`; returns how many were ended. Their cookies, replayed, yield
+    /// anonymous sessions.
     pub async fn destroy_user_sessions(&self, user: &str) -> Result<usize> {
-        let mut deleted = 0;
-        for key in self.settings.codec.ring().iter() {
-            let index = user_index_key(key, user);
-            for storage_key in user_index::members(&*self.backend, &index).await? {
-                let Some(stored) = self.backend.load(&storage_key).await? else { continue };
-                // The index may lag a re-binding; never delete another user's session.
-                if decode_user(&stored.fields).is_some_and(|(u, _)| u == user) {
-                    self.backend.delete(&storage_key).await?;
-                    deleted += 1;
-                }
-            }
-            self.backend.delete(&index).await?;
+        let sessions = self.indexed(user).await?;
+        for (storage_key, _) in &sessions {
+            self.end(storage_key, Some(user)).await?;
         }
-        Ok(deleted)
+        Ok(sessions.len())
     }
 
-    /// Records the new id in the session and returns its cookie.
-    fn issue(&self, session: &Session, pending: &Pending, id: SessionId, now: u64) -> Result<String> {
-        let header = self.id_cookie(pending, &id, now)?;
-        let mut state = session.lock();
-        state.saved();
-        state.id = Some((id, 0));
-        Ok(header)
-    }
-}
-
-/// What a save needs from the session, taken under its lock so that the
-/// lock is never held across an await.
-struct Pending {
-    status: Status,
-    loaded: bool,
-    reissue: bool,
-    touch_due: bool,
-    meta: Meta,
-    options: Option<CookieOptions>,
-    /// The current record's storage key, if the session has one.
-    storage_key: Option<StorageKey>,
-    /// The user the session is bound to now, and as it was loaded.
-    user: Option<String>,
-    loaded_user: Option<String>,
-    /// The whole record, when it must be written under a new id.
-    fields: Option<Fields>,
-    /// This request's changes, when the record is updated in place.
-    patch: Option<Patch>,
-}
-
-impl Pending {
-    fn take(session: &Session, s: &Settings) -> Pending {
-        let state = session.lock();
-        let storage_key =
-            state.id.as_ref().and_then(|(id, index)| s.codec.ring().get(*index).map(|key| id.storage_key(key)));
-        let new_id = state.status == Status::Cycle || storage_key.is_none();
-        let fields = (new_id && state.status != Status::Destroyed && state.has_data()).then(|| state.fields.clone());
-        let patch = (!new_id && state.is_modified()).then(|| ServerStore::patch(&state));
-        Pending {
-            status: state.status,
-            loaded: state.loaded,
-            reissue: state.reissue,
-            touch_due: state.touch_due,
-            meta: state.meta,
-            options: state.options.clone(),
-            user: state.user(),
-            loaded_user: state.loaded_user.clone(),
-            storage_key,
-            fields,
-            patch,
+    /// Ends one of `user`'s sessions, named by its
+    /// [`storage_key`](Session::storage_key) (a "sign out that device"
+    /// button); returns whether it was a live session of that user. A
+    /// session of another user is left alone.
+    pub async fn destroy_user_session(&self, user: &str, storage_key: &StorageKey) -> Result<bool> {
+        let Some(stored) = self.backend.load(storage_key).await? else { return Ok(false) };
+        if !record::user_of(&stored.fields).is_some_and(|(u, _)| u == user) {
+            return Ok(false);
         }
+        self.end(storage_key, Some(user)).await?;
+        Ok(true)
     }
 }

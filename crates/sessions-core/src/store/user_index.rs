@@ -38,6 +38,17 @@ pub(crate) async fn remove(backend: &dyn Backend, index: &StorageKey, session: &
     Ok(())
 }
 
+/// Removes every one of `sessions` from the index stored under `index`, in
+/// one write.
+pub(crate) async fn remove_all(backend: &dyn Backend, index: &StorageKey, sessions: &[StorageKey]) -> Result<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let patch = Patch { remove: sessions.iter().map(StorageKey::as_str).collect(), ..Patch::default() };
+    backend.update(index, &patch, INDEX_TTL).await?;
+    Ok(())
+}
+
 /// The storage keys listed in the index stored under `index`.
 pub(crate) async fn members(backend: &dyn Backend, index: &StorageKey) -> Result<Vec<StorageKey>> {
     let Some(stored) = backend.load(index).await? else {

@@ -1,0 +1,147 @@
+//! What a request did to a session, handed to the store at save time, and
+//! the store's outcome, handed back.
+//!
+//! The session decides what changed; the store decides how its storage
+//! applies it. Neither reaches into the other: a store calls
+//! [`Session::changes`] once, under one lock, applies the [`Changes`] with
+//! no lock held, and reports an [`Outcome`] to [`Session::commit`].
+
+use super::{Session, Status};
+use crate::backend::Patch;
+use crate::id::SessionId;
+use crate::options::CookieOptions;
+use crate::record::{Fields, META_FIELD, Meta};
+
+/// What the store must do with the session's record.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Nothing to write.
+    Keep,
+    /// Extend the stored record's life (a sliding idle timeout).
+    Touch,
+    /// Apply this request's changes to the stored record, as it is now.
+    Patch(Patch),
+    /// Store this whole record: a session seen for the first time, or a
+    /// cookie store's cookie.
+    Write(Fields),
+    /// Move the stored record under a new id, applying this patch.
+    Cycle(Patch),
+    /// End the stored session: destroyed, or nothing left in it.
+    End,
+    /// End the stored session, then store this record as a fresh one.
+    Replace(Fields),
+}
+
+/// This request's changes to one session, taken under one lock.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    pub(crate) plan: Plan,
+    /// The request brought a valid cookie: ending the session must tell
+    /// the browser.
+    pub(crate) loaded: bool,
+    /// The server-side id the request loaded.
+    pub(crate) id: Option<SessionId>,
+    pub(crate) meta: Meta,
+    pub(crate) options: Option<CookieOptions>,
+    /// The user the session is bound to now, and as it was loaded.
+    pub(crate) user: Option<String>,
+    pub(crate) loaded_user: Option<String>,
+    /// The cookie must be sent again even if the record is unchanged.
+    pub(crate) reissue: bool,
+}
+
+/// How the store applied the changes.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Stored under the same id (or in the cookie).
+    Saved,
+    /// Stored under this new id.
+    Renamed(SessionId),
+    /// The session is over: destroyed or emptied by this request, or ended
+    /// elsewhere while this request ran. Later saves send nothing.
+    Ended,
+}
+
+impl Session {
+    /// Takes this request's changes. `whole`: the store keeps the whole
+    /// record in the cookie, so it needs all fields rather than a patch.
+    pub(crate) fn changes(&self, whole: bool) -> Changes {
+        let state = self.lock();
+        let modified = state.is_modified();
+        let emptied = !state.has_data();
+        let plan = match state.status {
+            Status::Destroyed => Plan::End,
+            Status::Reset if emptied => Plan::End,
+            Status::Reset => Plan::Replace(state.fields.clone()),
+            _ if emptied && state.loaded && (modified || state.status == Status::Cycle) => Plan::End,
+            _ if emptied => Plan::Keep,
+            _ if whole => {
+                let due = modified || state.reissue || state.status == Status::Cycle || !state.loaded;
+                if due { Plan::Write(state.fields.clone()) } else { Plan::Keep }
+            }
+            _ if state.id.is_none() => Plan::Write(state.fields.clone()),
+            Status::Cycle => Plan::Cycle(state.patch()),
+            _ if modified => Plan::Patch(state.patch()),
+            _ if state.touch_due => Plan::Touch,
+            _ => Plan::Keep,
+        };
+        Changes {
+            plan,
+            loaded: state.loaded,
+            id: state.id.clone(),
+            meta: state.meta,
+            options: state.options.clone(),
+            user: state.user(),
+            loaded_user: state.loaded_user.clone(),
+            reissue: state.reissue,
+        }
+    }
+
+    /// Records the store's outcome: what was taken is now saved (or the
+    /// session is over).
+    pub(crate) fn commit(&self, outcome: Outcome) {
+        let mut state = self.lock();
+        state.dirty.clear();
+        state.cleared = false;
+        state.reissue = false;
+        state.touch_due = false;
+        match outcome {
+            Outcome::Saved | Outcome::Renamed(_) => {
+                state.loaded_user = state.user();
+                state.loaded = true;
+                state.status = Status::Active;
+                if let Outcome::Renamed(id) = outcome {
+                    state.id = Some(id);
+                }
+            }
+            Outcome::Ended => {
+                state.loaded_user = None;
+                state.loaded = false;
+                state.id = None;
+                state.fields.retain(|name, _| name == META_FIELD);
+            }
+        }
+    }
+}
+
+impl super::State {
+    /// This request's changes as a patch of the stored record.
+    fn patch(&self) -> Patch {
+        let mut patch = Patch { clear: self.cleared, ..Patch::default() };
+        for name in &self.dirty {
+            match self.fields.get(name) {
+                Some(value) => {
+                    patch.set.insert(name.clone(), value.clone());
+                }
+                None => patch.remove.push(name.clone()),
+            }
+        }
+        if patch.clear {
+            // Clearing must not drop the metadata.
+            if let Some(meta) = self.fields.get(META_FIELD) {
+                patch.set.insert(META_FIELD.into(), meta.clone());
+            }
+        }
+        patch
+    }
+}

@@ -1,0 +1,205 @@
+//! The session lifecycle across requests that race each other: logouts,
+//! id cycles, key rotations and emptied sessions, on a server store.
+//!
+//! Each test replays a defect an outside suite found; the model-based test
+//! (`lifecycle_model.rs`) closes the class.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{START, config, key, value};
+use sessions_core::backend::{Backend, MemoryBackend};
+use sessions_core::clock::ManualClock;
+use sessions_core::testing::CountingBackend;
+use sessions_core::{CookieOptions, CookieStore, KeyRing, ServerStore, Session, Store, StoreConfig};
+
+fn memory(clock: &ManualClock) -> Arc<MemoryBackend> {
+    Arc::new(MemoryBackend::builder().clock(Arc::new(clock.clone())).build())
+}
+
+fn store(clock: &ManualClock, backend: Arc<dyn Backend>) -> ServerStore {
+    ServerStore::new(config("id", clock), backend).unwrap()
+}
+
+/// The same backend after a restart with a new key in front of the old.
+fn rotated(clock: &ManualClock, backend: Arc<dyn Backend>) -> ServerStore {
+    let ring = KeyRing::new([key(2), key(1)]).unwrap();
+    let config =
+        StoreConfig::new("id", ring).cookie_options(CookieOptions::new().secure(false)).clock(Arc::new(clock.clone()));
+    ServerStore::new(config, backend).unwrap()
+}
+
+async fn login(store: &ServerStore, user: &str) -> String {
+    let session = store.load(&[]).await.unwrap();
+    session.cycle_id();
+    session.set_user(Some(user)).unwrap();
+    session.insert("name", user).unwrap();
+    value(&store.save(&session).await.unwrap().expect("a login sets the id cookie")).to_owned()
+}
+
+async fn logout(store: &ServerStore, cookie: &str) {
+    let session = store.load(&[cookie]).await.unwrap();
+    assert!(!session.is_new(), "the logout request carries a live session");
+    session.destroy();
+    store.save(&session).await.unwrap();
+}
+
+async fn cookie_of(store: &ServerStore, session: &Session) -> Option<String> {
+    store.save(session).await.unwrap().map(|header| value(&header).to_owned())
+}
+
+#[tokio::test]
+async fn a_cycle_saved_after_a_logout_does_not_bring_the_session_back() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let cookie = login(&store, "ada").await;
+
+    let slow = store.load(&[&cookie]).await.unwrap();
+    logout(&store, &cookie).await;
+    slow.cycle_id();
+    let reissued = cookie_of(&store, &slow).await;
+
+    if let Some(reissued) = reissued {
+        assert!(store.load(&[&reissued]).await.unwrap().is_new(), "the cycled cookie must not load the session");
+    }
+    assert!(store.user_sessions("ada").await.unwrap().is_empty(), "ada has no live session after her logout");
+}
+
+#[tokio::test]
+async fn a_previous_key_cookie_cannot_outlive_a_logout() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let cookie = login(&store(&clock, backend.clone()), "ada").await;
+    let store = rotated(&clock, backend);
+
+    // An attacker's copy of the cookie makes a read-only request.
+    let peek = store.load(&[&cookie]).await.unwrap();
+    assert_eq!(peek.get::<String>("name").unwrap().as_deref(), Some("ada"));
+    let attacker = cookie_of(&store, &peek).await.unwrap_or_else(|| cookie.clone());
+    // The victim logs out with the cookie she holds.
+    logout(&store, &cookie).await;
+
+    let replay = store.load(&[&attacker]).await.unwrap();
+    assert!(replay.is_new(), "the attacker's cookie must be anonymous after the victim's logout");
+    assert_eq!(replay.user(), None);
+    assert!(store.user_sessions("ada").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_logout_racing_a_previous_key_request_does_not_resurrect() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let cookie = login(&store(&clock, backend.clone()), "ada").await;
+    let store = rotated(&clock, backend);
+
+    let slow = store.load(&[&cookie]).await.unwrap();
+    logout(&store, &cookie).await;
+    if let Some(reissued) = cookie_of(&store, &slow).await {
+        assert!(store.load(&[&reissued]).await.unwrap().is_new(), "the session stays ended");
+    }
+    assert!(store.user_sessions("ada").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn two_previous_key_requests_keep_each_others_writes() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let cookie = login(&store(&clock, backend.clone()), "ada").await;
+    let store = rotated(&clock, backend);
+
+    let first = store.load(&[&cookie]).await.unwrap();
+    let second = store.load(&[&cookie]).await.unwrap();
+    first.insert("a", &1).unwrap();
+    second.insert("b", &2).unwrap();
+    let first_cookie = cookie_of(&store, &first).await.unwrap_or_else(|| cookie.clone());
+    let second_cookie = cookie_of(&store, &second).await.unwrap_or_else(|| cookie.clone());
+
+    for cookie in [&first_cookie, &second_cookie] {
+        let session = store.load(&[cookie]).await.unwrap();
+        assert_eq!(session.get::<i32>("a").unwrap(), Some(1), "the first request's write is kept");
+        assert_eq!(session.get::<i32>("b").unwrap(), Some(2), "the second request's write is kept");
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_request_after_a_rotation_writes_nothing() {
+    let clock = ManualClock::new(START);
+    let memory: Arc<dyn Backend> = memory(&clock);
+    let cookie = login(&store(&clock, memory.clone()), "ada").await;
+    let counting = Arc::new(CountingBackend::new(memory));
+    let store = rotated(&clock, counting.clone());
+
+    let session = store.load(&[&cookie]).await.unwrap();
+    assert_eq!(session.get::<String>("name").unwrap().as_deref(), Some("ada"));
+    let reissued = cookie_of(&store, &session).await.expect("the cookie is re-signed under the newest key");
+    assert_eq!(counting.writes(), 0, "a read-only request must not write to the backend");
+
+    let new_only = StoreConfig::new("id", KeyRing::from(key(2)))
+        .cookie_options(CookieOptions::new().secure(false))
+        .clock(Arc::new(clock.clone()));
+    let new_only = ServerStore::new(new_only, counting).unwrap();
+    let session = new_only.load(&[&reissued]).await.unwrap();
+    assert_eq!(session.get::<String>("name").unwrap().as_deref(), Some("ada"), "readable once the old key retires");
+}
+
+/// OWASP's logout: clear the data, then give the session a new id.
+#[tokio::test]
+async fn clear_then_cycle_ends_the_old_record() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let cookie = login(&store, "ada").await;
+
+    let session = store.load(&[&cookie]).await.unwrap();
+    session.clear();
+    session.cycle_id();
+    let header = store.save(&session).await.unwrap().expect("the browser is told");
+    assert!(store.load(&[&cookie]).await.unwrap().is_new(), "the old cookie no longer loads the user");
+    assert!(store.load(&[value(&header)]).await.unwrap().user().is_none());
+    assert!(store.user_sessions("ada").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn removing_the_last_key_then_cycling_ends_the_old_record() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let session = store.load(&[]).await.unwrap();
+    session.insert("cart", &3).unwrap();
+    let cookie = value(&store.save(&session).await.unwrap().unwrap()).to_owned();
+
+    let session = store.load(&[&cookie]).await.unwrap();
+    assert!(session.remove("cart"));
+    session.cycle_id();
+    store.save(&session).await.unwrap().expect("the browser is told");
+    assert!(store.load(&[&cookie]).await.unwrap().is_new(), "the emptied session is gone");
+}
+
+#[tokio::test]
+async fn clearing_a_previous_key_session_ends_its_record() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let cookie = login(&store(&clock, backend.clone()), "ada").await;
+    let store = rotated(&clock, backend);
+
+    let session = store.load(&[&cookie]).await.unwrap();
+    session.clear();
+    store.save(&session).await.unwrap().expect("the browser is told");
+    assert!(store.load(&[&cookie]).await.unwrap().is_new(), "the cleared session is gone");
+    assert!(store.user_sessions("ada").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_emptied_session_ends_the_same_way_on_both_kinds_of_store() {
+    let clock = ManualClock::new(START);
+    let server = store(&clock, memory(&clock));
+    let cookies = CookieStore::new(config("c", &clock)).unwrap();
+    for store in [&server as &dyn Store, &cookies] {
+        let session = store.load(&[]).await.unwrap();
+        session.insert("k", &1).unwrap();
+        let cookie = value(&store.save(&session).await.unwrap().unwrap()).to_owned();
+        let session = store.load(&[&cookie]).await.unwrap();
+        session.remove("k");
+        let header = store.save(&session).await.unwrap().expect("a removal cookie");
+        assert!(header.contains("Max-Age=0"), "{header}");
+    }
+}
