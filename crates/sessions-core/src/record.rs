@@ -3,8 +3,9 @@
 //! Backends see a session as fields (`String` name, opaque bytes) so that
 //! a save can write only the fields this request changed. The session model
 //! names its fields with a one-letter prefix: `v<key>` for values,
-//! `f<queue>` for flash queues, `m` for metadata and `u` for the user the
-//! session belongs to.
+//! `f<queue>#<24 hex digits>` for each flash message (one field per message,
+//! so concurrent requests keep each other's), `m` for metadata and `u` for
+//! the user the session belongs to.
 //!
 //! Serialized (by the cookie store and the memory and filesystem backends),
 //! a record is:

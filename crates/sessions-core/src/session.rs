@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -191,11 +192,26 @@ fn value_field(key: &str) -> String {
     name
 }
 
+/// Hex digits after a flash field's separator: nanoseconds, then a counter.
+const FLASH_SUFFIX: usize = 24;
+const FLASH_SEPARATOR: char = '#';
+
+/// A new field name for one message of `queue`: `f<queue>#<time><counter>`.
+/// Names sort in the order messages were queued within a process, and two
+/// requests never pick the same name, so concurrent saves keep both.
 fn flash_field(queue: &str) -> String {
-    let mut name = String::with_capacity(queue.len() + 1);
-    name.push(FLASH_PREFIX);
-    name.push_str(queue);
-    name
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{FLASH_PREFIX}{queue}{FLASH_SEPARATOR}{nanos:016x}{count:08x}")
+}
+
+/// True when field `name` holds a message of `queue`.
+fn in_flash_queue(name: &str, queue: &str) -> bool {
+    name.strip_prefix(FLASH_PREFIX)
+        .and_then(|rest| rest.strip_prefix(queue))
+        .and_then(|rest| rest.strip_prefix(FLASH_SEPARATOR))
+        .is_some_and(|suffix| suffix.len() == FLASH_SUFFIX && suffix.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl Session {
@@ -390,25 +406,12 @@ impl Session {
 
     /// Queues a flash message in the named queue.
     ///
-    /// A queue that no longer decodes (written by an incompatible release)
-    /// is replaced, with a warning, rather than blocking new messages.
+    /// Each message is a field of its own, so requests that queue messages
+    /// at the same time keep each other's.
     pub fn add_flash_to<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<()> {
         let item =
             serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
-        let mut state = self.lock();
-        let field = flash_field(queue);
-        let mut items: Vec<Vec<u8>> = match state.fields.get(&field).map(|bytes| serial::from_bytes(bytes)) {
-            Some(Ok(items)) => items,
-            Some(Err(err)) => {
-                tracing::warn!(cookie = %self.name, queue, %err, "undecodable flash queue replaced");
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        items.push(item);
-        let bytes =
-            serial::to_bytes(&items).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
-        state.set_field(field, Some(bytes));
+        self.lock().set_field(flash_field(queue), Some(item));
         Ok(())
     }
 
@@ -417,23 +420,24 @@ impl Session {
         self.flashes_from(DEFAULT_FLASH_QUEUE)
     }
 
-    /// Returns and removes the flash messages of the named queue.
+    /// Returns and removes the flash messages of the named queue, oldest
+    /// first.
     ///
-    /// Flashes are read once, whatever happens: if the queue or one of its
-    /// messages does not decode as `T`, the queue is still removed and the
-    /// error returned, so a bad message is reported once and cannot block
-    /// every later page.
+    /// Flashes are read once, whatever happens: if a message does not
+    /// decode as `T`, the queue is still emptied and the error returned, so
+    /// a bad message is reported once and cannot break every later page.
     pub fn flashes_from<T: DeserializeOwned>(&self, queue: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
-        let field = flash_field(queue);
-        let Some(bytes) = state.fields.get(&field) else {
-            return Ok(Vec::new());
-        };
-        let decode_err = |source| Error::Value { key: queue.into(), action: "decoded", source };
-        let values = serial::from_bytes::<Vec<Vec<u8>>>(bytes)
-            .and_then(|items| items.iter().map(|b| serial::from_bytes(b)).collect::<Result<Vec<T>, _>>())
-            .map_err(decode_err);
-        state.set_field(field, None);
+        let names: Vec<String> = state.fields.keys().filter(|name| in_flash_queue(name, queue)).cloned().collect();
+        let values = names
+            .iter()
+            .filter_map(|name| state.fields.get(name))
+            .map(|bytes| serial::from_bytes(bytes))
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(|source| Error::Value { key: queue.into(), action: "decoded", source });
+        for name in names {
+            state.set_field(name, None);
+        }
         values
     }
 
