@@ -5,7 +5,6 @@ use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::BackendError;
-use crate::key::DerivedKeys;
 
 /// Length of a session id in bytes: 256 bits from the OS RNG.
 pub(crate) const ID_LEN: usize = 32;
@@ -54,11 +53,19 @@ impl StorageKey {
     }
 }
 
-/// The storage key of the index of `user`'s sessions: a keyed hash under
-/// its own purpose key, so it can never equal a session's storage key.
-pub(crate) fn user_index_key(key: &DerivedKeys, user: &str) -> StorageKey {
-    StorageKey(*blake3::keyed_hash(&key.user_index, user.as_bytes()).as_bytes())
+/// The storage key of the index of `user`'s sessions.
+///
+/// Like a session's storage key it depends on no signing key, so a key
+/// rotation never strands an index: "log out everywhere" finds every
+/// session however many rotations ago it was indexed. It is not keyed
+/// because it hides nothing a dump does not already show: session records
+/// hold their user binding.
+pub(crate) fn user_index_key(user: &str) -> StorageKey {
+    StorageKey(blake3::derive_key(CONTEXT_USER_INDEX, user.as_bytes()))
 }
+
+/// The context of user-index keys (`docs/wire-format.md`).
+const CONTEXT_USER_INDEX: &str = "sessions-rs 2026-11 v2 user index";
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -19,11 +19,10 @@ pub(crate) const KEY_ID_LEN: usize = 4;
 const CONTEXT_KEY_ID: &str = "sessions-rs 2026-11 v1 key id";
 const CONTEXT_SEAL: &str = "sessions-rs 2026-11 v1 cookie seal";
 const CONTEXT_MAC: &str = "sessions-rs 2026-11 v1 cookie mac";
-const CONTEXT_USER_INDEX: &str = "sessions-rs 2026-11 v1 user index";
 
 /// A secret master key: at least 32 random bytes.
 ///
-/// Every purpose key (encryption, MAC, user-index hashing) is derived from it
+/// Every purpose key (encryption, MAC, key id) is derived from it
 /// with BLAKE3's key derivation, so one secret is all an application keeps.
 /// The bytes are zeroized on drop and never printed.
 ///
@@ -149,19 +148,13 @@ pub(crate) struct DerivedKeys {
     pub(crate) id: [u8; KEY_ID_LEN],
     pub(crate) seal: [u8; 32],
     pub(crate) mac: [u8; 32],
-    pub(crate) user_index: [u8; 32],
 }
 
 impl DerivedKeys {
     pub(crate) fn new(key: &Key) -> DerivedKeys {
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&key.derive(CONTEXT_KEY_ID)[..KEY_ID_LEN]);
-        DerivedKeys {
-            id,
-            seal: *key.derive(CONTEXT_SEAL),
-            mac: *key.derive(CONTEXT_MAC),
-            user_index: *key.derive(CONTEXT_USER_INDEX),
-        }
+        DerivedKeys { id, seal: *key.derive(CONTEXT_SEAL), mac: *key.derive(CONTEXT_MAC) }
     }
 }
 
@@ -225,10 +218,6 @@ impl KeyRing {
         &self.keys[0]
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &DerivedKeys> {
-        self.keys.iter()
-    }
-
     /// The key with this id and its position (0 = newest). Rings hold a
     /// handful of keys, so a scan of 4-byte ids beats a hash map.
     pub(crate) fn find(&self, id: &[u8]) -> Option<(usize, &DerivedKeys)> {
@@ -282,8 +271,6 @@ mod tests {
     fn purpose_keys_are_distinct() {
         let d = DerivedKeys::new(&Key::generate());
         assert_ne!(d.seal, d.mac);
-        assert_ne!(d.mac, d.user_index);
-        assert_ne!(d.seal, d.user_index);
     }
 
     #[test]

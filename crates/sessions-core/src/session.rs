@@ -293,11 +293,8 @@ impl Session {
         let Some(bytes) = state.fields.get(&field) else {
             return Ok(None);
         };
-        let value = serial::from_bytes(bytes).map_err(|source| Error::Value {
-            key: key.into(),
-            action: "decoded",
-            source,
-        })?;
+        let value =
+            serial::from_bytes(bytes).map_err(|source| Error::Value { key: key.into(), action: "decoded", source })?;
         state.set_field(field, None);
         Ok(Some(value))
     }

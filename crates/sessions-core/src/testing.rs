@@ -26,8 +26,10 @@ use crate::record::Fields;
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;
+mod lifecycle;
 
 pub use counting::CountingBackend;
+pub use lifecycle::{ModelRun, lifecycle_model};
 
 const TTL: Duration = Duration::from_secs(600);
 

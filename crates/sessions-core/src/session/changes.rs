@@ -10,7 +10,7 @@ use super::{Session, Status};
 use crate::backend::Patch;
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{Fields, META_FIELD, Meta};
+use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
 
 /// What the store must do with the session's record.
 #[derive(Debug)]
@@ -26,8 +26,12 @@ pub(crate) enum Plan {
     Write(Fields),
     /// Move the stored record under a new id, applying this patch.
     Cycle(Patch),
-    /// End the stored session: destroyed, or nothing left in it.
+    /// End the stored session (`destroy`), and any successor a concurrent
+    /// cycle is moving it to.
     End,
+    /// Delete the stored record, which `clear` emptied; a record another
+    /// request has since moved is left alone.
+    Empty,
     /// End the stored session, then store this record as a fresh one.
     Replace(Fields),
 }
@@ -46,8 +50,14 @@ pub(crate) struct Changes {
     /// The user the session is bound to now, and as it was loaded.
     pub(crate) user: Option<String>,
     pub(crate) loaded_user: Option<String>,
+    /// This request wrote the user binding (perhaps to what it was): the
+    /// record's binding is now `user`, whatever concurrent requests did.
+    pub(crate) user_written: bool,
     /// The cookie must be sent again even if the record is unchanged.
     pub(crate) reissue: bool,
+    /// This request left the session empty: the browser drops its cookie,
+    /// whatever concurrent requests may still have added to the record.
+    pub(crate) emptied: bool,
 }
 
 /// How the store applied the changes.
@@ -73,14 +83,29 @@ impl Session {
             Status::Destroyed => Plan::End,
             Status::Reset if emptied => Plan::End,
             Status::Reset => Plan::Replace(state.fields.clone()),
-            _ if emptied && state.loaded && (modified || state.status == Status::Cycle) => Plan::End,
-            _ if emptied => Plan::Keep,
+            _ if whole && emptied => {
+                if state.loaded && (modified || state.status == Status::Cycle) {
+                    Plan::End
+                } else {
+                    Plan::Keep
+                }
+            }
             _ if whole => {
                 let due = modified || state.reissue || state.status == Status::Cycle || !state.loaded;
                 if due { Plan::Write(state.fields.clone()) } else { Plan::Keep }
             }
-            _ if state.id.is_none() => Plan::Write(state.fields.clone()),
+            _ if state.id.is_none() => {
+                if emptied {
+                    Plan::Keep
+                } else {
+                    Plan::Write(state.fields.clone())
+                }
+            }
+            // Applied to the record as it is now, which may hold what
+            // other requests saved since this one loaded it.
             Status::Cycle => Plan::Cycle(state.patch()),
+            // `clear` empties the record whatever it holds now.
+            _ if emptied && state.cleared => Plan::Empty,
             _ if modified => Plan::Patch(state.patch()),
             _ if state.touch_due => Plan::Touch,
             _ => Plan::Keep,
@@ -93,7 +118,9 @@ impl Session {
             options: state.options.clone(),
             user: state.user(),
             loaded_user: state.loaded_user.clone(),
+            user_written: state.cleared || state.dirty.contains(USER_FIELD),
             reissue: state.reissue,
+            emptied: emptied && modified,
         }
     }
 

@@ -96,7 +96,7 @@ impl Store for CookieStore {
             }
             // Nothing left to keep: drop the browser's copy if it has one.
             Plan::End => (Outcome::Ended, changes.loaded.then(|| s.removal(options))),
-            Plan::Keep | Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) => return Ok(None),
+            Plan::Keep | Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty => return Ok(None),
         };
         session.commit(outcome);
         Ok(header)

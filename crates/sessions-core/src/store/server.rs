@@ -254,8 +254,12 @@ impl ServerStore {
             },
             (Plan::Patch(patch), Some(old)) => match self.backend.update(old, patch, ttl).await? {
                 true => {
-                    if changes.user != changes.loaded_user {
-                        self.unindex(changes.loaded_user.as_deref(), old).await?;
+                    if changes.user_written {
+                        if changes.user != changes.loaded_user {
+                            self.unindex(changes.loaded_user.as_deref(), old).await?;
+                        }
+                        // Even when unchanged for this request: a concurrent
+                        // request may have re-bound the record meanwhile.
                         self.index(changes.user.as_deref(), old).await?;
                     }
                     Landed::Kept
@@ -269,6 +273,13 @@ impl ServerStore {
                 }
                 Landed::Ended
             }
+            (Plan::Empty, Some(old)) => match self.backend.take(old).await? {
+                Some(stored) => {
+                    self.unindex(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await?;
+                    Landed::Ended
+                }
+                None => self.vanished(old).await?,
+            },
             (Plan::Replace(fields), old) => {
                 if let Some(old) = old {
                     self.end(old, changes.loaded_user.as_deref()).await?;
@@ -278,7 +289,7 @@ impl ServerStore {
             (Plan::Write(fields), _) => self.place(fields, changes, ttl).await?,
             // A plan on a record the session does not have: a session seen
             // for the first time always comes as `Write`.
-            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_), None) => Landed::Kept,
+            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty, None) => Landed::Kept,
         };
         Ok(landed)
     }
@@ -323,6 +334,7 @@ impl Store for ServerStore {
         let ttl = self.ttl(&changes.meta, now);
         let options = changes.options.as_ref();
         let (outcome, header) = match self.apply(&changes, ttl).await? {
+            Landed::Kept if changes.emptied => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
             Landed::Kept => {
                 let header = match (&changes.id, changes.reissue) {
                     (Some(id), true) => Some(self.id_cookie(options, &changes.meta, id, now)?),
@@ -346,43 +358,39 @@ impl ServerStore {
     /// Adds a session to its user's index, if it has a user.
     async fn index(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
         match user {
-            Some(user) => {
-                let index = user_index_key(self.settings.codec.ring().newest(), user);
-                user_index::add(&*self.backend, &index, session).await
-            }
+            Some(user) => user_index::add(&*self.backend, &user_index_key(user), session).await,
             None => Ok(()),
         }
     }
 
-    /// Removes a session from its user's index under every key of the ring
-    /// (the index may predate a rotation).
+    /// Removes a session from its user's index, if it has a user.
     async fn unindex(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
-        let Some(user) = user else { return Ok(()) };
-        for key in self.settings.codec.ring().iter() {
-            user_index::remove(&*self.backend, &user_index_key(key, user), session).await?;
+        match user {
+            Some(user) => user_index::remove(&*self.backend, &user_index_key(user), session).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// The live sessions listed in `user`'s indexes, with the index each
-    /// came from. Entries whose session has ended are pruned on the way.
+    /// The live sessions listed in `user`'s index, with their records.
+    /// Entries whose session has ended are pruned on the way.
     async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
+        let now = self.settings.now();
+        let live = |fields: &Fields| {
+            record::user_of(fields).is_some_and(|(u, _)| u == user)
+                && Meta::of(fields).is_some_and(|meta| !self.settings.outlived(&meta, now))
+        };
+        let index = user_index_key(user);
         let mut sessions = Vec::new();
-        for key in self.settings.codec.ring().iter() {
-            let index = user_index_key(key, user);
-            let mut dead = Vec::new();
-            for storage_key in user_index::members(&*self.backend, &index).await? {
-                let stored = self.backend.load(&storage_key).await?;
-                match stored.map(|s| s.fields) {
-                    Some(fields) if record::user_of(&fields).is_some_and(|(u, _)| u == user) => {
-                        sessions.push((storage_key, fields));
-                    }
-                    // Gone, or re-bound to someone else since.
-                    _ => dead.push(storage_key),
-                }
+        let mut dead = Vec::new();
+        for storage_key in user_index::members(&*self.backend, &index).await? {
+            match self.backend.load(&storage_key).await?.map(|stored| stored.fields) {
+                Some(fields) if live(&fields) => sessions.push((storage_key, fields)),
+                // Gone, past its absolute timeout, or re-bound to someone
+                // else since.
+                _ => dead.push(storage_key),
             }
-            user_index::remove_all(&*self.backend, &index, &dead).await?;
         }
+        user_index::remove_all(&*self.backend, &index, &dead).await?;
         Ok(sessions)
     }
 
@@ -413,7 +421,7 @@ impl ServerStore {
     /// session of another user is left alone.
     pub async fn destroy_user_session(&self, user: &str, storage_key: &StorageKey) -> Result<bool> {
         let Some(stored) = self.backend.load(storage_key).await? else { return Ok(false) };
-        if !record::user_of(&stored.fields).is_some_and(|(u, _)| u == user) {
+        if record::user_of(&stored.fields).is_none_or(|(u, _)| u != user) {
             return Ok(false);
         }
         self.end(storage_key, Some(user)).await?;
