@@ -27,9 +27,11 @@ use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;
 mod lifecycle;
+mod races;
 
 pub use counting::CountingBackend;
 pub use lifecycle::{ModelRun, lifecycle_model};
+pub use races::{cycle_racing_logout_never_resurrects, take_racing_updates_loses_nothing};
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -65,8 +67,10 @@ fn fields(pairs: &[(&str, &[u8])]) -> Fields {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect()
 }
 
-/// Runs every check of the kit, except those that wait for real time to
-/// pass ([`expired_records_are_not_loaded`]); run that one separately.
+/// Runs every check of the kit, the lifecycle model
+/// ([`lifecycle_model`], sized by [`ModelRun::from_env`]) included, except
+/// those that wait for real time to pass
+/// ([`expired_records_are_not_loaded`]); run that one separately.
 pub async fn run_all(backend: Arc<dyn Backend>) {
     create_then_load(&*backend).await;
     create_never_overwrites(&*backend).await;
@@ -79,6 +83,10 @@ pub async fn run_all(backend: Arc<dyn Backend>) {
     concurrent_distinct_keys_are_kept(Arc::clone(&backend), 32, 20).await;
     update_racing_delete_does_not_resurrect(Arc::clone(&backend)).await;
     log_out_everywhere_ends_every_session_of_a_user(Arc::clone(&backend)).await;
+    take_racing_updates_loses_nothing(Arc::clone(&backend)).await;
+    cycle_racing_logout_never_resurrects(Arc::clone(&backend)).await;
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    lifecycle_model(backend, crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
 }
 
 /// A created record loads back unchanged, with a TTL no longer than asked.

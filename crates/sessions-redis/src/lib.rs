@@ -472,6 +472,16 @@ impl Backend for RedisBackend {
             self.run(redis::cmd("PEXPIRE").arg(&redis_key).arg(millis(ttl)).query_async(&mut connection)).await?;
         Ok(set == 1)
     }
+
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let redis_key = self.redis_key(key);
+        // MULTI/EXEC: no script or command of another client runs between
+        // the read and the delete.
+        let pipe = redis::pipe().atomic().hgetall(&redis_key).pttl(&redis_key).del(&redis_key).clone();
+        let (hash, pttl, _): (Value, i64, i64) = self.run(pipe.query_async(&mut self.connection.clone())).await?;
+        let Some(fields) = parse_hash(hash)? else { return Ok(None) };
+        Ok(Some(Stored { fields, ttl: u64::try_from(pttl).ok().map(Duration::from_millis) }))
+    }
 }
 
 /// The README's examples, compiled as doc tests.

@@ -776,6 +776,52 @@ impl SqlBackend {
         done.map_err(map_error)
     }
 
+    /// Reads and deletes the row under its row lock, so no update lands
+    /// between the two; retried when the database breaks a deadlock.
+    async fn take_now(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        for attempt in 0..LOCKED_ATTEMPTS {
+            if let Some(taken) = self.take_locked(key).await? {
+                return Ok(taken);
+            }
+            tokio::time::sleep(Duration::from_millis(1 + attempt as u64)).await;
+        }
+        Err(BackendError::unavailable(format!(
+            "session take still deadlocked after {LOCKED_ATTEMPTS} attempts under a row lock"
+        )))
+    }
+
+    /// One locked attempt: `Ok(None)` when the database aborted it to break
+    /// a deadlock.
+    async fn take_locked(&self, key: &StorageKey) -> Result<Option<Option<Stored>>, BackendError> {
+        let id = &key.as_bytes()[..];
+        let retry = |err: sqlx::Error| if is_retryable(&err) { Ok(None) } else { Err(map_error(err)) };
+        with_pool!(self, pool => {
+            let mut tx = match pool.begin_with(self.sql.begin).await {
+                Ok(tx) => tx,
+                Err(err) => return retry(err),
+            };
+            let now = now_millis();
+            let row = match sqlx::query(&self.sql.load_locked).bind(id).bind(now).fetch_optional(&mut *tx).await {
+                Ok(row) => row,
+                Err(err) => return retry(err),
+            };
+            let Some(row) = row else {
+                tx.rollback().await.map_err(map_error)?;
+                return Ok(Some(None));
+            };
+            let data: Vec<u8> = row.try_get(0).map_err(map_error)?;
+            let expires: i64 = row.try_get(2).map_err(map_error)?;
+            if let Err(err) = sqlx::query(&self.sql.delete).bind(id).execute(&mut *tx).await {
+                return retry(err);
+            }
+            if let Err(err) = tx.commit().await {
+                return retry(err);
+            }
+            let ttl = Duration::from_millis(u64::try_from(expires.saturating_sub(now)).unwrap_or(0));
+            Ok(Some(Some(Stored { fields: record::decode(&data)?, ttl: Some(ttl) })))
+        })
+    }
+
     async fn touch_now(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let id = &key.as_bytes()[..];
         let now = now_millis();
@@ -819,6 +865,10 @@ impl Backend for SqlBackend {
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         self.bounded(self.touch_now(key, ttl)).await
+    }
+
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        self.bounded(self.take_now(key)).await
     }
 }
 

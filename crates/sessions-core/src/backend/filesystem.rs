@@ -283,6 +283,21 @@ impl Backend for FilesystemBackend {
         .await
     }
 
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let now = self.inner.clock.now();
+        let found = self
+            .run(key, |inner, path| {
+                let found = inner.read(path)?;
+                if found.is_some() {
+                    fs::remove_file(path)?;
+                }
+                Ok(found)
+            })
+            .await?;
+        Ok(found
+            .map(|(expires, fields)| Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }))
+    }
+
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         self.run(key, move |inner, path| {
             let Some((_, fields)) = inner.read(path)? else {

@@ -220,4 +220,19 @@ impl Backend for MemoryBackend {
         });
         Ok(matches!(result, moka::ops::compute::CompResult::ReplacedWith(_)))
     }
+
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        // The compute path again: updates of this key are serialized with it.
+        let result = self.cache.entry_by_ref(key).and_compute_with(|existing| match existing {
+            Some(_) => Op::Remove,
+            None => Op::Nop,
+        });
+        let moka::ops::compute::CompResult::Removed(entry) = result else { return Ok(None) };
+        let entry = entry.into_value();
+        if !self.live(&entry) {
+            return Ok(None);
+        }
+        let ttl = Some(Duration::from_secs(entry.expires_at.saturating_sub(self.clock.now())));
+        Ok(Some(Stored { fields: Self::fields(&entry)?, ttl }))
+    }
 }
