@@ -122,3 +122,20 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     let response = test::call_service(&down, get("/counter", Some(&cookie))).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
+
+#[actix_web::test]
+async fn a_quoted_session_cookie_is_read() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+    let (name, value) = cookie.split_once('=').unwrap();
+
+    let next = test::call_service(&app, get("/counter", Some(&format!("{name}=\"{value}\"")))).await;
+    assert_eq!(test::read_body(next).await, "2");
+}

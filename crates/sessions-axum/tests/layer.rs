@@ -117,6 +117,18 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
 
+#[tokio::test]
+async fn a_quoted_session_cookie_is_read() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+    let (name, value) = cookie.split_once('=').unwrap();
+
+    let quoted = format!("{name}=\"{value}\"");
+    let next = app.oneshot(request("/counter", Some(&quoted))).await.unwrap();
+    assert_eq!(body(next).await, "2");
+}
+
 #[test]
 fn session_service_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}

@@ -98,8 +98,10 @@ impl Registry {
                 let Some(i) = self.stores.iter().position(|s| s.cookie_name() == cookie.name()) else {
                     continue;
                 };
+                // RFC 6265 lets a value be sent in double quotes, which are
+                // not part of it.
                 if values[i].len() < MAX_CANDIDATES {
-                    values[i].push(cookie.value().to_owned());
+                    values[i].push(cookie.value_trimmed().to_owned());
                 }
             }
         }
