@@ -202,8 +202,9 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).filter_map(|value| value.to_str().ok());
-        let sessions = self.registry.request(cookies);
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header.
+        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
         let unavailable = self.unavailable;
         request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
         let response = self.service.call(request);

@@ -124,6 +124,25 @@ async fn storage_down_while_loading_answers_the_configured_status() {
 }
 
 #[actix_web::test]
+async fn a_cookie_that_is_not_ascii_does_not_hide_the_session() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let header = [&b"junk=\xff\xfe; "[..], cookie.as_bytes()].concat();
+    let value = header::HeaderValue::from_bytes(&header).unwrap();
+    let request = test::TestRequest::get().uri("/counter").insert_header((header::COOKIE, value)).to_request();
+    let next = test::call_service(&app, request).await;
+    assert_eq!(test::read_body(next).await, "2", "the session cookie beside the junk must be read");
+}
+
+#[actix_web::test]
 async fn a_quoted_session_cookie_is_read() {
     let ring = KeyRing::from(Key::generate());
     let app = test::init_service(

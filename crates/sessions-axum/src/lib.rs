@@ -197,8 +197,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).iter().filter_map(|value| value.to_str().ok());
-        let sessions = self.registry.request(cookies);
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header.
+        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
         let unavailable = self.unavailable;
         request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
         let response = self.inner.call(request);

@@ -117,6 +117,22 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
 
+fn request_with_cookie_bytes(path: &str, cookie: &[u8]) -> Request<Body> {
+    let value = header::HeaderValue::from_bytes(cookie).unwrap();
+    Request::get(path).header(header::COOKIE, value).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_cookie_that_is_not_ascii_does_not_hide_the_session() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let header = [&b"junk=\xff\xfe; "[..], cookie.as_bytes()].concat();
+    let next = app.oneshot(request_with_cookie_bytes("/counter", &header)).await.unwrap();
+    assert_eq!(body(next).await, "2", "the session cookie beside the junk must be read");
+}
+
 #[tokio::test]
 async fn a_quoted_session_cookie_is_read() {
     let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));

@@ -91,18 +91,57 @@ impl Registry {
 
     /// The sessions of a request whose `Cookie` header values are `headers`
     /// (HTTP/2 may split one header into several).
+    ///
+    /// For headers at hand as text; adapters, which get raw header bytes,
+    /// call [`Registry::request_bytes`], which this is a shorthand of.
     pub fn request<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> RequestSessions {
+        self.request_bytes(headers.into_iter().map(str::as_bytes))
+    }
+
+    /// The sessions of a request whose `Cookie` header values, as raw
+    /// bytes, are `headers` (HTTP/2 may split one header into several).
+    ///
+    /// Each header is split on `;` into `name=value` pairs and each pair
+    /// is judged alone: a pair counts only when its name is the cookie name
+    /// of one of the stores and its value is visible ASCII, optionally in
+    /// double quotes (RFC 6265 allows `name="value"`; the quotes are not
+    /// part of the value). Every other pair is skipped, so a cookie this
+    /// application does not own, even one that is not UTF-8, cannot hide
+    /// the session cookies sent beside it. Names are compared exactly;
+    /// whitespace around names and values is ignored.
+    ///
+    /// ```
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+    /// let sessions = registry.request_bytes([]);
+    /// sessions.default_session().await?.insert("user", "ada")?;
+    /// let set_cookie = sessions.save().await.set_cookies.remove(0);
+    /// let value = set_cookie.split(';').next().unwrap().strip_prefix("s=").unwrap();
+    ///
+    /// // Another site's cookie that is not UTF-8, then ours in quotes.
+    /// let header = [&b"junk=\xff\xfe; s=\""[..], value.as_bytes(), b"\""].concat();
+    /// let sessions = registry.request_bytes([header.as_slice()]);
+    /// let user = sessions.default_session().await?.get::<String>("user")?;
+    /// assert_eq!(user.as_deref(), Some("ada"));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub fn request_bytes<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> RequestSessions {
         let mut values: Vec<Vec<String>> = vec![Vec::new(); self.stores.len()];
-        for header in headers {
-            for cookie in cookie::Cookie::split_parse(header).flatten() {
-                let Some(i) = self.stores.iter().position(|s| s.cookie_name() == cookie.name()) else {
-                    continue;
-                };
-                // RFC 6265 lets a value be sent in double quotes, which are
-                // not part of it.
-                if values[i].len() < MAX_CANDIDATES {
-                    values[i].push(cookie.value_trimmed().to_owned());
-                }
+        for pair in headers.into_iter().flat_map(|header| header.split(|&b| b == b';')) {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
+            let (name, value) = (pair[..eq].trim_ascii(), &pair[eq + 1..]);
+            let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else {
+                continue;
+            };
+            let Some(value) = cookie_value(value) else { continue };
+            if values[i].len() < MAX_CANDIDATES {
+                values[i].push(value.to_owned());
             }
         }
         let slots = self.stores.iter().zip(values).map(|(store, values)| Slot {
@@ -112,6 +151,20 @@ impl Registry {
         });
         RequestSessions { inner: Arc::new(slots.collect()) }
     }
+}
+
+/// The value of a `name=value` pair without surrounding whitespace and
+/// double quotes, or `None` when it is not a cookie value at all: RFC 6265
+/// values are visible ASCII.
+fn cookie_value(raw: &[u8]) -> Option<&str> {
+    let mut value = raw.trim_ascii();
+    if let [b'"', inner @ .., b'"'] = value {
+        value = inner;
+    }
+    if !value.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
 }
 
 struct Slot {

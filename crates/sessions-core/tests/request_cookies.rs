@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{START, config, value};
+use common::{START, config, pair, value};
 use sessions_core::clock::ManualClock;
 use sessions_core::{CookieStore, Registry, RequestSessions};
 
@@ -32,4 +32,49 @@ async fn a_quoted_session_cookie_loads_the_session() {
     assert_eq!(user(&registry.request([quoted.as_str()])).await.as_deref(), Some("ada"));
     let among_others = format!("a=1;  {quoted} ; b=\"2\"");
     assert_eq!(user(&registry.request([among_others.as_str()])).await.as_deref(), Some("ada"));
+}
+
+#[tokio::test]
+async fn a_cookie_that_is_not_ascii_does_not_hide_the_session_cookie() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock);
+    let set_cookie = issue(&registry).await;
+    let ours = pair(&set_cookie).as_bytes();
+    for junk in [&b"junk=\xff\xfe"[..], b"caf\xc3\xa9=cr\xc3\xa8me", b"\xff", b"x=\x01\x7f"] {
+        let before = [junk, b"; ", ours].concat();
+        let after = [ours, b";", junk].concat();
+        for header in [&before, &after] {
+            let sessions = registry.request_bytes([header.as_slice()]);
+            assert_eq!(user(&sessions).await.as_deref(), Some("ada"), "{:?}", String::from_utf8_lossy(header));
+        }
+        // The same junk in a header of its own (HTTP/2 splits them).
+        let sessions = registry.request_bytes([junk, ours]);
+        assert_eq!(user(&sessions).await.as_deref(), Some("ada"));
+    }
+}
+
+#[tokio::test]
+async fn values_that_are_not_cookie_values_are_skipped_not_counted() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock);
+    let set_cookie = issue(&registry).await;
+    // More invalid candidates than the registry tries, all before the
+    // valid one: they must not use up its places.
+    let header = [&b"s=\xff; s=a b; s=\x01; s=\xe2\x82\xac; s=\"\xff\"; "[..], pair(&set_cookie).as_bytes()].concat();
+    let sessions = registry.request_bytes([header.as_slice()]);
+    assert_eq!(user(&sessions).await.as_deref(), Some("ada"));
+}
+
+#[tokio::test]
+async fn names_match_exactly_and_pairs_need_an_equals_sign() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock);
+    let set_cookie = issue(&registry).await;
+    let v = value(&set_cookie);
+    for header in [format!("S={v}"), format!("s2={v}"), format!("\"s\"={v}"), format!("s{v}"), format!("xs={v}")] {
+        let sessions = registry.request([header.as_str()]);
+        assert_eq!(user(&sessions).await, None, "{header}");
+    }
+    let spaced = format!(" \ts \t= \t{v} \t");
+    assert_eq!(user(&registry.request([spaced.as_str()])).await.as_deref(), Some("ada"));
 }
