@@ -210,9 +210,11 @@ impl fmt::Debug for RequestSessions {
 /// The outcome of [`RequestSessions::save`].
 #[derive(Debug, Default)]
 pub struct Saved {
-    /// `Set-Cookie` values to append to the response, one per changed session.
+    /// `Set-Cookie` values to append to the response, one per changed
+    /// session; each is a valid header value (visible ASCII, spaces, tabs).
     pub set_cookies: Vec<String>,
-    /// The sessions that failed to save, by cookie name. Every other
+    /// The sessions that failed to save, by cookie name, including one
+    /// whose `Set-Cookie` would not be a valid header value. Every other
     /// session was still saved.
     pub errors: Vec<(String, Error)>,
 }
@@ -326,12 +328,29 @@ impl RequestSessions {
         let mut saved = Saved::default();
         for slot in self.inner.iter() {
             let Some(session) = slot.session.get() else { continue };
+            let name = slot.store.cookie_name();
             match slot.store.save(session).await {
-                Ok(Some(header)) => saved.set_cookies.push(header),
+                Ok(Some(header)) if is_header_value(&header) => saved.set_cookies.push(header),
+                // Not sent and reported: an adapter could not send it either,
+                // and a `Set-Cookie` that silently goes missing may be the
+                // removal that logs a user out. The header itself is not
+                // quoted: it holds the session cookie.
+                Ok(Some(_)) => saved.errors.push((
+                    name.to_owned(),
+                    Error::Config(format!(
+                        "the Set-Cookie of `{name}` is not a valid header value (check its cookie options)"
+                    )),
+                )),
                 Ok(None) => {}
-                Err(err) => saved.errors.push((slot.store.cookie_name().to_owned(), err)),
+                Err(err) => saved.errors.push((name.to_owned(), err)),
             }
         }
         saved
     }
+}
+
+/// What every HTTP library accepts as a header value: visible ASCII,
+/// spaces and tabs.
+fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
 }

@@ -1,10 +1,11 @@
-//! `Registry`: reading a request's `Cookie` headers.
+//! `Registry`: reading a request's `Cookie` headers, and the `Set-Cookie`
+//! values it hands back.
 
 mod common;
 
 use common::{START, config, pair, value};
 use sessions_core::clock::ManualClock;
-use sessions_core::{CookieStore, Registry, RequestSessions};
+use sessions_core::{CookieOptions, CookieStore, Error, Registry, RequestSessions};
 
 fn registry(clock: &ManualClock) -> Registry {
     Registry::single(CookieStore::new(config("s", clock)).unwrap())
@@ -77,4 +78,44 @@ async fn names_match_exactly_and_pairs_need_an_equals_sign() {
     }
     let spaced = format!(" \ts \t= \t{v} \t");
     assert_eq!(user(&registry.request([spaced.as_str()])).await.as_deref(), Some("ada"));
+}
+
+/// A request that logs out under per-session options whose path has a
+/// control character: its removal cookie cannot be sent.
+async fn log_out_with_an_unsendable_path(registry: &Registry, set_cookie: &str) -> RequestSessions {
+    let sessions = registry.request([pair(set_cookie)]);
+    let session = sessions.default_session().await.unwrap();
+    session.set_cookie_options(CookieOptions::new().secure(false).path("/app\u{1}"));
+    session.destroy();
+    sessions
+}
+
+#[tokio::test]
+async fn a_set_cookie_that_is_no_header_value_is_an_error_not_a_silent_drop() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock);
+    let set_cookie = issue(&registry).await;
+
+    let saved = log_out_with_an_unsendable_path(&registry, &set_cookie).await.save().await;
+    assert!(saved.set_cookies.is_empty(), "{:?}", saved.set_cookies);
+    assert!(matches!(saved.errors.as_slice(), [(name, Error::Config(_))] if name == "s"), "{:?}", saved.errors);
+
+    let finished = log_out_with_an_unsendable_path(&registry, &set_cookie).await.finish(200).await;
+    assert_eq!(finished.failure_status(503), Some(500));
+    assert!(finished.headers().all(|(name, _)| name != "set-cookie"));
+}
+
+#[tokio::test]
+async fn cookie_attributes_are_checked_when_the_store_is_built() {
+    let clock = ManualClock::new(START);
+    for (name, options) in [
+        ("__HOST-s", CookieOptions::new().path("/app")),
+        ("__host-s", CookieOptions::new().domain(Some("example.com".into()))),
+        ("__SECURE-s", CookieOptions::new().secure(false)),
+        ("s", CookieOptions::new().path("/; Domain=evil.example")),
+        ("s", CookieOptions::new().domain(Some("example.com; Secure".into()))),
+    ] {
+        let config = config(name, &clock).cookie_options(options);
+        assert!(matches!(CookieStore::new(config), Err(Error::Config(_))), "{name}");
+    }
 }
