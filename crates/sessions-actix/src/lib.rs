@@ -42,7 +42,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::{Finished, Registry, RequestSessions};
 
 /// The per-request state the middleware leaves in the request extensions.
 #[derive(Debug, Clone)]
@@ -202,8 +202,9 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).filter_map(|value| value.to_str().ok());
-        let sessions = self.registry.request(cookies);
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header.
+        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
         let unavailable = self.unavailable;
         request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
         let response = self.service.call(request);
@@ -213,7 +214,8 @@ where
             // error response, so nothing is saved.
             let response = response.await?;
             let finished = sessions.finish(response.status().as_u16()).await;
-            let mut response = match finished.failure_status(unavailable.as_u16()) {
+            let (headers, unsendable) = header_values(&finished);
+            let mut response = match finished.failure_status(unavailable.as_u16()).or(unsendable.then_some(500)) {
                 Some(status) => {
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let (request, _) = response.into_parts();
@@ -221,15 +223,32 @@ where
                 }
                 None => response.map_into_left_body(),
             };
-            let headers = response.headers_mut();
-            for (name, value) in finished.headers() {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    headers.append(HeaderName::from_static(name), value);
-                }
+            for (name, value) in headers {
+                response.headers_mut().append(name, value);
             }
             Ok(response)
         })
     }
+}
+
+/// The session headers as actix values, and whether one could not be
+/// converted. Core only hands out valid header values; should one still
+/// fail, the response must not go out as if it succeeded without it (a
+/// missing removal cookie leaves a user logged in), so the caller answers
+/// 500 instead.
+fn header_values(finished: &Finished) -> (Vec<(HeaderName, HeaderValue)>, bool) {
+    let mut unsendable = false;
+    let mut headers = Vec::new();
+    for (name, value) in finished.headers() {
+        match HeaderValue::from_str(value) {
+            Ok(value) => headers.push((HeaderName::from_static(name), value)),
+            Err(_) => {
+                tracing::error!(header = name, "a session header is not a valid header value; answering 500");
+                unsendable = true;
+            }
+        }
+    }
+    (headers, unsendable)
 }
 
 /// The default session of the request, as an extractor.
@@ -314,6 +333,25 @@ impl FromRequest for Sessions {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(Handle::from_request(request).map(Sessions))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_that_cannot_be_converted_is_reported_not_dropped() {
+        let finished = Finished {
+            set_cookies: vec!["a=1; Path=/".into(), "b=; Path=/\u{1}; Max-Age=0".into()],
+            vary_cookie: true,
+            ..Finished::default()
+        };
+        let (headers, unsendable) = header_values(&finished);
+        assert!(unsendable);
+        let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["set-cookie", "vary"]);
+        assert!(!header_values(&Finished { vary_cookie: true, ..Finished::default() }).1);
     }
 }
 

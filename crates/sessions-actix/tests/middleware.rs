@@ -122,3 +122,68 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     let response = test::call_service(&down, get("/counter", Some(&cookie))).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
+
+async fn log_out_under_an_unsendable_path(session: Session) -> &'static str {
+    session.set_cookie_options(CookieOptions::new().secure(false).path("/app\u{1}"));
+    session.destroy();
+    "logged out"
+}
+
+#[actix_web::test]
+async fn a_cookie_that_is_not_ascii_does_not_hide_the_session() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let header = [&b"junk=\xff\xfe; "[..], cookie.as_bytes()].concat();
+    let value = header::HeaderValue::from_bytes(&header).unwrap();
+    let request = test::TestRequest::get().uri("/counter").insert_header((header::COOKIE, value)).to_request();
+    let next = test::call_service(&app, request).await;
+    assert_eq!(test::read_body(next).await, "2", "the session cookie beside the junk must be read");
+}
+
+#[actix_web::test]
+async fn a_quoted_session_cookie_is_read() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+    let (name, value) = cookie.split_once('=').unwrap();
+
+    let next = test::call_service(&app, get("/counter", Some(&format!("{name}=\"{value}\"")))).await;
+    assert_eq!(test::read_body(next).await, "2");
+}
+
+#[actix_web::test]
+async fn a_removal_cookie_that_cannot_be_sent_answers_500() {
+    let ring = KeyRing::from(Key::generate());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter))
+            .route("/logout", web::get().to(log_out_under_an_unsendable_path)),
+    )
+    .await;
+    let first = test::call_service(&app, get("/counter", None)).await;
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let response = test::call_service(&app, get("/logout", Some(&cookie))).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a lost removal cookie must not look like success"
+    );
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert!(test::read_body(response).await.is_empty());
+}

@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{COOKIE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, StatusCode};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::{Finished, Registry, RequestSessions};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -197,27 +197,44 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).iter().filter_map(|value| value.to_str().ok());
-        let sessions = self.registry.request(cookies);
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header.
+        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
         let unavailable = self.unavailable;
         request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
             let finished = sessions.finish(response.status().as_u16()).await;
-            if let Some(status) = finished.failure_status(unavailable.as_u16()) {
+            let (headers, unsendable) = header_values(&finished);
+            if let Some(status) = finished.failure_status(unavailable.as_u16()).or(unsendable.then_some(500)) {
                 response = http::Response::new(ResBody::default());
                 *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             }
-            let headers = response.headers_mut();
-            for (name, value) in finished.headers() {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    headers.append(HeaderName::from_static(name), value);
-                }
-            }
+            response.headers_mut().extend(headers);
             Ok(response)
         })
     }
+}
+
+/// The session headers as `http` values, and whether one could not be
+/// converted. Core only hands out valid header values; should one still
+/// fail, the response must not go out as if it succeeded without it (a
+/// missing removal cookie leaves a user logged in), so the caller answers
+/// 500 instead.
+fn header_values(finished: &Finished) -> (Vec<(HeaderName, HeaderValue)>, bool) {
+    let mut unsendable = false;
+    let mut headers = Vec::new();
+    for (name, value) in finished.headers() {
+        match HeaderValue::from_str(value) {
+            Ok(value) => headers.push((HeaderName::from_static(name), value)),
+            Err(_) => {
+                tracing::error!(header = name, "a session header is not a valid header value; answering 500");
+                unsendable = true;
+            }
+        }
+    }
+    (headers, unsendable)
 }
 
 /// The default session of the request, as an extractor.
@@ -297,6 +314,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Handle::from_parts(parts).map(Sessions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_that_cannot_be_converted_is_reported_not_dropped() {
+        let finished = Finished {
+            set_cookies: vec!["a=1; Path=/".into(), "b=; Path=/\u{1}; Max-Age=0".into()],
+            vary_cookie: true,
+            ..Finished::default()
+        };
+        let (headers, unsendable) = header_values(&finished);
+        assert!(unsendable);
+        let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["set-cookie", "vary"]);
+        assert!(!header_values(&Finished { vary_cookie: true, ..Finished::default() }).1);
     }
 }
 

@@ -117,6 +117,59 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
 
+async fn log_out_under_an_unsendable_path(session: Session) -> &'static str {
+    session.set_cookie_options(CookieOptions::new().secure(false).path("/app\u{1}"));
+    session.destroy();
+    "logged out"
+}
+
+fn request_with_cookie_bytes(path: &str, cookie: &[u8]) -> Request<Body> {
+    let value = header::HeaderValue::from_bytes(cookie).unwrap();
+    Request::get(path).header(header::COOKIE, value).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_cookie_that_is_not_ascii_does_not_hide_the_session() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let header = [&b"junk=\xff\xfe; "[..], cookie.as_bytes()].concat();
+    let next = app.oneshot(request_with_cookie_bytes("/counter", &header)).await.unwrap();
+    assert_eq!(body(next).await, "2", "the session cookie beside the junk must be read");
+}
+
+#[tokio::test]
+async fn a_quoted_session_cookie_is_read() {
+    let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new())));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+    let (name, value) = cookie.split_once('=').unwrap();
+
+    let quoted = format!("{name}=\"{value}\"");
+    let next = app.oneshot(request("/counter", Some(&quoted))).await.unwrap();
+    assert_eq!(body(next).await, "2");
+}
+
+#[tokio::test]
+async fn a_removal_cookie_that_cannot_be_sent_answers_500() {
+    let app = Router::new()
+        .route("/counter", get(counter))
+        .route("/logout", get(log_out_under_an_unsendable_path))
+        .layer(SessionLayer::new(registry(&KeyRing::from(Key::generate()), Arc::new(MemoryBackend::new()))));
+    let first = app.clone().oneshot(request("/counter", None)).await.unwrap();
+    let cookie = cookie_of(&first).expect("the counter sets a cookie");
+
+    let response = app.oneshot(request("/logout", Some(&cookie))).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a lost removal cookie must not look like success"
+    );
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert!(body(response).await.is_empty());
+}
+
 #[test]
 fn session_service_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}

@@ -6,7 +6,7 @@
 //!   record decode, with `Mode::Sealed`.
 //! - `codec/signed/<size>`: the same with `Mode::Signed`.
 //! - `floor/xchacha/<size>`: bincode 2 of the map, XChaCha20-Poly1305 with a
-//!   random nonce, base64url; then back.
+//!   nonce from the OS generator (as the codec's), base64url; then back.
 //! - `floor/blake3/<size>`: bincode 2, BLAKE3 keyed hash, base64url; then
 //!   back (the floor of the signed mode).
 //!
@@ -22,7 +22,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::RngCore as _;
 use sessions_core::codec::{Codec, Mode, Times};
 use sessions_core::record::{self, Fields};
 use sessions_core::{Key, KeyRing};
@@ -57,7 +56,7 @@ fn codec_round_trip(codec: &Codec, fields: &Fields) -> Fields {
 
 fn floor_xchacha(cipher: &XChaCha20Poly1305, map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut nonce = [0u8; 24];
-    rand::rng().fill_bytes(&mut nonce);
+    getrandom::fill(&mut nonce).unwrap();
     let mut buf = bincode::serde::encode_to_vec(map, bincode_config()).unwrap();
     let tag = cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), b"", &mut buf).unwrap();
     let mut frame = Vec::with_capacity(24 + buf.len() + 16);
@@ -91,7 +90,7 @@ fn bench(c: &mut Criterion) {
     let sealed = Codec::new(ring.clone(), Mode::Sealed);
     let signed = Codec::new(ring, Mode::Signed);
     let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
+    getrandom::fill(&mut key).unwrap();
     let cipher = XChaCha20Poly1305::new((&key).into());
 
     let sizes = [("small", data(3, 12)), ("typical", data(10, 32)), ("large", data(20, 116))];

@@ -126,13 +126,37 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
-/// Base64url first, hexadecimal as a fallback.
+/// Parses a key in either written form, telling them apart by one rule:
+/// text (without surrounding whitespace) made only of hex digits, of even
+/// length and at least 64 digits long, is hexadecimal; anything else is
+/// base64url.
+///
+/// A hex key of 32 or more bytes is therefore always read as the bytes it
+/// spells, never as base64url (64 hex digits are also valid base64url, of
+/// 48 other bytes). `cargo xtask keygen` prints 43 base64url characters,
+/// an odd length, so its keys are never taken for hex. A base64url key of
+/// another length that happens to use only hex digits would be, but for a
+/// random key of 32 bytes or more that chance is below 2⁻⁶⁰; use
+/// [`Key::from_base64`] to force the reading.
+///
+/// ```
+/// use sessions_core::Key;
+///
+/// let hex: Key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".parse()?;
+/// assert_eq!(hex.id(), Key::from_bytes(&(0u8..32).collect::<Vec<_>>())?.id());
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
 impl FromStr for Key {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Key> {
-        Key::from_base64(text).or_else(|err| Key::from_hex(text).map_err(|_| err))
+        if is_hex_form(text.trim()) { Key::from_hex(text) } else { Key::from_base64(text) }
     }
+}
+
+/// The rule of [`Key::from_str`] for hexadecimal.
+fn is_hex_form(text: &str) -> bool {
+    text.len() >= 2 * MIN_KEY_LEN && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl fmt::Debug for Key {
@@ -198,7 +222,9 @@ impl KeyRing {
     }
 
     /// Parses a comma-separated list of keys, newest first, as taken from
-    /// an environment variable such as `SESSION_KEYS`.
+    /// an environment variable such as `SESSION_KEYS`. Each key is base64url
+    /// or hexadecimal, told apart as the `FromStr` implementation of
+    /// [`Key`] describes.
     pub fn parse_list(list: &str) -> Result<KeyRing> {
         let keys = list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<Vec<Key>>>()?;
         KeyRing::new(keys)
@@ -257,6 +283,35 @@ mod tests {
         assert_eq!(Key::from_hex(&hex).unwrap().master, key.master);
         assert_eq!(key.to_base64().parse::<Key>().unwrap().master, key.master);
         assert!("not a key".parse::<Key>().is_err());
+    }
+
+    #[test]
+    fn sixty_four_hex_digits_are_the_32_bytes_they_spell() {
+        let spelled: Vec<u8> = (0u8..32).collect();
+        let lower = crate::hex::encode(&spelled);
+        assert_eq!(lower.len(), 64);
+        for text in [lower.clone(), lower.to_uppercase(), format!("  {lower}\n")] {
+            assert_eq!(text.parse::<Key>().unwrap().master, spelled, "{text:?}");
+        }
+        // Key A of the wire-format vectors, by its frozen id.
+        assert_eq!(lower.parse::<Key>().unwrap().id(), "58d4834d");
+        let ring = KeyRing::parse_list(&format!("{}, {lower}", Key::generate().to_base64())).unwrap();
+        assert_eq!(ring.get(1).unwrap().id, DerivedKeys::new(&Key::from_bytes(&spelled).unwrap()).id);
+        // Longer hex keys too.
+        let long: Vec<u8> = (0u8..48).collect();
+        assert_eq!(crate::hex::encode(&long).parse::<Key>().unwrap().master, long);
+    }
+
+    #[test]
+    fn keygen_output_parses_to_the_key_it_printed() {
+        // What `cargo xtask keygen` prints, many times over: never read as hex.
+        for _ in 0..1000 {
+            let key = Key::try_generate().unwrap();
+            let printed = key.to_base64();
+            assert_eq!(printed.len(), 43);
+            assert_eq!(printed.parse::<Key>().unwrap().master, key.master);
+            assert_eq!(KeyRing::parse_list(&printed).unwrap().newest().id, DerivedKeys::new(&key).id);
+        }
     }
 
     #[test]

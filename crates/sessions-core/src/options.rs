@@ -65,13 +65,20 @@ impl CookieOptions {
         Self::default()
     }
 
-    /// Sets `Path`.
+    /// Sets `Path`: `/` followed by visible ASCII other than `;`, at most
+    /// 1024 bytes. Anything else is refused with [`Error::Config`] when the
+    /// store is built (see [`CookieOptions::validate`]).
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
     }
 
-    /// Sets `Domain`; `None` scopes the cookie to the exact host.
+    /// Sets `Domain`; `None` scopes the cookie to the exact host. A domain
+    /// is dot-separated labels of ASCII letters, digits and inner hyphens
+    /// (write an internationalized name in its `xn--` form), optionally
+    /// after one leading dot. Anything else is refused with
+    /// [`Error::Config`] when the store is built (see
+    /// [`CookieOptions::validate`]).
     pub fn domain(mut self, domain: Option<String>) -> Self {
         self.domain = domain;
         self
@@ -113,23 +120,51 @@ impl CookieOptions {
         self.max_age
     }
 
-    /// Checks the attributes against the cookie name, as browsers will:
-    /// `__Host-` needs `Secure`, `Path=/` and no `Domain`; `__Secure-`,
-    /// `SameSite=None` and `Partitioned` need `Secure`.
+    /// Checks the attributes, and the cookie name they are for, as browsers
+    /// will: `__Host-` needs `Secure`, `Path=/` and no `Domain`;
+    /// `__Secure-`, `SameSite=None` and `Partitioned` need `Secure`. The
+    /// prefixes match in any letter case, as in browsers (RFC 6265bis). The
+    /// name must be an RFC 6265 token, and `Path` and `Domain` must be
+    /// well-formed (see [`CookieOptions::path`] and
+    /// [`CookieOptions::domain`]), so that no value can add attributes of
+    /// its own to the `Set-Cookie` header.
+    ///
+    /// Stores call it when they are built, and on options a session sets
+    /// for itself, so a mistake fails at start-up rather than in a browser.
+    ///
+    /// ```
+    /// use sessions_core::{CookieOptions, Error};
+    ///
+    /// assert!(CookieOptions::new().validate("__Host-session").is_ok());
+    /// let options = CookieOptions::new().path("/; Domain=example.com");
+    /// assert!(matches!(options.validate("session"), Err(Error::Config(_))));
+    /// assert!(CookieOptions::new().path("/app").validate("__HOST-session").is_err());
+    /// ```
     pub fn validate(&self, name: &str) -> Result<()> {
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(Error::Config(format!("`{name}` is not a valid cookie name")));
         }
-        let needs_secure = name.starts_with("__Secure-")
-            || name.starts_with("__Host-")
-            || self.same_site == SameSite::None
-            || self.partitioned;
+        if !is_path(&self.path) {
+            return Err(Error::Config(format!(
+                "cookie `{name}`: `Path` must be `/` followed by visible ASCII other than `;`, at most {MAX_ATTRIBUTE_LEN} bytes"
+            )));
+        }
+        if let Some(domain) = &self.domain
+            && !is_domain(domain)
+        {
+            return Err(Error::Config(format!(
+                "cookie `{name}`: `Domain` must be a host name of ASCII letters, digits, hyphens and dots"
+            )));
+        }
+        let host = has_prefix(name, "__Host-");
+        let needs_secure =
+            host || has_prefix(name, "__Secure-") || self.same_site == SameSite::None || self.partitioned;
         if needs_secure && !self.secure {
             return Err(Error::Config(format!(
                 "cookie `{name}` needs the Secure attribute (a __Secure-/__Host- prefix, SameSite=None or Partitioned)"
             )));
         }
-        if name.starts_with("__Host-") && (self.path != "/" || self.domain.is_some()) {
+        if host && (self.path != "/" || self.domain.is_some()) {
             return Err(Error::Config(format!("cookie `{name}` with the __Host- prefix needs Path=/ and no Domain")));
         }
         Ok(())
@@ -172,6 +207,39 @@ impl CookieOptions {
     }
 }
 
+/// Browsers ignore an attribute whose value is longer (RFC 6265bis).
+const MAX_ATTRIBUTE_LEN: usize = 1024;
+
+/// True when `name` starts with `prefix` in any letter case.
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.as_bytes().get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// A `Path` a browser keeps as written. RFC 6265 allows any character but
+/// controls and `;`; spaces and non-ASCII are refused too, since a browser
+/// compares the path with the percent-encoded one of the URL and would
+/// never send the cookie. Without the leading `/` it would silently use
+/// the request's directory instead.
+fn is_path(path: &str) -> bool {
+    path.len() <= MAX_ATTRIBUTE_LEN
+        && path.starts_with('/')
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b';')
+}
+
+/// A `Domain` as RFC 6265 defines it: a host name (RFC 1123 labels),
+/// optionally after one leading dot, which browsers ignore.
+fn is_domain(domain: &str) -> bool {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// RFC 6265 `token` characters, the ones allowed in a cookie name.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -209,6 +277,72 @@ mod tests {
     fn removal_expires_the_cookie_now() {
         let header = CookieOptions::new().removal("id");
         assert!(header.starts_with("id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires="), "{header}");
+    }
+
+    #[test]
+    fn prefixes_match_in_any_letter_case() {
+        for name in ["__host-id", "__HOST-id", "__Host-id"] {
+            assert!(CookieOptions::new().validate(name).is_ok(), "{name}");
+            assert!(CookieOptions::new().secure(false).validate(name).is_err(), "{name}");
+            assert!(CookieOptions::new().path("/app").validate(name).is_err(), "{name}");
+            assert!(CookieOptions::new().domain(Some("example.com".into())).validate(name).is_err(), "{name}");
+        }
+        for name in ["__secure-id", "__SECURE-id", "__sEcUrE-id"] {
+            assert!(CookieOptions::new().validate(name).is_ok(), "{name}");
+            assert!(CookieOptions::new().secure(false).validate(name).is_err(), "{name}");
+        }
+        // Too short to hold the prefix: no slicing panic, just a plain name.
+        assert!(CookieOptions::new().secure(false).validate("__H").is_ok());
+    }
+
+    #[test]
+    fn path_cannot_carry_other_attributes_or_controls() {
+        for path in [
+            "/; Domain=evil.example",
+            "/a;b",
+            "/a\r\nSet-Cookie: x=1",
+            "/a\u{0}",
+            "/a\u{7f}",
+            "/a b",
+            "/caf\u{e9}",
+            "app",
+            "",
+        ] {
+            let err = CookieOptions::new().path(path).validate("id").unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{path:?}: {err}");
+        }
+        assert!(CookieOptions::new().path("/".repeat(MAX_ATTRIBUTE_LEN + 1)).validate("id").is_err());
+        for path in ["/", "/app", "/app/", "/a-b_c.d~e/%20/:@!$&'()*+,="] {
+            assert!(CookieOptions::new().path(path).validate("id").is_ok(), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn domain_must_be_a_host_name() {
+        let long_label = "a".repeat(64);
+        let long_host = ["abcdefghi"; 26].join(".");
+        for domain in [
+            "example.com; Secure",
+            "evil.example\r\n",
+            "example.com.",
+            "a..b",
+            "",
+            ".",
+            "-a.com",
+            "a-.com",
+            "ex ample.com",
+            "bücher.example",
+            "[::1]",
+            "a_b.com",
+            long_label.as_str(),
+            long_host.as_str(),
+        ] {
+            let err = CookieOptions::new().domain(Some(domain.into())).validate("id").unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{domain:?}: {err}");
+        }
+        for domain in ["example.com", ".example.com", "xn--bcher-kva.example", "localhost", "127.0.0.1", "A-1.B2.c"] {
+            assert!(CookieOptions::new().domain(Some(domain.into())).validate("id").is_ok(), "{domain:?}");
+        }
     }
 
     #[test]

@@ -91,16 +91,57 @@ impl Registry {
 
     /// The sessions of a request whose `Cookie` header values are `headers`
     /// (HTTP/2 may split one header into several).
+    ///
+    /// For headers at hand as text; adapters, which get raw header bytes,
+    /// call [`Registry::request_bytes`], which this is a shorthand of.
     pub fn request<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> RequestSessions {
+        self.request_bytes(headers.into_iter().map(str::as_bytes))
+    }
+
+    /// The sessions of a request whose `Cookie` header values, as raw
+    /// bytes, are `headers` (HTTP/2 may split one header into several).
+    ///
+    /// Each header is split on `;` into `name=value` pairs and each pair
+    /// is judged alone: a pair counts only when its name is the cookie name
+    /// of one of the stores and its value is visible ASCII, optionally in
+    /// double quotes (RFC 6265 allows `name="value"`; the quotes are not
+    /// part of the value). Every other pair is skipped, so a cookie this
+    /// application does not own, even one that is not UTF-8, cannot hide
+    /// the session cookies sent beside it. Names are compared exactly;
+    /// whitespace around names and values is ignored.
+    ///
+    /// ```
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+    /// let sessions = registry.request_bytes([]);
+    /// sessions.default_session().await?.insert("user", "ada")?;
+    /// let set_cookie = sessions.save().await.set_cookies.remove(0);
+    /// let value = set_cookie.split(';').next().unwrap().strip_prefix("s=").unwrap();
+    ///
+    /// // Another site's cookie that is not UTF-8, then ours in quotes.
+    /// let header = [&b"junk=\xff\xfe; s=\""[..], value.as_bytes(), b"\""].concat();
+    /// let sessions = registry.request_bytes([header.as_slice()]);
+    /// let user = sessions.default_session().await?.get::<String>("user")?;
+    /// assert_eq!(user.as_deref(), Some("ada"));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub fn request_bytes<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> RequestSessions {
         let mut values: Vec<Vec<String>> = vec![Vec::new(); self.stores.len()];
-        for header in headers {
-            for cookie in cookie::Cookie::split_parse(header).flatten() {
-                let Some(i) = self.stores.iter().position(|s| s.cookie_name() == cookie.name()) else {
-                    continue;
-                };
-                if values[i].len() < MAX_CANDIDATES {
-                    values[i].push(cookie.value().to_owned());
-                }
+        for pair in headers.into_iter().flat_map(|header| header.split(|&b| b == b';')) {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
+            let (name, value) = (pair[..eq].trim_ascii(), &pair[eq + 1..]);
+            let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else {
+                continue;
+            };
+            let Some(value) = cookie_value(value) else { continue };
+            if values[i].len() < MAX_CANDIDATES {
+                values[i].push(value.to_owned());
             }
         }
         let slots = self.stores.iter().zip(values).map(|(store, values)| Slot {
@@ -110,6 +151,20 @@ impl Registry {
         });
         RequestSessions { inner: Arc::new(slots.collect()) }
     }
+}
+
+/// The value of a `name=value` pair without surrounding whitespace and
+/// double quotes, or `None` when it is not a cookie value at all: RFC 6265
+/// values are visible ASCII.
+fn cookie_value(raw: &[u8]) -> Option<&str> {
+    let mut value = raw.trim_ascii();
+    if let [b'"', inner @ .., b'"'] = value {
+        value = inner;
+    }
+    if !value.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
 }
 
 struct Slot {
@@ -155,9 +210,11 @@ impl fmt::Debug for RequestSessions {
 /// The outcome of [`RequestSessions::save`].
 #[derive(Debug, Default)]
 pub struct Saved {
-    /// `Set-Cookie` values to append to the response, one per changed session.
+    /// `Set-Cookie` values to append to the response, one per changed
+    /// session; each is a valid header value (visible ASCII, spaces, tabs).
     pub set_cookies: Vec<String>,
-    /// The sessions that failed to save, by cookie name. Every other
+    /// The sessions that failed to save, by cookie name, including one
+    /// whose `Set-Cookie` would not be a valid header value. Every other
     /// session was still saved.
     pub errors: Vec<(String, Error)>,
 }
@@ -271,12 +328,29 @@ impl RequestSessions {
         let mut saved = Saved::default();
         for slot in self.inner.iter() {
             let Some(session) = slot.session.get() else { continue };
+            let name = slot.store.cookie_name();
             match slot.store.save(session).await {
-                Ok(Some(header)) => saved.set_cookies.push(header),
+                Ok(Some(header)) if is_header_value(&header) => saved.set_cookies.push(header),
+                // Not sent and reported: an adapter could not send it either,
+                // and a `Set-Cookie` that silently goes missing may be the
+                // removal that logs a user out. The header itself is not
+                // quoted: it holds the session cookie.
+                Ok(Some(_)) => saved.errors.push((
+                    name.to_owned(),
+                    Error::Config(format!(
+                        "the Set-Cookie of `{name}` is not a valid header value (check its cookie options)"
+                    )),
+                )),
                 Ok(None) => {}
-                Err(err) => saved.errors.push((slot.store.cookie_name().to_owned(), err)),
+                Err(err) => saved.errors.push((name.to_owned(), err)),
             }
         }
         saved
     }
+}
+
+/// What every HTTP library accepts as a header value: visible ASCII,
+/// spaces and tabs.
+fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
 }
