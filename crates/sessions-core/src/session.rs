@@ -511,10 +511,24 @@ impl Session {
     /// Overrides the store's cookie attributes for this session only.
     /// The lifetime is set with [`Session::remember`] or
     /// [`Session::set_max_age`]; the `max_age` of `options` is ignored.
-    pub fn set_cookie_options(&self, options: CookieOptions) {
+    ///
+    /// The options are checked against the cookie name as the store's own
+    /// are ([`CookieOptions::validate`]): a `__Host-` cookie keeps `Path=/`,
+    /// no `Domain` and `Secure`, whatever a handler asks.
+    ///
+    /// ```
+    /// use sessions_core::{CookieOptions, Session};
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(session.set_cookie_options(CookieOptions::new().path("/app")).is_ok());
+    /// assert!(session.set_cookie_options(CookieOptions::new().path("/; Domain=evil")).is_err());
+    /// ```
+    pub fn set_cookie_options(&self, options: CookieOptions) -> Result<()> {
+        options.validate(&self.name)?;
         let mut state = self.lock();
         state.options = Some(options);
         state.reissue = true;
+        Ok(())
     }
 }
 
