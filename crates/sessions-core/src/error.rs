@@ -61,7 +61,8 @@ pub enum BackendError {
     /// The storage answered with data this library did not write.
     #[error("session storage holds a corrupt record: {0}")]
     Corrupt(String),
-    /// The record is larger than the backend accepts.
+    /// The record is larger than the backend accepts; nothing was written.
+    /// Sizes are [`record::encoded_len`](crate::record::encoded_len).
     #[error("session record of {size} bytes exceeds the backend limit of {limit} bytes")]
     TooLarge {
         /// Size of the record that was refused.
@@ -69,6 +70,12 @@ pub enum BackendError {
         /// The backend's limit.
         limit: usize,
     },
+    /// The storage holds as much as it is configured to and cannot make room
+    /// without dropping a record it must keep; nothing was written. Space
+    /// frees as records expire or are deleted, so like
+    /// [`BackendError::Unavailable`] it maps to `503`.
+    #[error("session storage is full: {0}")]
+    Full(String),
 }
 
 impl BackendError {
@@ -83,7 +90,9 @@ impl BackendError {
 /// Variants are grouped by what the caller can do:
 /// - [`Error::Config`] and [`Error::Key`]: fix the configuration; raised at
 ///   start-up, never per request.
-/// - [`Error::Backend`]: the session storage is down; answer `503`.
+/// - [`Error::Backend`]: the session storage is down or full (answer `503`,
+///   see [`Error::is_unavailable`]), or refused a record over its size
+///   limit or holds one it cannot read (`500`).
 /// - [`Error::TooLarge`]: the application stored more than a cookie can
 ///   carry; a programming error, reported before anything is sent.
 /// - [`Error::Value`]: a value could not be encoded, or a stored value does
@@ -136,20 +145,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the session storage is unreachable: map this to `503`.
+    /// True when the session storage cannot serve the request now
+    /// (unreachable, or full): map this to `503`.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Backend(BackendError::Unavailable(_)))
+        matches!(self, Error::Backend(BackendError::Unavailable(_) | BackendError::Full(_)))
     }
 
     /// The HTTP status a request that met this error answers with:
-    /// `unavailable` (usually 503) for a storage outage, 500 otherwise.
-    /// Adapters use it so every framework maps errors the same way.
+    /// `unavailable` (usually 503) for a storage outage or a full storage,
+    /// 500 otherwise. Adapters use it so every framework maps errors the same way.
     ///
     /// ```
     /// use sessions_core::{BackendError, Error};
     ///
     /// let down = Error::from(BackendError::unavailable("connection refused"));
     /// assert_eq!(down.http_status(503), 503);
+    /// assert_eq!(Error::from(BackendError::Full("no room".into())).http_status(503), 503);
     /// assert_eq!(Error::UnknownStore("prefs".into()).http_status(503), 500);
     /// ```
     pub fn http_status(&self, unavailable: u16) -> u16 {

@@ -19,6 +19,11 @@
 //! Varints are unsigned LEB128 of at most 10 bytes. Every length is checked
 //! against the bytes that remain before anything is allocated, so a forged
 //! length costs nothing.
+//!
+//! The size of a record, for every backend's size limit, is the length of
+//! this serialized form ([`encoded_len`]), whether or not the backend stores
+//! it serialized: one definition, so a record one backend accepts is
+//! accepted by every backend with the same limit.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +35,10 @@ use crate::error::BackendError;
 pub type Fields = BTreeMap<String, Vec<u8>>;
 
 const RECORD_V1: u8 = 1;
+
+/// The record size limit backends apply unless configured otherwise: 1 MiB
+/// of [`encoded_len`].
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// Field name of the metadata.
 pub(crate) const META_FIELD: &str = "m";
@@ -89,6 +98,31 @@ pub fn encode(fields: &Fields) -> Vec<u8> {
         out.extend_from_slice(value);
     }
     out
+}
+
+/// The length of `encode(fields)`, computed without encoding: the size of a
+/// record, as every backend's limit counts it.
+///
+/// ```
+/// use sessions_core::record::{Fields, encode, encoded_len};
+///
+/// let fields = Fields::from([("vname".to_owned(), b"ada".to_vec())]);
+/// assert_eq!(encoded_len(&fields), encode(&fields).len());
+/// ```
+pub fn encoded_len(fields: &Fields) -> usize {
+    fields.iter().fold(1 + varint_len(fields.len() as u64), |size, (name, value)| {
+        size.saturating_add(field_len(name.len(), value.len()))
+    })
+}
+
+/// Bytes one field takes in the record format.
+fn field_len(name_len: usize, value_len: usize) -> usize {
+    varint_len(name_len as u64) + name_len + varint_len(value_len as u64) + value_len
+}
+
+fn varint_len(n: u64) -> usize {
+    // 7 bits per byte; zero still takes one byte.
+    (u64::BITS - n.leading_zeros()).div_ceil(7).max(1) as usize
 }
 
 /// Parses the record format, refusing anything this library did not write.
@@ -166,6 +200,30 @@ mod tests {
         fields.insert("v".into(), vec![]);
         assert_eq!(decode(&encode(&fields)).unwrap(), fields);
         assert_eq!(decode(&encode(&Fields::new())).unwrap(), Fields::new());
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let mut fields = Fields::new();
+        assert_eq!(encoded_len(&fields), encode(&fields).len());
+        // Lengths on both sides of every varint width the tests can afford.
+        for len in [0, 1, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152] {
+            fields.insert(format!("v{len}"), vec![7; len]);
+            assert_eq!(encoded_len(&fields), encode(&fields).len(), "with a value of {len} bytes");
+        }
+        fields.insert("n".repeat(200), vec![]);
+        assert_eq!(encoded_len(&fields), encode(&fields).len());
+        // Field counts across the first varint boundary.
+        let mut many = Fields::new();
+        for n in 0..300 {
+            many.insert(format!("f{n}"), vec![1]);
+            assert_eq!(encoded_len(&many), encode(&many).len(), "with {} fields", many.len());
+        }
+        for n in [0, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, n);
+            assert_eq!(varint_len(n), out.len(), "varint of {n}");
+        }
     }
 
     #[test]

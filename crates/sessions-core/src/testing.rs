@@ -21,8 +21,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::BackendError;
 use crate::backend::{Backend, Patch, StorageKey};
-use crate::record::Fields;
+use crate::record::{Fields, encoded_len};
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;
@@ -70,7 +71,8 @@ fn fields(pairs: &[(&str, &[u8])]) -> Fields {
 /// Runs every check of the kit, the lifecycle model
 /// ([`lifecycle_model`], sized by [`ModelRun::from_env`]) included, except
 /// those that wait for real time to pass
-/// ([`expired_records_are_not_loaded`]); run that one separately.
+/// ([`expired_records_are_not_loaded`]) or need to know the backend's
+/// configuration ([`record_limit_is_enforced`]); run those separately.
 pub async fn run_all(backend: Arc<dyn Backend>) {
     create_then_load(&*backend).await;
     create_never_overwrites(&*backend).await;
@@ -178,6 +180,114 @@ pub async fn large_record_round_trips(backend: &dyn Backend) {
     let record = fields(&[("vbig", &big), ("vnul", b"\0\xff\0"), ("v\u{e9}t\u{e9}", b"unicode name")]);
     assert!(backend.create(&key, &record, TTL).await.expect("create"));
     assert_eq!(backend.load(&key).await.expect("load").expect("record").fields, record);
+    backend.delete(&key).await.expect("delete");
+}
+
+/// A record of exactly `size` bytes of [`encoded_len`] (at least 16): a
+/// metadata field and one padding value.
+pub fn record_of_size(size: usize) -> Fields {
+    // The padding's length prefix grows by a byte at each power of 128, so
+    // some sizes cannot be reached by the value alone; a longer name
+    // shifts the boundary.
+    for name_len in 1..8 {
+        let name = format!("v{}", "p".repeat(name_len));
+        let mut record = fields(&[("m", b"meta")]);
+        record.insert(name.clone(), Vec::new());
+        let Some(mut len) = size.checked_sub(encoded_len(&record)) else { break };
+        loop {
+            record.insert(name.clone(), (0..len).map(|i| (i % 251) as u8).collect());
+            match encoded_len(&record).cmp(&size) {
+                std::cmp::Ordering::Equal => return record,
+                std::cmp::Ordering::Greater if len > 0 => len -= 1,
+                _ => break,
+            }
+        }
+    }
+    panic!("no record of exactly {size} bytes can be built");
+}
+
+fn expect_too_large(result: Result<bool, BackendError>, size: usize, limit: usize, what: &str) {
+    match result {
+        Err(BackendError::TooLarge { size: s, limit: l }) => {
+            assert_eq!(l, limit, "{what}: TooLarge must name the configured limit");
+            assert_eq!(s, size, "{what}: TooLarge must give the record's encoded size");
+        }
+        other => panic!("{what}: a record of {size} bytes over the limit of {limit} must be TooLarge, got {other:?}"),
+    }
+}
+
+/// The backend, configured with a record size limit of `limit` bytes (at
+/// least 1024), bounds whole records by [`encoded_len`]:
+/// - a record of exactly `limit` bytes is created and loads back, and can
+///   have a value replaced by one of the same size;
+/// - one byte more is [`BackendError::TooLarge`] on `create`, and nothing
+///   is stored;
+/// - an `update` that would take a record past the limit is `TooLarge` and
+///   leaves the record as it was;
+/// - many small updates cannot grow a record past the limit either, and
+///   after a `clear` it can grow again.
+pub async fn record_limit_is_enforced(backend: &dyn Backend, limit: usize) {
+    assert!(limit >= 1024, "run the record limit check with a limit of at least 1024 bytes");
+
+    let key = random_key();
+    let mut at_limit = record_of_size(limit);
+    assert!(
+        backend.create(&key, &at_limit, TTL).await.expect("create at the limit"),
+        "a record of exactly the limit ({limit} bytes) must be created"
+    );
+    let stored = backend.load(&key).await.expect("load").expect("a record at the limit must load");
+    assert_eq!(stored.fields, at_limit, "a record at the limit must load back unchanged");
+
+    let (pad, value) = at_limit.iter().find(|(name, _)| name.starts_with("vp")).expect("padding field");
+    let same_size = Patch { set: Fields::from([(pad.clone(), vec![0xa5; value.len()])]), ..Patch::default() };
+    assert!(
+        backend.update(&key, &same_size, TTL).await.expect("update at the limit"),
+        "replacing a value by one of the same size keeps the record at the limit and must be accepted"
+    );
+    same_size.apply(&mut at_limit);
+    assert_eq!(backend.load(&key).await.expect("load").expect("record").fields, at_limit);
+
+    let grow = Patch { set: fields(&[("vx", b"")]), ..Patch::default() };
+    let mut grown = at_limit.clone();
+    grow.apply(&mut grown);
+    expect_too_large(backend.update(&key, &grow, TTL).await, encoded_len(&grown), limit, "update past the limit");
+    let stored = backend.load(&key).await.expect("load").expect("a refused update must leave the record");
+    assert_eq!(stored.fields, at_limit, "a refused update must leave the record as it was");
+    backend.delete(&key).await.expect("delete");
+
+    let over_key = random_key();
+    expect_too_large(backend.create(&over_key, &record_of_size(limit + 1), TTL).await, limit + 1, limit, "create");
+    assert!(backend.load(&over_key).await.expect("load").is_none(), "a refused create must store nothing");
+
+    // Each patch is small; together they would be four times the limit.
+    let key = random_key();
+    let mut expected = fields(&[("m", b"meta")]);
+    assert!(backend.create(&key, &expected, TTL).await.expect("create"));
+    let step = limit / 16;
+    let mut refused = 0;
+    for round in 0..2 {
+        for n in 0..64u8 {
+            let patch = Patch { set: Fields::from([(format!("v{n}"), vec![n; step])]), ..Patch::default() };
+            let mut next = expected.clone();
+            patch.apply(&mut next);
+            let result = backend.update(&key, &patch, TTL).await;
+            if encoded_len(&next) <= limit {
+                assert!(result.expect("a small update within the limit"), "a record vanished under updates");
+                expected = next;
+            } else {
+                expect_too_large(result, encoded_len(&next), limit, "one of many small updates");
+                refused += 1;
+            }
+        }
+        let stored = backend.load(&key).await.expect("load").expect("record");
+        assert_eq!(stored.fields, expected, "round {round}: refused updates must leave no trace");
+        assert!(encoded_len(&stored.fields) <= limit, "small updates grew a record past the limit");
+        // A clear makes room: the record can grow to the limit again.
+        let clear = Patch { clear: true, set: fields(&[("m", b"meta")]), remove: vec![] };
+        assert!(backend.update(&key, &clear, TTL).await.expect("update with clear"));
+        clear.apply(&mut expected);
+    }
+    assert!(refused > 0, "the updates never reached the limit");
     backend.delete(&key).await.expect("delete");
 }
 

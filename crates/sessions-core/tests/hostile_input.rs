@@ -552,20 +552,28 @@ fn filesystem_stored_bytes_never_panic_or_over_allocate() {
     let key = StorageKey::from_bytes([0x42; 32]);
     let path = dir.join(format!("{key}.session"));
     let mut tally = Tally::default();
-    let alive = (NOW + 3600).to_le_bytes();
+    // docs/wire-format.md: a layout version byte (1), the expiry, the record.
+    let alive = [&[1u8][..], &(NOW + 3600).to_le_bytes()].concat();
     let mut files: Vec<(String, Vec<u8>, Expect)> = Vec::new();
-    for len in 0..8 {
+    for len in 0..10 {
         files.push((format!("{len}-byte file"), vec![0xff; len], Expect::Refuse));
+        files.push((format!("{len}-byte prefix of a file"), alive[..len.min(9)].to_vec(), Expect::Refuse));
     }
-    files.push(("expired".into(), [NOW.to_le_bytes().to_vec(), record_of(1, 4)].concat(), Expect::Refuse));
-    files.push(("expiry u64::MAX".into(), [u64::MAX.to_le_bytes().to_vec(), record_of(1, 4)].concat(), Expect::Accept));
-    files.push(("1 MiB of junk".into(), [alive.to_vec(), vec![0xff; 1 << 20]].concat(), Expect::Refuse));
+    files.push(("expired".into(), [&[1u8][..], &NOW.to_le_bytes(), &record_of(1, 4)].concat(), Expect::Refuse));
+    files.push((
+        "expiry u64::MAX".into(),
+        [&[1u8][..], &u64::MAX.to_le_bytes(), &record_of(1, 4)].concat(),
+        Expect::Accept,
+    ));
+    files.push(("unknown layout".into(), [&[2u8][..], &alive[1..], &record_of(1, 4)].concat(), Expect::Refuse));
+    files.push(("layout without a version byte".into(), [&alive[1..], &record_of(1, 4)[..]].concat(), Expect::Refuse));
+    files.push(("1 MiB of junk".into(), [alive.clone(), vec![0xff; 1 << 20]].concat(), Expect::Refuse));
     // The record corpus without its larger sizes: the file system, not the
     // decoder, would dominate the run.
     let small = payloads().into_iter().nth(2).map(|(_, p)| p.len()).unwrap_or(0);
     for (label, record, expect) in record_corpus() {
         if record.len() <= small + 8 {
-            files.push((label, [alive.to_vec(), record].concat(), expect));
+            files.push((label, [alive.clone(), record].concat(), expect));
         }
     }
     for (label, bytes, expect) in files {

@@ -207,13 +207,12 @@ async fn an_emptied_session_ends_the_same_way_on_both_kinds_of_store() {
 #[tokio::test]
 async fn per_session_options_keep_the_host_prefix_rules() {
     let clock = ManualClock::new(START);
-    let store = CookieStore::new(
-        StoreConfig::new("__Host-s", KeyRing::from(key(1))).clock(Arc::new(clock.clone())),
-    )
-    .unwrap();
+    let store =
+        CookieStore::new(StoreConfig::new("__Host-s", KeyRing::from(key(1))).clock(Arc::new(clock.clone()))).unwrap();
     let session = store.load(&[]).await.unwrap();
     session.insert("k", &1).unwrap();
-    let refused = session.set_cookie_options(CookieOptions::new().path("/app").domain(Some("example.com".into())).secure(false));
+    let refused =
+        session.set_cookie_options(CookieOptions::new().path("/app").domain(Some("example.com".into())).secure(false));
     assert!(matches!(refused, Err(sessions_core::Error::Config(_))));
     let header = store.save(&session).await.unwrap().unwrap();
     let attributes: Vec<&str> = header.split("; ").skip(1).collect();
