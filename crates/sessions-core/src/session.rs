@@ -258,11 +258,21 @@ impl Session {
 
     /// Reads the value stored under `key`, decoding it as `T`.
     ///
-    /// `Ok(None)` when the key is absent; [`Error::Value`] when the stored
-    /// bytes are not a valid encoding of a `T` (the value is kept, nothing
-    /// is lost). Values are stored without their type, so read a key with
-    /// the type it was written with: a value of another type with the same
-    /// encoding (`u64` and `i64`, `String` and `Vec<u8>`) is not detected.
+    /// `Ok(None)` when the key is absent. [`Error::Value`] when the stored
+    /// bytes are not exactly one encoding of a `T` (the value is kept,
+    /// nothing is lost): too short or bytes left over, an integer wider than
+    /// `T` allows, a `bool` or `Option` tag other than 0 or 1, an enum
+    /// variant `T` does not have, a string that is not UTF-8, or anything
+    /// `T`'s own `Deserialize` refuses.
+    ///
+    /// Stored values carry no type, so bytes that also encode a `T` decode
+    /// as that `T`: a `u64` read as an `i64` gives its zigzag decoding (`42`
+    /// reads as `21`), a `String` reads as a `Vec<u8>` of its bytes. Read a
+    /// value with the type it was inserted with. Every value
+    /// [`Session::insert`] accepts reads back equal, at any size, except
+    /// types whose `Deserialize` needs a self-describing format
+    /// (`#[serde(untagged)]` or internally tagged enums, `#[serde(flatten)]`,
+    /// `serde_json::Value`) or whose `Serialize` skips fields.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
         match state.fields.get(&value_field(key)) {

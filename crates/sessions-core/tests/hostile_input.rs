@@ -494,29 +494,97 @@ fn record_bytes_never_panic_pass_corruption_or_over_allocate() {
     tally.report_and_check("session record");
 }
 
+// --- Session values ------------------------------------------------------------
+
+/// A decode of a stored value may allocate this many times its input, plus
+/// `VALUE_ALLOC_SLACK` (the session's own bookkeeping and the error): no
+/// length prefix is believed before its content is there, and all the
+/// sequences and maps of one value are together told to expect at most one
+/// element per eight input bytes.
+const VALUE_ALLOC_FACTOR: usize = 16;
+const VALUE_ALLOC_SLACK: usize = 1024;
+
+/// A byte buffer read through serde's `byte_buf`, as `serde_bytes` does.
+struct ByteBuf;
+
+impl<'de> serde::Deserialize<'de> for ByteBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BufVisitor;
+        impl serde::de::Visitor<'_> for BufVisitor {
+            type Value = ByteBuf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_byte_buf<E>(self, _: Vec<u8>) -> Result<ByteBuf, E> {
+                Ok(ByteBuf)
+            }
+        }
+        deserializer.deserialize_byte_buf(BufVisitor)
+    }
+}
+
+/// bincode's variable-length integer, as lengths are written.
+fn bincode_len(len: u64) -> Vec<u8> {
+    match len {
+        0..=250 => vec![len as u8],
+        251..=0xffff => [vec![251], (len as u16).to_le_bytes().to_vec()].concat(),
+        0x1_0000..=0xffff_ffff => [vec![252], (len as u32).to_le_bytes().to_vec()].concat(),
+        _ => [vec![253], len.to_le_bytes().to_vec()].concat(),
+    }
+}
+
+/// Hostile stored values: malformed integers, bad UTF-8,
+/// and lengths (of a string, a sequence or a map, at the top or nested,
+/// at one level or several) that claim more than the bytes after them.
+fn hostile_values() -> Vec<(String, Vec<u8>)> {
+    let mut values: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), vec![]),
+        ("reserved varint marker".into(), vec![0xff]),
+        ("u16 marker alone".into(), vec![0xfb]),
+        ("u32 marker, 4 × ff".into(), vec![0xfc, 0xff, 0xff, 0xff, 0xff]),
+        ("u128 u128::MAX".into(), [vec![0xfe], u128::MAX.to_le_bytes().to_vec()].concat()),
+        ("bad UTF-8".into(), vec![3, 0xff, 0xfe, 0xfd]),
+        ("cut UTF-8".into(), [vec![4], "é".as_bytes().to_vec(), vec![0xe2, 0x82]].concat()),
+    ];
+    // What follows a forged length decodes as few elements: the memory
+    // valid content needs is not bounded by its size (an empty map is one
+    // byte and 48 in memory), and is not what this test measures.
+    let tails: [(&str, Vec<u8>); 5] = [
+        ("nothing", vec![]),
+        ("3 bytes", b"abc".to_vec()),
+        ("4 KiB of text", vec![b'a'; 4096]),
+        ("64 KiB of text", vec![b'z'; 1 << 16]),
+        ("64 KiB × ff", vec![0xff; 1 << 16]),
+    ];
+    for claim in [300, 1 << 16, 1 << 20, 1 << 32, 1 << 40, u64::MAX] {
+        let len = bincode_len(claim);
+        for (tail_label, tail) in &tails {
+            let shapes = [
+                ("", vec![]),
+                ("in a one-element sequence, ", vec![1]),
+                ("after Some or a one-byte key, ", vec![1, 1]),
+                ("at four levels, ", [len.clone(), len.clone(), len.clone()].concat()),
+            ];
+            for (shape, prefix) in shapes {
+                values.push((format!("{shape}length {claim}, then {tail_label}"), [&prefix[..], &len, tail].concat()));
+            }
+        }
+    }
+    values
+}
+
 #[test]
 fn session_values_never_panic_or_over_allocate() {
     let _guard = exclusive();
     // Authentic cookies whose stored values are hostile bytes: reading them
-    // as any type is an error or a value, never a panic.
+    // as any type is an error or a value, never a panic. The size limit is
+    // raised so values far larger than a cookie can be tried.
+    let limit = 1 << 20;
     let clock = ManualClock::new(NOW);
-    let store = CookieStore::new(config(Mode::Sealed, &clock)).unwrap();
-    let codec = Codec::new(ring(), Mode::Sealed);
-    // serde preallocates a sequence from its length prefix, capped at
-    // 1 MiB (`serde::de::size_hint::cautious`), before bincode's byte limit
-    // sees the elements: a forged prefix inside a stored value costs up to
-    // that much once per decode. Such bytes only come from an authenticated
-    // cookie or the server's own storage.
-    let mut tally = Tally::with_budget(ALLOC_FACTOR, (1 << 20) + ALLOC_SLACK);
-    let mut values: Vec<Vec<u8>> = vec![vec![], vec![0xff], vec![0xfb], vec![0xfc, 0xff, 0xff, 0xff, 0xff]];
-    let mut forged = vec![0xfd];
-    forged.extend(u64::MAX.to_le_bytes());
-    values.push(forged);
-    values.push([vec![0xfd], (1u64 << 40).to_le_bytes().to_vec(), b"abc".to_vec()].concat());
-    values.push([vec![0xfe], u128::MAX.to_le_bytes().to_vec()].concat());
-    values.push([vec![3], vec![0xff, 0xfe, 0xfd]].concat());
-    values.push([vec![4], "é".as_bytes().to_vec(), vec![0xe2, 0x82]].concat());
-    for (i, value) in values.into_iter().enumerate() {
+    let store = CookieStore::new(config(Mode::Sealed, &clock).size_limit(limit)).unwrap();
+    let codec = Codec::new(ring(), Mode::Sealed).with_limit(limit);
+    let mut tally = Tally::with_budget(VALUE_ALLOC_FACTOR, VALUE_ALLOC_SLACK);
+    for (label, value) in hostile_values() {
         let mut fields = Fields::new();
         fields.insert("m".into(), vec![0, 0]);
         fields.insert("vjunk".into(), value.clone());
@@ -524,15 +592,32 @@ fn session_values_never_panic_or_over_allocate() {
         fields.insert("u".into(), value.clone());
         let cookie = codec.encode(NAME, &record::encode(&fields), Times { issued: NOW, expires: None }).unwrap();
         let session = block_on(store.load(&[&cookie])).unwrap();
-        assert!(!session.is_new(), "the authentic cookie {i} was not loaded");
-        let label = format!("value {i}: {value:02x?}");
-        tally.probe(&label, value.len(), Expect::Either, || session.get::<String>("junk").is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.get::<Vec<u8>>("junk").is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.get::<Vec<String>>("junk").is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.get::<u64>("junk").is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.get::<(i128, Option<char>)>("junk").is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.flashes::<String>().is_ok());
-        tally.probe(&label, value.len(), Expect::Either, || session.user().is_some());
+        assert!(!session.is_new(), "the authentic cookie of {label} was not loaded");
+        let n = value.len();
+        macro_rules! read_as {
+            ($($t:ty),*) => {
+                $(tally.probe(&format!("{label} as {}", stringify!($t)), n, Expect::Either, || {
+                    session.get::<$t>("junk").is_ok()
+                });)*
+            };
+        }
+        read_as!(
+            u64,
+            (i128, Option<char>),
+            String,
+            ByteBuf,
+            Vec<u8>,
+            Vec<u64>,
+            Vec<String>,
+            Vec<Vec<u8>>,
+            Option<Vec<(String, u64)>>,
+            std::collections::HashMap<String, u64>,
+            std::collections::BTreeMap<String, String>,
+            Vec<std::collections::HashMap<u64, String>>,
+            Vec<Vec<Vec<String>>>
+        );
+        tally.probe(&format!("{label} as flashes"), n, Expect::Either, || session.flashes::<String>().is_ok());
+        tally.probe(&format!("{label} as the user"), n, Expect::Either, || session.user().is_some());
     }
     tally.report_and_check("session values");
 }
