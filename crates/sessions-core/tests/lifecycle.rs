@@ -219,3 +219,110 @@ async fn per_session_options_keep_the_host_prefix_rules() {
     assert!(attributes.contains(&"Secure") && attributes.contains(&"Path=/"), "{header}");
     assert!(!header.contains("Domain"), "{header}");
 }
+
+#[tokio::test]
+async fn a_logout_handler_can_continue_in_a_fresh_session() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let cookie = login(&store, "ada").await;
+
+    let session = store.load(&[&cookie]).await.unwrap();
+    session.destroy();
+    session.add_flash(&"You are logged out").unwrap();
+    assert_eq!(session.user(), None);
+    let header = store.save(&session).await.unwrap().expect("the fresh session's cookie");
+    assert_ne!(value(&header), cookie);
+    assert!(store.load(&[&cookie]).await.unwrap().is_new(), "the old session is over");
+    let next = store.load(&[value(&header)]).await.unwrap();
+    assert_eq!(next.flashes::<String>().unwrap(), ["You are logged out"]);
+    assert_eq!(next.user(), None);
+    assert!(store.user_sessions("ada").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn take_reads_and_removes_in_one_step() {
+    let session = Session::new_detached();
+    session.insert("return_to", "/cart").unwrap();
+    assert!(session.take::<u64>("return_to").is_err(), "a value of another type is an error");
+    assert!(session.contains_key("return_to"), "and it is kept");
+    assert_eq!(session.take::<String>("return_to").unwrap().as_deref(), Some("/cart"));
+    assert!(!session.contains_key("return_to"));
+}
+
+#[tokio::test]
+async fn a_zero_lifetime_is_refused_at_configuration_or_means_a_browser_session() {
+    let clock = ManualClock::new(START);
+    let zero = config("s", &clock).cookie_options(CookieOptions::new().secure(false).max_age(Some(std::time::Duration::ZERO)));
+    assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
+    let zero = config("s", &clock).remember_for(std::time::Duration::ZERO);
+    assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
+
+    let store = CookieStore::new(config("s", &clock)).unwrap();
+    let session = store.load(&[]).await.unwrap();
+    session.insert("k", &1).unwrap();
+    session.set_max_age(Some(std::time::Duration::ZERO));
+    assert_eq!(session.max_age(), None);
+    let header = store.save(&session).await.unwrap().unwrap();
+    assert!(!header.contains("Max-Age"), "a browser-session cookie: {header}");
+}
+
+#[test]
+fn a_session_holding_only_a_user_binding_is_not_empty() {
+    let session = Session::new_detached();
+    assert!(session.is_empty());
+    session.set_user(Some("ada")).unwrap();
+    assert!(!session.is_empty());
+}
+
+#[tokio::test]
+async fn a_detached_session_is_not_born_expired() {
+    let session = Session::new_detached();
+    session.insert("k", &1).unwrap();
+    // Saved by a store with an absolute timeout, it must still load.
+    let clock = ManualClock::new(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    );
+    let store = CookieStore::new(
+        config("session", &clock).absolute_timeout(Some(std::time::Duration::from_secs(3600))),
+    )
+    .unwrap();
+    let header = store.save(&session).await.unwrap().expect("a cookie");
+    assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
+}
+
+#[tokio::test]
+async fn one_device_can_be_signed_out_by_its_non_secret_handle() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let laptop = login(&store, "ada").await;
+    let phone = login(&store, "ada").await;
+    let other = login(&store, "bob").await;
+
+    let this_device = store.load(&[&laptop]).await.unwrap().storage_key().expect("a server session has a handle");
+    let listed: Vec<_> = store.user_sessions("ada").await.unwrap().into_iter().map(|s| s.storage_key).collect();
+    assert!(listed.contains(&this_device) && listed.len() == 2);
+    assert!(!this_device.as_str().contains(&phone), "the handle is not the cookie");
+
+    let bobs = store.load(&[&other]).await.unwrap().storage_key().unwrap();
+    assert!(!store.destroy_user_session("ada", &bobs).await.unwrap(), "another user's session is left alone");
+    assert!(store.destroy_user_session("ada", &this_device).await.unwrap());
+    assert!(store.load(&[&laptop]).await.unwrap().is_new());
+    assert!(!store.load(&[&phone]).await.unwrap().is_new(), "the other device stays signed in");
+    assert!(!store.load(&[&other]).await.unwrap().is_new());
+}
+
+#[tokio::test]
+async fn flashes_queued_by_concurrent_requests_are_all_delivered() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let cookie = login(&store, "ada").await;
+    let first = store.load(&[&cookie]).await.unwrap();
+    let second = store.load(&[&cookie]).await.unwrap();
+    first.add_flash(&"one").unwrap();
+    second.add_flash(&"two").unwrap();
+    store.save(&first).await.unwrap();
+    store.save(&second).await.unwrap();
+    let mut got = store.load(&[&cookie]).await.unwrap().flashes::<String>().unwrap();
+    got.sort();
+    assert_eq!(got, ["one", "two"]);
+}
