@@ -13,7 +13,8 @@
 //! - a load is one round trip (`HGETALL` and `PTTL` pipelined), a save is
 //!   one atomic Lua script that refuses to touch a key that no longer
 //!   exists, so a save still in flight after a logout cannot bring the
-//!   session back.
+//!   session back, and refuses a patch that would take the whole record
+//!   over the size limit.
 //!
 //! The storage key sits inside a hash tag (`{...}`), so everything about
 //! one session lands on one cluster slot.
@@ -45,21 +46,56 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, RedisError, Script, Value};
 use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
-use sessions_core::record::Fields;
+use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 /// The field that keeps an otherwise empty hash alive (Redis deletes empty
-/// hashes) and names the layout of the stored hash. The session model never
-/// uses an empty field name.
+/// hashes) and marks it as a session. Its value is the record's size in
+/// bytes of [`record::encoded_len`], kept up to date by every write, so a
+/// save can check the whole record against the limit without reading it.
+/// The session model never uses an empty field name.
 const MARKER_FIELD: &str = "";
-const MARKER_VALUE: &str = "1";
 
 /// Lua's `unpack` is limited by the C stack (about 8000 values), so long
 /// argument lists are applied in slices of this many.
 const LUA_SLICE: usize = 512;
 
+/// Lua functions the scripts share: the record format's sizes.
+macro_rules! lua_sizes {
+    () => {
+        r"
+local function varint_len(n)
+  local len = 1
+  while n >= 128 do
+    n = math.floor(n / 128)
+    len = len + 1
+  end
+  return len
+end
+local function field_len(name, value_len)
+  return varint_len(#name) + #name + varint_len(value_len) + value_len
+end
+-- A record takes at least two bytes, so a smaller or missing size is a
+-- hash whose marker did not hold it yet: count it field by field once.
+local function stored_size(key)
+  local size = tonumber(redis.call('HGET', key, ''))
+  if size and size >= 2 then return size end
+  local all = redis.call('HGETALL', key)
+  local body, count = 0, 0
+  for i = 1, #all, 2 do
+    if all[i] ~= '' then
+      body = body + field_len(all[i], #all[i + 1])
+      count = count + 1
+    end
+  end
+  return 1 + varint_len(count) + body
+end
+"
+    };
+}
+
 /// Writes a new hash only if the key is free.
-/// KEYS[1]: the key. ARGV[1]: TTL in ms. ARGV[2..]: name, value pairs
-/// (the marker first).
+/// KEYS[1]: the key. ARGV[1]: TTL in ms. ARGV[2]: slice size. ARGV[3..]:
+/// name, value pairs (the marker and the record's size first).
 const CREATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local slice = tonumber(ARGV[2])
@@ -70,29 +106,72 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Applies a patch to an existing hash, never creating one.
+/// Applies a patch to an existing hash, never creating one, and never
+/// taking the record over the limit: the size after the patch is worked
+/// out from the stored size and the lengths of the fields the patch
+/// replaces (`HSTRLEN`, constant time each) before anything is written.
+/// Returns 1 when applied, 0 when there is no hash, and minus the size the
+/// record would have had when it would be over the limit.
 /// KEYS[1]: the key. ARGV[1]: TTL in ms. ARGV[2]: slice size.
-/// ARGV[3]: '1' to clear. ARGV[4]: number of removed names `n`.
-/// ARGV[5..5+n-1]: removed names. Then name, value pairs to set.
-const UPDATE_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+/// ARGV[3]: '1' to clear. ARGV[4]: the limit. ARGV[5]: number of removed
+/// names `n`. ARGV[6..6+n-1]: removed names. Then name, value pairs to set.
+const UPDATE_SCRIPT: &str = concat!(
+    lua_sizes!(),
+    r"
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
 local slice = tonumber(ARGV[2])
-if ARGV[3] == '1' then
-  local marker = redis.call('HGET', KEYS[1], '')
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], '', marker or '1')
+local clear = ARGV[3] == '1'
+local limit = tonumber(ARGV[4])
+local first_set = 6 + tonumber(ARGV[5])
+local count = redis.call('HLEN', key) - 1
+local body = stored_size(key) - 1 - varint_len(count)
+if clear then
+  count = 0
+  body = 0
 end
-local n = tonumber(ARGV[4])
-local first_set = 5 + n
-for i = 5, first_set - 1, slice do
-  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + slice - 1, first_set - 1)))
+local gone = {}
+local function drop(name)
+  if clear or gone[name] then return end
+  gone[name] = true
+  if redis.call('HEXISTS', key, name) == 1 then
+    body = body - field_len(name, redis.call('HSTRLEN', key, name))
+    count = count - 1
+  end
+end
+for i = 6, first_set - 1 do drop(ARGV[i]) end
+for i = first_set, #ARGV, 2 do
+  drop(ARGV[i])
+  body = body + field_len(ARGV[i], #ARGV[i + 1])
+  count = count + 1
+end
+local size = 1 + varint_len(count) + body
+if size > limit then return -size end
+if clear then redis.call('DEL', key) end
+for i = 6, first_set - 1, slice do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + slice - 1, first_set - 1)))
 end
 for i = first_set, #ARGV, slice * 2 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + slice * 2 - 1, #ARGV)))
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + slice * 2 - 1, #ARGV)))
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', key, '', tostring(size))
+redis.call('PEXPIRE', key, ARGV[1])
 return 1
-";
+"
+);
+
+/// Deletes a hash whose record is over the limit (written while the limit
+/// was higher), unless a save has brought it back under in the meantime.
+/// KEYS[1]: the key. ARGV[1]: the limit.
+const DISCARD_SCRIPT: &str = concat!(
+    lua_sizes!(),
+    r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if stored_size(KEYS[1]) <= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"
+);
 
 /// The errors of setting up a [`RedisBackend`]. Errors while serving
 /// requests are [`BackendError`]s.
@@ -181,6 +260,7 @@ pub struct RedisBackend {
     max_record_bytes: usize,
     create: Script,
     update: Script,
+    discard: Script,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -228,7 +308,7 @@ impl Default for RedisBackendBuilder {
             prefix: "session:".to_owned(),
             response_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
-            max_record_bytes: 1 << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -254,9 +334,14 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The largest record (or patch) written, in bytes of names and values
-    /// (default 1 MiB); larger ones fail with [`BackendError::TooLarge`]
-    /// before anything is sent.
+    /// The largest record stored, in bytes of
+    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// of a larger record, or an `update` whose result would be larger,
+    /// fails with [`BackendError::TooLarge`] and changes nothing: the
+    /// update's check runs inside its script, on the whole record as it is
+    /// in Redis, so many small saves cannot add up past the limit. A
+    /// stored record over the limit (written under a higher one) loads as
+    /// absent and is deleted.
     pub fn max_record_bytes(mut self, limit: usize) -> Self {
         self.max_record_bytes = limit;
         self
@@ -325,6 +410,7 @@ impl RedisBackendBuilder {
             max_record_bytes: self.max_record_bytes,
             create: Script::new(CREATE_SCRIPT),
             update: Script::new(UPDATE_SCRIPT),
+            discard: Script::new(DISCARD_SCRIPT),
         }
     }
 }
@@ -367,12 +453,13 @@ impl RedisBackend {
         }
     }
 
-    fn check_size<'a>(&self, pairs: impl Iterator<Item = (&'a String, &'a Vec<u8>)>) -> Result<(), BackendError> {
-        let size: usize = pairs.map(|(k, v)| k.len() + v.len()).sum();
+    /// The record's encoded size, or `TooLarge` when over the limit.
+    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
+        let size = record::encoded_len(fields);
         if size > self.max_record_bytes {
             return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
         }
-        Ok(())
+        Ok(size)
     }
 }
 
@@ -426,15 +513,25 @@ impl Backend for RedisBackend {
             .run(redis::pipe().hgetall(&redis_key).pttl(&redis_key).query_async(&mut self.connection.clone()))
             .await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
+        if let Err(error) = self.check_size(&fields) {
+            // Written while the limit was higher. Served, it would fail
+            // every save of the session; refused, every load until it
+            // expires. Dropped, the request starts afresh.
+            tracing::warn!(%error, "session record over the limit deleted; its session starts afresh");
+            let mut invocation = self.discard.key(&redis_key);
+            invocation.arg(self.max_record_bytes);
+            let _: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
+            return Ok(None);
+        }
         // PTTL: -1 no expiry (never written by us), -2 gone in between.
         let ttl = u64::try_from(pttl).ok().map(Duration::from_millis);
         Ok(Some(Stored { fields, ttl }))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        self.check_size(fields.iter())?;
+        let size = self.check_size(fields)?;
         let mut invocation = self.create.key(self.redis_key(key));
-        invocation.arg(millis(ttl)).arg(LUA_SLICE * 2).arg(MARKER_FIELD).arg(MARKER_VALUE);
+        invocation.arg(millis(ttl)).arg(LUA_SLICE * 2).arg(MARKER_FIELD).arg(size);
         for (name, value) in fields {
             reserved(name)?;
             invocation.arg(name.as_bytes()).arg(value.as_slice());
@@ -444,9 +541,16 @@ impl Backend for RedisBackend {
     }
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
-        self.check_size(patch.set.iter())?;
+        // The record after the patch holds every field it sets: a patch
+        // over the limit on its own is refused before it is sent.
+        self.check_size(&patch.set)?;
         let mut invocation = self.update.key(self.redis_key(key));
-        invocation.arg(millis(ttl)).arg(LUA_SLICE).arg(if patch.clear { "1" } else { "0" }).arg(patch.remove.len());
+        invocation
+            .arg(millis(ttl))
+            .arg(LUA_SLICE)
+            .arg(if patch.clear { "1" } else { "0" })
+            .arg(self.max_record_bytes)
+            .arg(patch.remove.len());
         for name in &patch.remove {
             reserved(name)?;
             invocation.arg(name.as_bytes());
@@ -455,8 +559,14 @@ impl Backend for RedisBackend {
             reserved(name)?;
             invocation.arg(name.as_bytes()).arg(value.as_slice());
         }
-        let updated: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
-        Ok(updated == 1)
+        match self.run(invocation.invoke_async::<i64>(&mut self.connection.clone())).await? {
+            1 => Ok(true),
+            0 => Ok(false),
+            refused => Err(BackendError::TooLarge {
+                size: usize::try_from(refused.unsigned_abs()).unwrap_or(usize::MAX),
+                limit: self.max_record_bytes,
+            }),
+        }
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::unique_prefix;
 use sessions_core::backend::{Backend, BackendError, Patch};
-use sessions_core::record::Fields;
+use sessions_core::record::{Fields, encoded_len};
 use sessions_core::testing;
 use sessions_core::testing::service_url;
 use sessions_redis::RedisBackend;
@@ -99,6 +99,84 @@ async fn a_patch_over_the_size_limit_is_refused_before_sending() {
     assert!(backend.load(&key).await.unwrap().is_none());
 }
 
+/// Small enough that the kit's records stay quick to write.
+const KIT_LIMIT: usize = 64 << 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_server_bounds_whole_records() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend = RedisBackend::builder()
+        .key_prefix(unique_prefix("record-limit"))
+        .max_record_bytes(KIT_LIMIT)
+        .connect(&url)
+        .await
+        .unwrap();
+    testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_marker_field_keeps_the_record_size_and_a_missing_one_is_recounted() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend = RedisBackend::builder()
+        .key_prefix(unique_prefix("marker"))
+        .max_record_bytes(KIT_LIMIT)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let key = testing::random_key();
+    let redis_key = backend.redis_key(&key);
+    let mut expected = testing::record_of_size(1000);
+    assert!(backend.create(&key, &expected, TTL).await.unwrap());
+    let patches = [
+        Patch { set: one_field("vb", &[1; 300]), ..Patch::default() },
+        Patch { set: one_field("vb", &[2; 200]), remove: vec!["vb".into(), "m".into(), "vnone".into()], clear: false },
+        Patch { clear: true, set: one_field("m", b"meta"), remove: vec![] },
+    ];
+    for patch in &patches {
+        assert!(backend.update(&key, patch, TTL).await.unwrap());
+        patch.apply(&mut expected);
+        let marker: usize = redis::cmd("HGET").arg(&redis_key).arg("").query_async(&mut raw).await.unwrap();
+        assert_eq!(marker, encoded_len(&expected), "after {patch:?}");
+    }
+    // A hash whose marker does not hold the size is counted field by field.
+    let big = Patch { set: one_field("vbig", &vec![3; KIT_LIMIT - 100]), ..Patch::default() };
+    assert!(backend.update(&key, &big, TTL).await.unwrap());
+    big.apply(&mut expected);
+    let _: () = redis::cmd("HSET").arg(&redis_key).arg("").arg("1").query_async(&mut raw).await.unwrap();
+    let more = Patch { set: one_field("vmore", &[4; 200]), ..Patch::default() };
+    let refused = backend.update(&key, &more, TTL).await;
+    assert!(matches!(refused, Err(BackendError::TooLarge { .. })), "{refused:?}");
+    assert!(backend.update(&key, &one_field_patch("vsmall", b"1"), TTL).await.unwrap());
+    expected.insert("vsmall".into(), b"1".to_vec());
+    let marker: usize = redis::cmd("HGET").arg(&redis_key).arg("").query_async(&mut raw).await.unwrap();
+    assert_eq!(marker, encoded_len(&expected));
+    assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(expected));
+    backend.delete(&key).await.unwrap();
+}
+
+fn one_field_patch(name: &str, value: &[u8]) -> Patch {
+    Patch { set: one_field(name, value), ..Patch::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hash_over_the_limit_is_never_loaded_and_is_removed() {
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let prefix = unique_prefix("lowered");
+    let roomy = RedisBackend::builder().key_prefix(&prefix).connect(&url).await.unwrap();
+    let strict = RedisBackend::builder().key_prefix(&prefix).max_record_bytes(KIT_LIMIT).connect(&url).await.unwrap();
+    // Written while the limit was higher.
+    let key = testing::random_key();
+    assert!(roomy.create(&key, &testing::record_of_size(KIT_LIMIT + 1), TTL).await.unwrap());
+    assert!(strict.load(&key).await.unwrap().is_none(), "a record over the limit must not load");
+    assert!(roomy.load(&key).await.unwrap().is_none(), "and it is removed");
+    // A record within the limit is untouched.
+    let fits = testing::record_of_size(KIT_LIMIT);
+    assert!(roomy.create(&key, &fits, TTL).await.unwrap());
+    assert_eq!(strict.load(&key).await.unwrap().map(|s| s.fields), Some(fits));
+    strict.delete(&key).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_of_three_nodes_passes_the_conformance_kit() {
     if !redis_tools_installed() {
@@ -114,6 +192,13 @@ async fn cluster_of_three_nodes_passes_the_conformance_kit() {
     testing::run_all(Arc::clone(&backend)).await;
     testing::concurrent_distinct_keys_are_kept(Arc::clone(&backend), 64, 1000).await;
     testing::expired_records_are_not_loaded(&*backend).await;
+    let limited = RedisBackend::builder()
+        .key_prefix(unique_prefix("cluster-limit"))
+        .max_record_bytes(KIT_LIMIT)
+        .connect_cluster(cluster.urls())
+        .await
+        .expect("connect to the test cluster");
+    testing::record_limit_is_enforced(&limited, KIT_LIMIT).await;
     drop(cluster);
 }
 

@@ -18,6 +18,11 @@
 //! rather than retried. A save only ever updates an existing, unexpired
 //! row, so a save in flight during a logout cannot bring the session back.
 //!
+//! Records are bounded as a whole: a save applies its patch to the row's
+//! record and refuses the result with [`BackendError::TooLarge`] if it is
+//! over [`SqlBackendBuilder::max_record_bytes`] (1 MiB of
+//! [`record::encoded_len`] by default), writing nothing.
+//!
 //! Pick the engines with the cargo features `postgres`, `mysql` and
 //! `sqlite` (all on by default).
 //!
@@ -46,7 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
-use sessions_core::record::{self, Fields};
+use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sqlx::Row;
 
 #[cfg(feature = "mysql")]
@@ -165,6 +170,7 @@ struct Statements {
     begin: &'static str,
     load_locked: String,
     delete: String,
+    discard: String,
     touch: String,
     sweep: String,
 }
@@ -234,6 +240,7 @@ impl Statements {
                 "SELECT data, version, expires FROM {by_id} WHERE id = ? AND expires > ?{lock_suffix}"
             )),
             delete: p(format!("DELETE FROM {t} WHERE id = ?")),
+            discard: p(format!("DELETE FROM {t} WHERE id = ? AND version = ?")),
             touch: p(format!("UPDATE {by_id} SET expires = ? WHERE id = ? AND expires > ?")),
             sweep: p(format!("DELETE FROM {t} WHERE expires <= ?")),
         }
@@ -387,7 +394,7 @@ impl Default for SqlBackendBuilder {
         SqlBackendBuilder {
             table: "sessions".to_owned(),
             migrate: true,
-            max_record_bytes: 1 << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
@@ -411,8 +418,13 @@ impl SqlBackendBuilder {
         self
     }
 
-    /// The largest stored record in bytes (default 1 MiB); a larger save
-    /// fails with [`BackendError::TooLarge`] before reaching the database.
+    /// The largest stored record, in bytes of
+    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// of a larger record, or an `update` whose result (the row's record
+    /// with the patch applied) would be larger, fails with
+    /// [`BackendError::TooLarge`] before the write reaches the database. A
+    /// row over the limit (written under a higher one), like a row whose
+    /// data does not parse, loads as absent and is deleted.
     pub fn max_record_bytes(mut self, limit: usize) -> Self {
         self.max_record_bytes = limit;
         self
@@ -611,12 +623,33 @@ impl SqlBackend {
         Sweeper { task }
     }
 
+    /// The row's data for `fields`, refused before it is built when the
+    /// record is over the limit.
     fn encode(&self, fields: &Fields) -> Result<Vec<u8>, BackendError> {
-        let data = record::encode(fields);
+        let size = record::encoded_len(fields);
+        if size > self.max_record_bytes {
+            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
+        }
+        Ok(record::encode(fields))
+    }
+
+    /// The record a row holds, or why it is not one to serve: over the
+    /// limit, or not in the record format.
+    fn read_record(&self, data: &[u8]) -> Result<Fields, BackendError> {
         if data.len() > self.max_record_bytes {
             return Err(BackendError::TooLarge { size: data.len(), limit: self.max_record_bytes });
         }
-        Ok(data)
+        record::decode(data)
+    }
+
+    /// Deletes a row `read_record` refused, unless a write replaced it in
+    /// the meantime. Served, it would fail every request naming the
+    /// session until it expires; deleted, the request starts afresh.
+    async fn discard(&self, key: &StorageKey, version: i64, error: &BackendError) -> Result<(), BackendError> {
+        tracing::warn!(%error, table = %self.table, "unreadable session row deleted; its session starts afresh");
+        let id = &key.as_bytes()[..];
+        let done = with_pool!(self, pool => sqlx::query(&self.sql.discard).bind(id).bind(version).execute(pool).await.map(drop));
+        done.map_err(map_error)
     }
 
     async fn fetch(&self, key: &StorageKey, now: i64) -> Result<Option<Loaded>, BackendError> {
@@ -634,7 +667,13 @@ impl SqlBackend {
     async fn try_update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Option<bool>, BackendError> {
         let now = now_millis();
         let Some(row) = self.fetch(key, now).await? else { return Ok(Some(false)) };
-        let mut fields = record::decode(&row.data)?;
+        let mut fields = match self.read_record(&row.data) {
+            Ok(fields) => fields,
+            Err(error) => {
+                self.discard(key, row.version, &error).await?;
+                return Ok(Some(false));
+            }
+        };
         patch.apply(&mut fields);
         let data = self.encode(&fields)?;
         let id = &key.as_bytes()[..];
@@ -674,7 +713,20 @@ impl SqlBackend {
             };
             let data: Vec<u8> = row.try_get(0).map_err(map_error)?;
             let version: i64 = row.try_get(1).map_err(map_error)?;
-            let mut fields = record::decode(&data)?;
+            let mut fields = match self.read_record(&data) {
+                Ok(fields) => fields,
+                Err(error) => {
+                    tracing::warn!(%error, table = %self.table, "unreadable session row deleted; its session starts afresh");
+                    let discarded = sqlx::query(&self.sql.discard).bind(id).bind(version).execute(&mut *tx).await;
+                    if let Err(err) = discarded {
+                        return retry_or_fail(err);
+                    }
+                    return match tx.commit().await {
+                        Ok(()) => Ok(Some(false)),
+                        Err(err) => retry_or_fail(err),
+                    };
+                }
+            };
             patch.apply(&mut fields);
             let data = self.encode(&fields)?;
             let written = sqlx::query(&self.sql.compare_and_set)
@@ -719,8 +771,15 @@ impl SqlBackend {
     async fn load_now(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let now = now_millis();
         let Some(row) = self.fetch(key, now).await? else { return Ok(None) };
+        let fields = match self.read_record(&row.data) {
+            Ok(fields) => fields,
+            Err(error) => {
+                self.discard(key, row.version, &error).await?;
+                return Ok(None);
+            }
+        };
         let ttl = Duration::from_millis(u64::try_from(row.expires.saturating_sub(now)).unwrap_or(0));
-        Ok(Some(Stored { fields: record::decode(&row.data)?, ttl: Some(ttl) }))
+        Ok(Some(Stored { fields, ttl: Some(ttl) }))
     }
 
     async fn create_now(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {

@@ -41,6 +41,25 @@ impl TestTable {
         table
     }
 
+    /// Writes `data` into a row behind the backend's back.
+    async fn overwrite_data(&self, key: &sessions_core::backend::StorageKey, data: &[u8]) {
+        let table = self.backend.table();
+        let id = &key.as_bytes()[..];
+        if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let statement = format!("UPDATE {table} SET data = $1 WHERE id = $2");
+            sqlx::query(&statement).bind(data).bind(id).execute(&pool).await.unwrap();
+        } else if self.url.starts_with("mysql") {
+            let pool = sqlx::MySqlPool::connect(&self.url).await.unwrap();
+            let statement = format!("UPDATE {table} SET data = ? WHERE id = ?");
+            sqlx::query(&statement).bind(data).bind(id).execute(&pool).await.unwrap();
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let statement = format!("UPDATE {table} SET data = ? WHERE id = ?");
+            sqlx::query(&statement).bind(data).bind(id).execute(&pool).await.unwrap();
+        }
+    }
+
     fn backend(&self) -> Arc<dyn Backend> {
         Arc::new(self.backend.clone())
     }
@@ -77,6 +96,59 @@ async fn kit(url: &str, tag: &str) {
     table.drop_table().await;
 }
 
+/// Small enough that the kit's records stay quick to write.
+const KIT_LIMIT: usize = 64 << 10;
+
+async fn record_limit(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    let limited = SqlBackend::builder()
+        .table(table.backend.table())
+        .max_record_bytes(KIT_LIMIT)
+        .connect(url)
+        .await
+        .expect("connect");
+    testing::record_limit_is_enforced(&limited, KIT_LIMIT).await;
+    table.drop_table().await;
+}
+
+/// A row written while the limit was higher, or holding bytes this library
+/// did not write, loads as absent and is deleted, so it cannot fail every
+/// request that names it until it expires.
+async fn unreadable_rows(table: TestTable) {
+    let strict = SqlBackend::builder()
+        .table(table.backend.table())
+        .max_record_bytes(KIT_LIMIT)
+        .connect(&table.url)
+        .await
+        .expect("connect");
+    let key = testing::random_key();
+    assert!(table.backend.create(&key, &testing::record_of_size(KIT_LIMIT + 1), TTL).await.unwrap());
+    assert!(strict.load(&key).await.unwrap().is_none(), "a row over the limit must not load");
+    assert!(table.backend.load(&key).await.unwrap().is_none(), "a row over the limit is deleted on load");
+
+    assert!(table.backend.create(&key, &testing::record_of_size(KIT_LIMIT + 1), TTL).await.unwrap());
+    let patch = sessions_core::backend::Patch { set: one_field("va", b"1"), ..Default::default() };
+    assert!(!strict.update(&key, &patch, TTL).await.unwrap(), "a row over the limit is no record to update");
+    assert!(table.backend.load(&key).await.unwrap().is_none(), "a row over the limit is deleted on update");
+
+    let fits = testing::record_of_size(KIT_LIMIT);
+    assert!(table.backend.create(&key, &fits, TTL).await.unwrap());
+    assert_eq!(strict.load(&key).await.unwrap().map(|s| s.fields), Some(fits), "a row within the limit loads");
+
+    for op in ["load", "update"] {
+        let junk = testing::random_key();
+        assert!(table.backend.create(&junk, &one_field("va", b"1"), TTL).await.unwrap());
+        table.overwrite_data(&junk, b"\xffnot a record").await;
+        let found = match op {
+            "load" => table.backend.load(&junk).await.unwrap().is_some(),
+            _ => table.backend.update(&junk, &patch, TTL).await.unwrap(),
+        };
+        assert!(!found, "{op}: a corrupt row is no record");
+        assert!(!table.backend.touch(&junk, TTL).await.unwrap(), "{op}: a corrupt row is deleted");
+    }
+    table.drop_table().await;
+}
+
 async fn expiry(url: &str, tag: &str) {
     let table = TestTable::new(url, tag).await;
     testing::expired_records_are_not_loaded(&*table.backend()).await;
@@ -101,6 +173,18 @@ async fn race(url: &str, tag: &str) {
 async fn postgres_passes_the_conformance_kit() {
     let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
     kit(&url, "kit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_bounds_whole_records() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    record_limit(&url, "limit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_discards_rows_it_cannot_load() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    unreadable_rows(TestTable::new(&url, "unreadable").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -157,6 +241,18 @@ async fn mysql_passes_the_conformance_kit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_bounds_whole_records() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    record_limit(&url, "limit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_discards_rows_it_cannot_load() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    unreadable_rows(TestTable::new(&url, "unreadable").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_expires_records() {
     let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
     expiry(&url, "exp").await;
@@ -179,6 +275,24 @@ async fn mysql_update_racing_logout_does_not_resurrect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_in_memory_passes_the_conformance_kit() {
     kit("sqlite::memory:", "kit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_bounds_whole_records() {
+    let backend = SqlBackend::builder().max_record_bytes(KIT_LIMIT).connect("sqlite::memory:").await.unwrap();
+    testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_bounds_whole_records() {
+    let table = TestTable::sqlite_file("limit").await;
+    record_limit(&table.url, "limit").await;
+    table.drop_table().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_discards_rows_it_cannot_load() {
+    unreadable_rows(TestTable::sqlite_file("unreadable").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -77,6 +77,16 @@ impl Patch {
 ///   updates of distinct fields both survive.
 /// - `take` is atomic per key, like `update`.
 /// - A record is never returned after its TTL has passed.
+/// - Records are bounded by size, the length of their serialized form
+///   ([`record::encoded_len`](crate::record::encoded_len)), against a
+///   configurable limit ([`DEFAULT_MAX_RECORD_BYTES`](crate::record::DEFAULT_MAX_RECORD_BYTES)
+///   by default): a `create` over it, or an `update` whose result would be
+///   over it, fails with [`BackendError::TooLarge`] and leaves storage as it
+///   was, and a stored record over it is never returned.
+/// - A record `create` acknowledged is not dropped silently: it loads until
+///   it is deleted, expires, or is evicted by the policy the backend
+///   documents. A bounded backend that must not evict refuses with
+///   [`BackendError::Full`].
 /// - Every failure to reach the storage is [`BackendError::Unavailable`].
 ///
 /// ```
