@@ -29,10 +29,12 @@ use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 mod counting;
 mod lifecycle;
 mod races;
+mod values;
 
 pub use counting::CountingBackend;
 pub use lifecycle::{ModelRun, lifecycle_model};
 pub use races::{cycle_racing_logout_never_resurrects, take_racing_updates_loses_nothing};
+pub use values::values_round_trip_through_the_store;
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -86,6 +88,7 @@ pub async fn run_all(backend: Arc<dyn Backend>) {
     update_racing_delete_does_not_resurrect(Arc::clone(&backend)).await;
     log_out_everywhere_ends_every_session_of_a_user(Arc::clone(&backend)).await;
     take_racing_updates_loses_nothing(Arc::clone(&backend)).await;
+    values_round_trip_through_the_store(Arc::clone(&backend)).await;
     cycle_racing_logout_never_resurrects(Arc::clone(&backend)).await;
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     lifecycle_model(backend, crate::clock::ManualClock::new(now), ModelRun::from_env()).await;

@@ -252,7 +252,8 @@ async fn take_reads_and_removes_in_one_step() {
 #[tokio::test]
 async fn a_zero_lifetime_is_refused_at_configuration_or_means_a_browser_session() {
     let clock = ManualClock::new(START);
-    let zero = config("s", &clock).cookie_options(CookieOptions::new().secure(false).max_age(Some(std::time::Duration::ZERO)));
+    let zero =
+        config("s", &clock).cookie_options(CookieOptions::new().secure(false).max_age(Some(std::time::Duration::ZERO)));
     assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
     let zero = config("s", &clock).remember_for(std::time::Duration::ZERO);
     assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
@@ -279,13 +280,10 @@ async fn a_detached_session_is_not_born_expired() {
     let session = Session::new_detached();
     session.insert("k", &1).unwrap();
     // Saved by a store with an absolute timeout, it must still load.
-    let clock = ManualClock::new(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-    );
-    let store = CookieStore::new(
-        config("session", &clock).absolute_timeout(Some(std::time::Duration::from_secs(3600))),
-    )
-    .unwrap();
+    let clock = ManualClock::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    let store =
+        CookieStore::new(config("session", &clock).absolute_timeout(Some(std::time::Duration::from_secs(3600))))
+            .unwrap();
     let header = store.save(&session).await.unwrap().expect("a cookie");
     assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
 }
@@ -325,4 +323,26 @@ async fn flashes_queued_by_concurrent_requests_are_all_delivered() {
     let mut got = store.load(&[&cookie]).await.unwrap().flashes::<String>().unwrap();
     got.sort();
     assert_eq!(got, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn a_ring_of_fresh_keys_ends_every_session_of_every_user() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let server = store(&clock, backend.clone());
+    let cookies = CookieStore::new(config("c", &clock)).unwrap();
+    let ada = login(&server, "ada").await;
+    let session = cookies.load(&[]).await.unwrap();
+    session.set_user(Some("bob")).unwrap();
+    let bob = value(&cookies.save(&session).await.unwrap().unwrap()).to_owned();
+
+    let fresh = |name: &str| {
+        StoreConfig::new(name, KeyRing::from(key(9)))
+            .cookie_options(CookieOptions::new().secure(false))
+            .clock(Arc::new(clock.clone()))
+    };
+    let server = ServerStore::new(fresh("id"), backend).unwrap();
+    let cookies = CookieStore::new(fresh("c")).unwrap();
+    assert!(server.load(&[&ada]).await.unwrap().is_new());
+    assert!(cookies.load(&[&bob]).await.unwrap().is_new());
 }

@@ -356,11 +356,18 @@ impl Store for ServerStore {
 
 impl ServerStore {
     /// Adds a session to its user's index, if it has a user.
+    /// Adds a session to its user's index, if it has a user. An index that
+    /// has grown past a few entries is pruned of ended sessions on the way,
+    /// so logins of one account cannot grow it without bound (on SQL it
+    /// counts against the record limit).
     async fn index(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
-        match user {
-            Some(user) => user_index::add(&*self.backend, &user_index_key(user), session).await,
-            None => Ok(()),
+        let Some(user) = user else { return Ok(()) };
+        let index = user_index_key(user);
+        user_index::add(&*self.backend, &index, session).await?;
+        if user_index::members(&*self.backend, &index).await?.len() > user_index::PRUNE_ABOVE {
+            self.indexed(user).await?;
         }
+        Ok(())
     }
 
     /// Removes a session from its user's index, if it has a user.
@@ -426,5 +433,38 @@ impl ServerStore {
         }
         self.end(storage_key, Some(user)).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemoryBackend;
+    use crate::clock::ManualClock;
+    use crate::{CookieOptions, Key, KeyRing, Store};
+
+    #[tokio::test]
+    async fn logins_prune_the_index_of_ended_sessions() {
+        let clock = ManualClock::new(1_800_000_000);
+        let backend = Arc::new(MemoryBackend::builder().clock(Arc::new(clock.clone())).build());
+        let config = StoreConfig::new("id", KeyRing::from(Key::generate()))
+            .cookie_options(CookieOptions::new().secure(false))
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .clock(Arc::new(clock.clone()));
+        let store = ServerStore::new(config, backend.clone()).unwrap();
+        let login = || async {
+            let session = store.load(&[]).await.unwrap();
+            session.set_user(Some("ada")).unwrap();
+            store.save(&session).await.unwrap().unwrap();
+        };
+        for _ in 0..40 {
+            login().await;
+        }
+        let index = user_index_key("ada");
+        let size = || async { backend.load(&index).await.unwrap().map_or(0, |s| s.fields.len()) };
+        assert_eq!(size().await, 40, "live sessions are all listed");
+        clock.advance(Duration::from_secs(120));
+        login().await;
+        assert_eq!(size().await, 1, "the ended sessions are pruned at the next login");
     }
 }

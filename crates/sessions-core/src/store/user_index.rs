@@ -17,6 +17,10 @@ use crate::record::Fields;
 /// absolute timeout is the way to bound session lifetimes below this.
 pub(crate) const INDEX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
+/// An index with more entries than this is pruned of ended sessions when a
+/// session is added.
+pub(crate) const PRUNE_ABOVE: usize = 16;
+
 /// Records `session` in the index stored under `index`.
 pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &StorageKey) -> Result<()> {
     let mut set = Fields::new();
