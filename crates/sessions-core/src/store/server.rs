@@ -75,6 +75,11 @@ pub struct ServerStore {
     backend: Arc<dyn Backend>,
 }
 
+/// The first 12 hex digits of a storage key: a log handle for a session.
+fn handle(key: &StorageKey) -> String {
+    key.as_str().chars().take(12).collect()
+}
+
 /// Where a save left the session, before the cookie is decided.
 enum Landed {
     /// Stored under the id the cookie already names.
@@ -333,7 +338,9 @@ impl Store for ServerStore {
         let now = self.settings.now();
         let ttl = self.ttl(&changes.meta, now);
         let options = changes.options.as_ref();
-        let (outcome, header) = match self.apply(&changes, ttl).await? {
+        let landed = self.apply(&changes, ttl).await?;
+        self.trace(&changes, &landed);
+        let (outcome, header) = match landed {
             Landed::Kept if changes.emptied => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
             Landed::Kept => {
                 let header = match (&changes.id, changes.reissue) {
@@ -355,6 +362,34 @@ impl Store for ServerStore {
 }
 
 impl ServerStore {
+    /// One lifecycle event per save that changed what the session is, with
+    /// a short prefix of the storage key as its handle: enough to follow a
+    /// session through the logs, never enough to use it.
+    fn trace(&self, changes: &Changes, landed: &Landed) {
+        let cookie = self.settings.name();
+        let old = changes.id.as_ref().map(|id| handle(&id.storage_key()));
+        match (landed, &changes.plan) {
+            (Landed::Moved(id), Plan::Cycle(_)) => {
+                tracing::info!(cookie, from = old.as_deref(), to = %handle(&id.storage_key()), "session id cycled");
+            }
+            (Landed::Moved(id), Plan::Replace(_)) => {
+                tracing::info!(cookie, ended = old.as_deref(), to = %handle(&id.storage_key()), "session destroyed, a fresh one started");
+            }
+            (Landed::Moved(id), _) => tracing::debug!(cookie, session = %handle(&id.storage_key()), "session created"),
+            (Landed::Ended, Plan::End) => tracing::info!(cookie, session = old.as_deref(), "session destroyed"),
+            (Landed::Ended, _) => {
+                tracing::debug!(cookie, session = old.as_deref(), "session emptied or ended elsewhere")
+            }
+            (Landed::Kept, _) if changes.emptied => {
+                tracing::debug!(cookie, session = old.as_deref(), "session emptied")
+            }
+            (Landed::Superseded, _) => {
+                tracing::debug!(cookie, session = old.as_deref(), "session cycled by another request; changes dropped");
+            }
+            (Landed::Kept, _) => {}
+        }
+    }
+
     /// Adds a session to its user's index, if it has a user.
     /// Adds a session to its user's index, if it has a user. An index that
     /// has grown past a few entries is pruned of ended sessions on the way,
