@@ -367,7 +367,7 @@ pub async fn update_racing_delete_does_not_resurrect(backend: Arc<dyn Backend>) 
 }
 
 /// A backend whose storage is always down: every call fails with
-/// [`BackendError::Unavailable`](crate::BackendError::Unavailable).
+/// [`BackendError::Unavailable`].
 ///
 /// Adapters use it to check that an outage answers `503` rather than a
 /// panic or a `500`.
