@@ -46,6 +46,9 @@ pub(crate) const META_FIELD: &str = "m";
 pub(crate) const VALUE_PREFIX: char = 'v';
 /// Field name of the user binding (`Session::set_user`).
 pub(crate) const USER_FIELD: &str = "u";
+/// Field name of when a server session's id was minted (Unix seconds,
+/// written only when a renewal timeout is configured).
+pub(crate) const ID_SINCE_FIELD: &str = "i";
 /// Prefix of flash-queue fields.
 pub(crate) const FLASH_PREFIX: char = 'f';
 
@@ -82,7 +85,7 @@ pub(crate) fn user_of(fields: &Fields) -> Option<(String, u64)> {
 /// True when a record holds anything worth keeping: a value, a flash or a
 /// user binding. A record of metadata alone is an emptied session.
 pub(crate) fn holds_data(fields: &Fields) -> bool {
-    fields.keys().any(|name| name != META_FIELD)
+    fields.keys().any(|name| name != META_FIELD && name != ID_SINCE_FIELD)
 }
 
 /// Serializes fields in the record format.

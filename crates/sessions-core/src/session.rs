@@ -98,6 +98,8 @@ pub(crate) struct Opened {
     pub(crate) reissue: bool,
     /// The server record's lifetime should be extended.
     pub(crate) touch_due: bool,
+    /// The id is due for renewal: save under a new one, as `cycle_id`.
+    pub(crate) renew: bool,
 }
 
 /// The session's data and what this request did to it. Only this module
@@ -229,6 +231,9 @@ impl Session {
         state.id = opened.id;
         state.reissue = opened.reissue;
         state.touch_due = opened.touch_due;
+        if opened.renew {
+            state.status = Status::Cycle;
+        }
         Session::with_state(name, state)
     }
 

@@ -346,3 +346,31 @@ async fn a_ring_of_fresh_keys_ends_every_session_of_every_user() {
     assert!(server.load(&[&ada]).await.unwrap().is_new());
     assert!(cookies.load(&[&bob]).await.unwrap().is_new());
 }
+
+#[tokio::test]
+async fn a_renewal_timeout_gives_a_long_lived_session_a_new_id() {
+    let clock = ManualClock::new(START);
+    let backend: Arc<dyn Backend> = memory(&clock);
+    let renewing = |clock: &ManualClock| {
+        let config = config("id", clock).renewal_timeout(Some(std::time::Duration::from_secs(600)));
+        ServerStore::new(config, backend.clone()).unwrap()
+    };
+    let store = renewing(&clock);
+    let cookie = login(&store, "ada").await;
+
+    clock.advance(std::time::Duration::from_secs(300));
+    let session = store.load(&[&cookie]).await.unwrap();
+    assert_eq!(store.save(&session).await.unwrap(), None, "not yet due");
+
+    clock.advance(std::time::Duration::from_secs(301));
+    let session = store.load(&[&cookie]).await.unwrap();
+    assert_eq!(session.user().as_deref(), Some("ada"));
+    let renewed = value(&store.save(&session).await.unwrap().expect("a new id")).to_owned();
+    assert_ne!(renewed, cookie);
+    assert!(store.load(&[&cookie]).await.unwrap().is_new(), "the old id is over");
+    let session = store.load(&[&renewed]).await.unwrap();
+    assert_eq!(session.user().as_deref(), Some("ada"));
+    assert_eq!(session.keys(), ["name"], "the data moves with the session");
+    assert_eq!(store.save(&session).await.unwrap(), None, "the new id is fresh: no renewal right after");
+    assert_eq!(store.user_sessions("ada").await.unwrap().len(), 1);
+}

@@ -84,6 +84,7 @@ pub struct StoreConfig {
     server_ttl: u64,
     clock: Arc<dyn Clock>,
     revocation: Option<Arc<dyn Revocation>>,
+    renewal: Option<u64>,
 }
 
 impl StoreConfig {
@@ -102,6 +103,7 @@ impl StoreConfig {
             server_ttl: DEFAULT_SERVER_TTL.as_secs(),
             clock: clock::system(),
             revocation: None,
+            renewal: None,
         }
     }
 
@@ -160,6 +162,15 @@ impl StoreConfig {
     /// Replaces the clock (tests use [`ManualClock`](crate::clock::ManualClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// A server store gives a session a new id once its id is this old,
+    /// on the first request after that (ASVS's renewal of long-lived
+    /// session tokens), as [`Session::cycle_id`] would. Off by default;
+    /// a cookie store has no id to renew.
+    pub fn renewal_timeout(mut self, renewal: Option<Duration>) -> Self {
+        self.renewal = renewal.map(|d| d.as_secs().max(1));
         self
     }
 

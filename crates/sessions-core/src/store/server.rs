@@ -12,7 +12,7 @@ use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
-use crate::record::{self, Fields, Meta};
+use crate::record::{self, Fields, ID_SINCE_FIELD, Meta};
 use crate::session::{Changes, Opened, Outcome, Plan, Session};
 
 /// A server-side session of one user, as listed by
@@ -153,7 +153,10 @@ impl ServerStore {
             (Some(_), None) => true,
             (None, _) => false,
         };
+        let minted = stored.fields.get(ID_SINCE_FIELD).and_then(|v| crate::serial::from_bytes::<u64>(v).ok());
+        let renew = s.config.renewal.is_some_and(|after| now.saturating_sub(minted.unwrap_or(meta.created)) >= after);
         let opened = Opened {
+            renew,
             fields: stored.fields,
             meta,
             id: Some(id),
@@ -228,6 +231,7 @@ impl ServerStore {
         if !record::holds_data(&fields) {
             return Ok(Landed::Ended);
         }
+        self.stamp(&mut fields);
         if !self.backend.create(&new, &fields, ttl).await? {
             // A logout followed the forward and blocked the new id.
             return Ok(Landed::Ended);
@@ -301,9 +305,25 @@ impl ServerStore {
 
     /// Stores a record under a new id and indexes it.
     async fn place(&self, fields: &Fields, changes: &Changes, ttl: Duration) -> Result<Landed> {
-        let id = self.create(fields, ttl).await?;
+        let id = if self.settings.config.renewal.is_some() {
+            let mut fields = fields.clone();
+            self.stamp(&mut fields);
+            self.create(&fields, ttl).await?
+        } else {
+            self.create(fields, ttl).await?
+        };
         self.index(changes.user.as_deref(), &id.storage_key()).await?;
         Ok(Landed::Moved(id))
+    }
+
+    /// Records when the id a record is about to get was minted, for the
+    /// renewal timeout.
+    fn stamp(&self, fields: &mut Fields) {
+        if self.settings.config.renewal.is_some() {
+            // A u64 always encodes.
+            let now = crate::serial::to_bytes(&self.settings.now()).unwrap_or_default();
+            fields.insert(ID_SINCE_FIELD.to_owned(), now);
+        }
     }
 
     fn id_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, id: &SessionId, now: u64) -> Result<String> {
