@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    demo_config::init_logging();
     let config = match demo_config::Config::from_env() {
         Ok(config) => config,
         Err(err) => {

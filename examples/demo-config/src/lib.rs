@@ -292,6 +292,15 @@ pub struct HomeView {
     pub theme: Option<String>,
 }
 
+/// Prints the library's events to standard error, filtered by `RUST_LOG`
+/// (default `info`: id cycles, logouts and storage errors; `debug` adds
+/// created sessions and refused cookies with their reason).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 /// The demo's HTML home page, the same in every framework.
 ///
 /// ```

@@ -89,13 +89,21 @@ impl Store for CookieStore {
         let options = changes.options.as_ref();
         let (outcome, header) = match &changes.plan {
             Plan::Write(fields) | Plan::Replace(fields) => {
+                if !changes.loaded {
+                    tracing::debug!(cookie = s.name(), "session created");
+                }
                 let now = s.now();
                 let times = s.times(&changes.meta, now);
                 let value = s.codec.encode(s.name(), &record::encode(fields), times)?;
                 (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, &value, times)))
             }
             // Nothing left to keep: drop the browser's copy if it has one.
-            Plan::End => (Outcome::Ended, changes.loaded.then(|| s.removal(options))),
+            Plan::End => {
+                if changes.loaded {
+                    tracing::info!(cookie = s.name(), "session destroyed");
+                }
+                (Outcome::Ended, changes.loaded.then(|| s.removal(options)))
+            }
             Plan::Keep | Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty => return Ok(None),
         };
         session.commit(outcome);
