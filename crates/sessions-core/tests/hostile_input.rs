@@ -581,7 +581,8 @@ fn session_values_never_panic_or_over_allocate() {
     // raised so values far larger than a cookie can be tried.
     let limit = 1 << 20;
     let clock = ManualClock::new(NOW);
-    let store = CookieStore::new(config(Mode::Sealed, &clock).size_limit(limit)).unwrap();
+    // No absolute timeout: the sessions below were created at the epoch.
+    let store = CookieStore::new(config(Mode::Sealed, &clock).size_limit(limit).absolute_timeout(None)).unwrap();
     let codec = Codec::new(ring(), Mode::Sealed).with_limit(limit);
     let mut tally = Tally::with_budget(VALUE_ALLOC_FACTOR, VALUE_ALLOC_SLACK);
     for (label, value) in hostile_values() {

@@ -352,7 +352,7 @@ async fn a_renewal_timeout_gives_a_long_lived_session_a_new_id() {
     let clock = ManualClock::new(START);
     let backend: Arc<dyn Backend> = memory(&clock);
     let renewing = |clock: &ManualClock| {
-        let config = config("id", clock).renewal_timeout(Some(std::time::Duration::from_secs(600)));
+        let config = config("id", clock).idle_timeout(None).renewal_timeout(Some(std::time::Duration::from_secs(600)));
         ServerStore::new(config, backend.clone()).unwrap()
     };
     let store = renewing(&clock);
@@ -373,4 +373,50 @@ async fn a_renewal_timeout_gives_a_long_lived_session_a_new_id() {
     assert_eq!(session.keys(), ["name"], "the data moves with the session");
     assert_eq!(store.save(&session).await.unwrap(), None, "the new id is fresh: no renewal right after");
     assert_eq!(store.user_sessions("ada").await.unwrap().len(), 1);
+}
+
+/// OWASP's defaults out of the box: 30 minutes idle, 12 hours in all, for
+/// a browser-session session; "remember me" is the deliberate exception.
+#[tokio::test]
+async fn safe_timeouts_are_on_by_default_and_remember_me_is_the_exception() {
+    let clock = ManualClock::new(START);
+    let server = store(&clock, memory(&clock));
+    let cookies = CookieStore::new(config("c", &clock)).unwrap();
+    for store in [&server as &dyn Store, &cookies] {
+        // Idle: 29 minutes is fine, 31 without a request is not.
+        let idle = fresh_cookie(store).await;
+        clock.advance(std::time::Duration::from_secs(29 * 60));
+        let session = store.load(&[&idle]).await.unwrap();
+        assert!(!session.is_new(), "{}: 29 minutes idle", store.cookie_name());
+        let idle = store.save(&session).await.unwrap().map_or(idle, |h| value(&h).to_owned());
+        clock.advance(std::time::Duration::from_secs(31 * 60));
+        assert!(store.load(&[&idle]).await.unwrap().is_new(), "{}: 31 minutes idle", store.cookie_name());
+
+        // Absolute: used every 20 minutes, it still ends after 12 hours.
+        let mut busy = fresh_cookie(store).await;
+        for _ in 0..(12 * 3) {
+            clock.advance(std::time::Duration::from_secs(20 * 60));
+            let session = store.load(&[&busy]).await.unwrap();
+            if session.is_new() {
+                break;
+            }
+            busy = store.save(&session).await.unwrap().map_or(busy, |h| value(&h).to_owned());
+        }
+        assert!(store.load(&[&busy]).await.unwrap().is_new(), "{}: past 12 hours", store.cookie_name());
+
+        // Remembered: 29 days without a request, Max-Age 30 days.
+        let session = store.load(&[]).await.unwrap();
+        session.insert("k", &1).unwrap();
+        session.remember(true);
+        let header = store.save(&session).await.unwrap().unwrap();
+        assert!(header.contains("Max-Age=2592000"), "{header}");
+        clock.advance(std::time::Duration::from_secs(29 * 24 * 3600));
+        assert!(!store.load(&[value(&header)]).await.unwrap().is_new(), "{}: remembered", store.cookie_name());
+    }
+}
+
+async fn fresh_cookie(store: &dyn Store) -> String {
+    let session = store.load(&[]).await.unwrap();
+    session.insert("k", &1).unwrap();
+    value(&store.save(&session).await.unwrap().unwrap()).to_owned()
 }

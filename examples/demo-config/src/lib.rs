@@ -7,7 +7,7 @@
 //! | `SESSION_KEYS` | comma-separated base64url master keys, newest first; a random key if unset |
 //! | `SESSION_STORE` | `cookie` (default), `memory`, `fs:<dir>`; with the `redis` feature `redis://...`; with the `sql` feature `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...` |
 //! | `SESSION_SECURE` | `0` drops the `Secure` attribute for plain-http local use |
-//! | `SESSION_IDLE_SECS`, `SESSION_MAX_SECS` | idle and absolute timeouts of the main session |
+//! | `SESSION_IDLE_SECS`, `SESSION_MAX_SECS` | idle and absolute timeouts of the main session (unset: the library's 30 minutes and 12 hours; `0`: off) |
 //!
 //! The main session is the cookie `id` on the chosen store; a second
 //! session, `prefs`, always lives in its own cookie.
@@ -256,10 +256,14 @@ impl Config {
     /// across restarts of an app.
     pub fn registry_on(&self, backend: Option<Arc<dyn Backend>>) -> Result<Registry, ConfigError> {
         let options = CookieOptions::new().secure(self.secure);
-        let main = StoreConfig::new(MAIN_SESSION, self.keys.clone())
-            .cookie_options(options.clone())
-            .idle_timeout(self.idle)
-            .absolute_timeout(self.max);
+        let mut main = StoreConfig::new(MAIN_SESSION, self.keys.clone()).cookie_options(options.clone());
+        // Unset: the library's defaults; `0`: off.
+        if let Some(idle) = self.idle {
+            main = main.idle_timeout(Some(idle).filter(|d| !d.is_zero()));
+        }
+        if let Some(max) = self.max {
+            main = main.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
+        }
         let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone()).cookie_options(options);
         let builder = match backend {
             Some(backend) if self.store.is_server() => Registry::builder().store(ServerStore::new(main, backend)?),

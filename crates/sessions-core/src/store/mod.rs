@@ -55,6 +55,10 @@ pub trait Store: Send + Sync + Debug + 'static {
 pub const DEFAULT_REMEMBER_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a server record of a browser-session cookie lives without a save.
 pub const DEFAULT_SERVER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The default idle timeout of a browser-session session: 30 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The default absolute timeout of a browser-session session: 12 hours.
+pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 
 /// The configuration shared by both kinds of store.
 ///
@@ -97,8 +101,8 @@ impl StoreConfig {
             limit: crate::codec::DEFAULT_COOKIE_LIMIT,
             skew: crate::codec::DEFAULT_CLOCK_SKEW_SECS,
             options: CookieOptions::default(),
-            idle: None,
-            absolute: None,
+            idle: Some(DEFAULT_IDLE_TIMEOUT.as_secs()),
+            absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT.as_secs()),
             remember_for: DEFAULT_REMEMBER_FOR.as_secs(),
             server_ttl: DEFAULT_SERVER_TTL.as_secs(),
             clock: clock::system(),
@@ -122,13 +126,19 @@ impl StoreConfig {
         self
     }
 
-    /// Ends a session after this long without a request that loads it.
+    /// Ends a browser-session session after this long without a request
+    /// that loads it (default [`DEFAULT_IDLE_TIMEOUT`], 30 minutes; `None`
+    /// turns it off). A persistent session ("remember me", or a store-wide
+    /// Max-Age) slides with its own Max-Age instead: a deliberate, longer
+    /// lifetime.
     pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
         self.idle = idle.map(|d| d.as_secs().max(1));
         self
     }
 
-    /// Ends a session this long after its creation, however active.
+    /// Ends a browser-session session this long after its creation, however
+    /// active (default [`DEFAULT_ABSOLUTE_TIMEOUT`], 12 hours; `None` turns
+    /// it off). Persistent sessions are bounded by their Max-Age instead.
     pub fn absolute_timeout(mut self, absolute: Option<Duration>) -> Self {
         self.absolute = absolute.map(|d| d.as_secs().max(1));
         self
@@ -237,7 +247,7 @@ impl Settings {
     /// True when the absolute timeout of a session created at `meta.created`
     /// has passed.
     fn outlived(&self, meta: &Meta, now: u64) -> bool {
-        self.config.absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs))
+        meta.max_age.is_none() && self.config.absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs))
     }
 
     /// True when the session's user binding was revoked after it was made.
@@ -248,25 +258,27 @@ impl Settings {
         Ok(revocation.not_before(&user).await?.is_some_and(|not_before| bound_at < not_before))
     }
 
-    /// When a session written now stops being valid: the earliest of its
-    /// absolute deadline, its idle deadline and its persistent cookie's
-    /// expiry. `None`: valid until the browser drops the cookie.
+    /// When a session written now stops being valid. A persistent session:
+    /// its Max-Age from now. A browser-session one: the earlier of its
+    /// absolute and idle deadlines. `None`: valid until the browser drops
+    /// the cookie.
     fn expiry(&self, meta: &Meta, now: u64) -> Option<u64> {
         let c = &self.config;
-        [
-            c.absolute.map(|abs| meta.created.saturating_add(abs)),
-            c.idle.map(|idle| now.saturating_add(idle)),
-            meta.max_age.map(|age| now.saturating_add(age)),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        match meta.max_age {
+            Some(age) => Some(now.saturating_add(age)),
+            None => {
+                [c.absolute.map(|abs| meta.created.saturating_add(abs)), c.idle.map(|idle| now.saturating_add(idle))]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        }
     }
 
-    /// The sliding window of a session: the shorter of the idle timeout and
-    /// a persistent cookie's Max-Age.
+    /// The sliding window of a session: a persistent cookie's Max-Age, or
+    /// the idle timeout of a browser-session one.
     fn window(&self, meta: &Meta) -> Option<u64> {
-        [self.config.idle, meta.max_age].into_iter().flatten().min()
+        meta.max_age.or(self.config.idle)
     }
 
     /// True when a cookie issued at `issued` should be re-sent so that its

@@ -148,7 +148,7 @@ impl ServerStore {
         let refresh = s.refresh_due(&meta, opened.times.issued, now);
         // Sliding idle timeout: extend the record once an eighth of the idle
         // window has gone, rather than on every request.
-        let idle_due = match (s.config.idle, stored.ttl) {
+        let idle_due = match (s.window(&meta), stored.ttl) {
             (Some(idle), Some(left)) => left.as_secs() + (idle / 8).max(1) <= idle,
             (Some(_), None) => true,
             (None, _) => false,

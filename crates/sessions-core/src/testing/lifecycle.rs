@@ -135,6 +135,9 @@ struct Cookie {
     issued: u64,
     /// The rotation whose newest key signed it.
     signed_by: u64,
+    /// Issued for a remembered session: its expiry is the 30-day Max-Age,
+    /// not the idle and absolute timeouts.
+    persistent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +168,8 @@ struct Pending {
     modified: bool,
     /// The handler wrote the user binding.
     user_written: bool,
+    /// The handler changed the session's lifetime (its metadata).
+    meta_written: bool,
 }
 
 /// What the model says may answer a load.
@@ -256,6 +261,12 @@ impl World {
         );
     }
 
+    /// The cookie a response just gave for model session `sid`.
+    fn cookie(&self, value: String, sid: usize, generation: u32, now: u64) -> Cookie {
+        let persistent = self.sessions[sid].remembered;
+        Cookie { value, sid, generation, issued: now, signed_by: self.rotations, persistent }
+    }
+
     fn expect(&self, cookie: Option<&Cookie>) -> Expect {
         let Some(cookie) = cookie else { return Expect::Fresh };
         let s = &self.sessions[cookie.sid];
@@ -263,12 +274,13 @@ impl World {
         let since_seen = self.now().saturating_sub(s.last_seen);
         let since_issued = self.now().saturating_sub(cookie.issued);
         let retired = self.rotations - cookie.signed_by >= KEYS_KEPT as u64;
+        // A remembered session, or a cookie issued while it was, lives by
+        // its 30-day Max-Age: the timeouts no longer say when it ends.
+        let timed = !s.remembered && !cookie.persistent;
         if !s.alive
             || cookie.generation != s.generation
             || retired
-            || age >= ABSOLUTE
-            || since_seen >= IDLE
-            || since_issued >= IDLE
+            || (timed && (age >= ABSOLUTE || since_seen >= IDLE || since_issued >= IDLE))
         {
             Expect::Fresh
         } else if age + 1 < ABSOLUTE && since_seen < IDLE / 2 && since_issued < IDLE / 2 {
@@ -353,6 +365,7 @@ impl World {
             added: BTreeSet::new(),
             modified: false,
             user_written: false,
+            meta_written: false,
         };
         self.log(|| format!("client {client} handler: {actions:?}"));
         for action in actions {
@@ -454,6 +467,7 @@ impl World {
                 *view = self.blank();
                 pending.modified = false;
                 pending.user_written = false;
+                pending.meta_written = false;
                 false
             }
             Action::SetUser(user) => {
@@ -465,7 +479,9 @@ impl World {
             }
             Action::Remember(on) => {
                 session.remember(*on);
-                std::mem::replace(&mut view.remembered, *on) != *on
+                let changed = std::mem::replace(&mut view.remembered, *on) != *on;
+                pending.meta_written |= changed;
+                changed
             }
             Action::Clear => {
                 session.clear();
@@ -533,7 +549,7 @@ impl World {
                 self.jars[client] = None;
             } else if let Some(value) = new_cookie {
                 self.check(!cycled, format!("client {client}: a cycle of an ended session sent a cookie"));
-                self.jars[client] = Some(Cookie { value, sid, generation, issued: now, signed_by: self.rotations });
+                self.jars[client] = Some(self.cookie(value, sid, generation, now));
             }
             return;
         }
@@ -558,7 +574,9 @@ impl World {
             model.flashes.retain(|id| !pending.delivered.contains(id));
             model.flashes.extend(pending.added.iter().filter(|id| !pending.delivered.contains(id)));
         }
-        model.remembered = view.remembered;
+        if cleared || pending.meta_written {
+            model.remembered = view.remembered;
+        }
         model.last_seen = now;
         let holds = !model.data.is_empty() || !model.flashes.is_empty() || model.user.is_some();
         if (cycled && !holds) || (cleared && !view_has_data) {
@@ -575,7 +593,7 @@ impl World {
             let Some(value) = new_cookie else {
                 return self.check(false, format!("client {client}: a cycle must send a new cookie, sent {header:?}"));
             };
-            self.jars[client] = Some(Cookie { value, sid, generation, issued: now, signed_by: self.rotations });
+            self.jars[client] = Some(self.cookie(value, sid, generation, now));
         } else if !view_has_data && pending.modified {
             self.check(
                 removal,
@@ -583,7 +601,7 @@ impl World {
             );
             self.jars[client] = None;
         } else if let Some(value) = new_cookie {
-            self.jars[client] = Some(Cookie { value, sid, generation, issued: now, signed_by: self.rotations });
+            self.jars[client] = Some(self.cookie(value, sid, generation, now));
         } else {
             self.check(!removal, format!("client {client}: a live session was told to drop its cookie"));
         }
@@ -598,8 +616,7 @@ impl World {
         model.storage_key = pending.session.storage_key();
         model.generation = 0;
         self.sessions.push(model);
-        self.jars[client] =
-            Some(Cookie { value, sid: self.sessions.len() - 1, generation: 0, issued: now, signed_by: self.rotations });
+        self.jars[client] = Some(self.cookie(value, self.sessions.len() - 1, 0, now));
     }
 
     async fn log_out_everywhere(&mut self) {
