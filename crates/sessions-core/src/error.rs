@@ -136,9 +136,6 @@ pub enum Error {
     /// The session storage failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
-    /// The session was destroyed in this request and can no longer be used.
-    #[error("session `{0}` was destroyed in this request")]
-    Destroyed(String),
     /// No store of that name is configured.
     #[error("no session store named `{0}` is configured")]
     UnknownStore(String),

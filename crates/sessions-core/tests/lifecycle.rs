@@ -420,3 +420,24 @@ async fn fresh_cookie(store: &dyn Store) -> String {
     session.insert("k", &1).unwrap();
     value(&store.save(&session).await.unwrap().unwrap()).to_owned()
 }
+
+/// A request still running under an id that another request has cycled
+/// writes nothing into the new record and sends no cookie, so a late
+/// response cannot overwrite the browser's new cookie.
+#[tokio::test]
+async fn a_request_under_a_cycled_away_id_writes_nothing_and_sends_no_cookie() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock, memory(&clock));
+    let cookie = login(&store, "ada").await;
+
+    let late = store.load(&[&cookie]).await.unwrap();
+    let cycling = store.load(&[&cookie]).await.unwrap();
+    cycling.cycle_id();
+    let renewed = cookie_of(&store, &cycling).await.expect("the cycle sends the new id");
+    late.insert("planted", &1).unwrap();
+    assert_eq!(store.save(&late).await.unwrap(), None, "no cookie for the cycled-away id");
+
+    let session = store.load(&[&renewed]).await.unwrap();
+    assert_eq!(session.get::<i32>("planted").unwrap(), None, "the old id wrote into the new record");
+    assert_eq!(session.user().as_deref(), Some("ada"));
+}
