@@ -5,13 +5,15 @@
 //! a [`Registry`]; a handler that extracts a session loads it on first use;
 //! after the handler, the middleware saves every session the request
 //! touched and adds one `Set-Cookie` per changed session, `Vary: Cookie`
-//! and `Cache-Control: no-cache="set-cookie"`. What to save and which
-//! headers to send is decided by `sessions-core`; this crate only wires it
-//! into actix-web, converting core's plain strings to actix's header types.
+//! and `Cache-Control: no-cache="set-cookie"`. What to save, which headers
+//! to send and how to answer a failure is decided by `sessions-core`; this
+//! crate only wires it into actix-web.
 //!
 //! - A handler that answers `>= 500` persists nothing.
 //! - A tampered, expired or unknown cookie gives a fresh session.
-//! - A storage outage answers `503` (see [`SessionMiddleware::unavailable_status`]).
+//! - A storage outage answers `503`, or the status set with
+//!   [`RegistryBuilder::unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
+//!   whether it met the load or the save.
 //!
 //! ```
 //! use actix_web::{App, web};
@@ -42,84 +44,59 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use sessions_core::{Finished, Registry, RequestSessions};
+use sessions_core::edge::{Failure, Policy, Reply};
+use sessions_core::{Registry, RequestSessions};
 
-/// The per-request state the middleware leaves in the request extensions.
-#[derive(Debug, Clone)]
-struct Handle {
-    sessions: RequestSessions,
-    unavailable: StatusCode,
-}
-
-impl Handle {
-    fn from_request(request: &HttpRequest) -> Result<Handle, SessionError> {
-        // The extensions borrow ends here, before any await.
-        request.extensions().get::<Handle>().cloned().ok_or(SessionError::MissingMiddleware)
-    }
-
-    fn error(&self, source: sessions_core::Error) -> SessionError {
-        let status = StatusCode::from_u16(source.http_status(self.unavailable.as_u16()))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        SessionError::Session { status, source }
-    }
-}
+const NOT_INSTALLED: &str = "no session middleware: wrap the app in `sessions_actix::SessionMiddleware`";
 
 /// The error of this crate: a session could not be extracted or used.
 ///
 /// It is the extractors' error and converts from [`sessions_core::Error`],
 /// so a handler returning `Result<_, SessionError>` can use `?` on session
-/// calls (converted that way, a storage outage is `503`; loads through the
-/// extractors and [`Sessions::get`] use the middleware's configured status).
-/// As a response it is a status with a short plain-text reason that
-/// names no secret.
+/// calls. As a response it is a status and a short plain-text reason that
+/// names no secret; under [`SessionMiddleware`], the registry's [`Policy`]
+/// decides the status.
 ///
 /// ```
 /// use actix_web::ResponseError;
 /// use sessions_actix::SessionError;
 ///
-/// assert_eq!(SessionError::MissingMiddleware.status_code(), 500);
+/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
+/// assert_eq!(err.status_code(), 500);
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The handler asked for a session but no [`SessionMiddleware`] wraps it.
-    #[error("no session middleware: wrap the app in `sessions_actix::SessionMiddleware`")]
-    MissingMiddleware,
-    /// A session failed: loading it (the storage is down: `503` by default)
-    /// or reading or writing a value (`500`).
-    #[error("{source}")]
-    Session {
-        /// The status to answer with.
-        status: StatusCode,
-        /// What failed.
-        #[source]
-        source: sessions_core::Error,
-    },
+#[error(transparent)]
+pub struct SessionError(#[from] Failure);
+
+impl SessionError {
+    /// What failed.
+    pub fn failure(&self) -> &Failure {
+        &self.0
+    }
 }
 
 impl From<sessions_core::Error> for SessionError {
     fn from(source: sessions_core::Error) -> Self {
-        let status = StatusCode::from_u16(source.http_status(503)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        SessionError::Session { status, source }
+        SessionError(Failure::Session(source))
     }
 }
 
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            SessionError::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
-            SessionError::Session { status, .. } => *status,
-        }
+        status(self.0.reply(&Policy::default()))
     }
 
     fn error_response(&self) -> HttpResponse {
-        let reason = match self {
-            SessionError::MissingMiddleware => self.to_string(),
-            SessionError::Session { source, .. } if source.is_unavailable() => "session storage unavailable".into(),
-            SessionError::Session { .. } => "session error".into(),
-        };
-        HttpResponse::build(self.status_code()).content_type("text/plain; charset=utf-8").body(reason)
+        reply(self.0.reply(&Policy::default()))
     }
+}
+
+fn status(reply: Reply) -> StatusCode {
+    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn reply(reply: Reply) -> HttpResponse {
+    HttpResponse::build(status(reply)).content_type("text/plain; charset=utf-8").body(reply.reason)
 }
 
 /// The middleware that gives every request its sessions and saves them
@@ -128,35 +105,15 @@ impl ResponseError for SessionError {
 /// Build it once from a [`Registry`] and `wrap` the app or a scope with it;
 /// routes outside it cannot extract sessions (they answer `500` naming the
 /// missing middleware).
-///
-/// ```
-/// use actix_web::{App, http::StatusCode, web};
-/// use sessions_actix::SessionMiddleware;
-/// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
-///
-/// let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
-/// let middleware =
-///     SessionMiddleware::new(Registry::single(store)).unavailable_status(StatusCode::SERVICE_UNAVAILABLE);
-/// let app = App::new().wrap(middleware).route("/", web::get().to(|| async { "hello" }));
-/// # let _ = app;
-/// # Ok::<(), sessions_core::Error>(())
-/// ```
 #[derive(Debug, Clone)]
 pub struct SessionMiddleware {
     registry: Registry,
-    unavailable: StatusCode,
 }
 
 impl SessionMiddleware {
     /// A middleware serving the stores of `registry`.
     pub fn new(registry: Registry) -> SessionMiddleware {
-        SessionMiddleware { registry, unavailable: StatusCode::SERVICE_UNAVAILABLE }
-    }
-
-    /// The status answered when the session storage is down (default `503`).
-    pub fn unavailable_status(mut self, status: StatusCode) -> SessionMiddleware {
-        self.unavailable = status;
-        self
+        SessionMiddleware { registry }
     }
 }
 
@@ -172,11 +129,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SessionService {
-            service: Rc::new(service),
-            registry: self.registry.clone(),
-            unavailable: self.unavailable,
-        }))
+        ready(Ok(SessionService { service: Rc::new(service), registry: self.registry.clone() }))
     }
 }
 
@@ -185,7 +138,6 @@ where
 pub struct SessionService<S> {
     service: Rc<S>,
     registry: Registry,
-    unavailable: StatusCode,
 }
 
 impl<S, B> Service<ServiceRequest> for SessionService<S>
@@ -205,21 +157,22 @@ where
         // As bytes: one cookie that is not visible ASCII must not hide the
         // session cookies in the same header.
         let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
-        let unavailable = self.unavailable;
-        request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
+        request.extensions_mut().insert(sessions.clone());
         let response = self.service.call(request);
         Box::pin(async move {
             // An `Err` here comes from another middleware, not the handler
             // (actix turns handler errors into responses first); it is an
             // error response, so nothing is saved.
             let response = response.await?;
-            let finished = sessions.finish(response.status().as_u16()).await;
-            let (headers, unsendable) = header_values(&finished);
-            let mut response = match finished.failure_status(unavailable.as_u16()).or(unsendable.then_some(500)) {
-                Some(status) => {
-                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let failure = response.response().error().and_then(|e| e.as_error::<SessionError>()).map(|e| e.0.kind());
+            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
+            let headers = finished.convert_headers(|name, value| {
+                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+            });
+            let mut response = match finished.replace {
+                Some(replacement) => {
                     let (request, _) = response.into_parts();
-                    ServiceResponse::new(request, HttpResponse::new(status)).map_into_right_body()
+                    ServiceResponse::new(request, reply(replacement)).map_into_right_body()
                 }
                 None => response.map_into_left_body(),
             };
@@ -231,24 +184,9 @@ where
     }
 }
 
-/// The session headers as actix values, and whether one could not be
-/// converted. Core only hands out valid header values; should one still
-/// fail, the response must not go out as if it succeeded without it (a
-/// missing removal cookie leaves a user logged in), so the caller answers
-/// 500 instead.
-fn header_values(finished: &Finished) -> (Vec<(HeaderName, HeaderValue)>, bool) {
-    let mut unsendable = false;
-    let mut headers = Vec::new();
-    for (name, value) in finished.headers() {
-        match HeaderValue::from_str(value) {
-            Ok(value) => headers.push((HeaderName::from_static(name), value)),
-            Err(_) => {
-                tracing::error!(header = name, "a session header is not a valid header value; answering 500");
-                unsendable = true;
-            }
-        }
-    }
-    (headers, unsendable)
+fn sessions_of(request: &HttpRequest) -> Result<RequestSessions, SessionError> {
+    // The extensions borrow ends here, before any await.
+    request.extensions().get::<RequestSessions>().cloned().ok_or(SessionError(Failure::NotInstalled(NOT_INSTALLED)))
 }
 
 /// The default session of the request, as an extractor.
@@ -290,11 +228,8 @@ impl FromRequest for Session {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let handle = Handle::from_request(request);
-        Box::pin(async move {
-            let handle = handle?;
-            handle.sessions.default_session().await.map(Session).map_err(|e| handle.error(e))
-        })
+        let sessions = sessions_of(request);
+        Box::pin(async move { Ok(Session(sessions?.default_session().await?)) })
     }
 }
 
@@ -313,17 +248,17 @@ impl FromRequest for Session {
 /// # let _ = theme;
 /// ```
 #[derive(Debug, Clone)]
-pub struct Sessions(Handle);
+pub struct Sessions(RequestSessions);
 
 impl Sessions {
     /// The session stored under cookie `name`.
     pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        self.0.sessions.get(name).await.map_err(|e| self.0.error(e))
+        Ok(self.0.get(name).await?)
     }
 
     /// The default session (the registry's first store).
     pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        self.0.sessions.default_session().await.map_err(|e| self.0.error(e))
+        Ok(self.0.default_session().await?)
     }
 }
 
@@ -332,26 +267,7 @@ impl FromRequest for Sessions {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Handle::from_request(request).map(Sessions))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_header_that_cannot_be_converted_is_reported_not_dropped() {
-        let finished = Finished {
-            set_cookies: vec!["a=1; Path=/".into(), "b=; Path=/\u{1}; Max-Age=0".into()],
-            vary_cookie: true,
-            ..Finished::default()
-        };
-        let (headers, unsendable) = header_values(&finished);
-        assert!(unsendable);
-        let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["set-cookie", "vary"]);
-        assert!(!header_values(&Finished { vary_cookie: true, ..Finished::default() }).1);
+        ready(sessions_of(request).map(Sessions))
     }
 }
 

@@ -10,9 +10,12 @@ use sessions_core::backend::{Backend, MemoryBackend};
 use sessions_core::testing::UnavailableBackend;
 use sessions_core::{CookieOptions, Key, KeyRing, Registry, ServerStore, StoreConfig};
 
+fn config(ring: &KeyRing) -> StoreConfig {
+    StoreConfig::new("id", ring.clone()).cookie_options(CookieOptions::new().secure(false))
+}
+
 fn registry(ring: &KeyRing, backend: Arc<dyn Backend>) -> Registry {
-    let config = StoreConfig::new("id", ring.clone()).cookie_options(CookieOptions::new().secure(false));
-    Registry::single(ServerStore::new(config, backend).unwrap())
+    Registry::single(ServerStore::new(config(ring), backend).unwrap())
 }
 
 async fn counter(session: Session) -> Result<String, SessionError> {
@@ -101,7 +104,7 @@ async fn storage_down_while_saving_answers_503() {
     .await;
     let response = test::call_service(&app, get("/counter", None)).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(test::read_body(response).await.is_empty(), "the handler's body must not be sent as if it succeeded");
+    assert_eq!(test::read_body(response).await, "session storage unavailable", "the handler's body must not be sent");
 }
 
 #[actix_web::test]
@@ -116,9 +119,15 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     .await;
     let cookie = cookie_of(&test::call_service(&up, get("/counter", None)).await).unwrap();
 
-    let middleware = SessionMiddleware::new(registry(&ring, Arc::new(UnavailableBackend)))
-        .unavailable_status(StatusCode::BAD_GATEWAY);
-    let down = test::init_service(App::new().wrap(middleware).route("/counter", web::get().to(counter))).await;
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .unavailable_status(502)
+        .build()
+        .unwrap();
+    let down = test::init_service(
+        App::new().wrap(SessionMiddleware::new(registry)).route("/counter", web::get().to(counter)),
+    )
+    .await;
     let response = test::call_service(&down, get("/counter", Some(&cookie))).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
@@ -183,4 +192,25 @@ async fn options_that_cannot_be_sent_are_refused_and_the_logout_still_removes_th
     let removal = response.headers().get(header::SET_COOKIE).expect("a removal cookie").to_str().unwrap();
     assert!(removal.contains("Max-Age=0") && removal.contains("Path=/;"), "{removal}");
     assert_eq!(test::read_body(response).await, "options refused");
+}
+
+#[actix_web::test]
+async fn an_outage_a_handler_meets_through_question_mark_answers_the_registry_status() {
+    async fn log_out_everywhere(_session: Session) -> Result<&'static str, SessionError> {
+        // What `ServerStore::destroy_user_sessions` returns while Redis is down.
+        Err(sessions_core::Error::from(sessions_core::BackendError::unavailable("connection refused")))?
+    }
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&KeyRing::from(Key::generate())), Arc::new(MemoryBackend::new())).unwrap())
+        .unavailable_status(502)
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new().wrap(SessionMiddleware::new(registry)).route("/", web::get().to(log_out_everywhere)),
+    )
+    .await;
+    let response = test::call_service(&app, get("/", None)).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.headers().get("set-cookie").is_none(), "a failed request saves nothing");
+    assert_eq!(test::read_body(response).await, "session storage unavailable");
 }

@@ -5,12 +5,15 @@
 //! [`Registry`]; a handler that extracts a session loads it on first use;
 //! after the handler, the layer saves every session the request touched and
 //! adds one `Set-Cookie` per changed session, `Vary: Cookie` and
-//! `Cache-Control: no-cache="set-cookie"`. What to save and which headers to
-//! send is decided by `sessions-core`; this crate only wires it into axum.
+//! `Cache-Control: no-cache="set-cookie"`. What to save, which headers to
+//! send and how to answer a failure is decided by `sessions-core`; this
+//! crate only wires it into axum.
 //!
 //! - A handler that answers `>= 500` persists nothing.
 //! - A tampered, expired or unknown cookie gives a fresh session.
-//! - A storage outage answers `503` (see [`SessionLayer::unavailable_status`]).
+//! - A storage outage answers `503`, or the status set with
+//!   [`RegistryBuilder::unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
+//!   whether it met the load or the save.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -37,92 +40,64 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::header::{COOKIE, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, StatusCode};
-use sessions_core::{Finished, Registry, RequestSessions};
+use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
+use sessions_core::{Registry, RequestSessions};
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// The per-request state the layer leaves in the request extensions.
-#[derive(Debug, Clone)]
-struct Handle {
-    sessions: RequestSessions,
-    unavailable: StatusCode,
-}
-
-impl Handle {
-    fn from_parts(parts: &Parts) -> Result<Handle, SessionError> {
-        parts.extensions.get::<Handle>().cloned().ok_or(SessionError::MissingLayer)
-    }
-
-    fn error(&self, source: sessions_core::Error) -> SessionError {
-        let status = StatusCode::from_u16(source.http_status(self.unavailable.as_u16()))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        SessionError::Session { status, source }
-    }
-}
+const NOT_INSTALLED: &str = "no session layer: add `sessions_axum::SessionLayer` to the router";
 
 /// The error of this crate: a session could not be extracted or used.
 ///
 /// It is the rejection of the extractors and converts from
 /// [`sessions_core::Error`], so a handler returning
-/// `Result<_, SessionError>` can use `?` on session calls (converted that
-/// way, a storage outage is `503`; loads through the extractors and
-/// [`Sessions::get`] use the layer's configured status). As a response it
-/// is a status with a short plain-text reason that names no secret.
+/// `Result<_, SessionError>` can use `?` on session calls. As a response
+/// it is a status and a short plain-text reason that names no secret;
+/// under [`SessionLayer`], the registry's [`Policy`] decides the status.
 ///
 /// ```
 /// use axum::response::IntoResponse;
 /// use sessions_axum::SessionError;
 ///
-/// let response = SessionError::MissingLayer.into_response();
-/// assert_eq!(response.status(), 500);
+/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
+/// assert_eq!(err.into_response().status(), 500);
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The handler asked for a session but no [`SessionLayer`] wraps it.
-    #[error("no session layer: add `sessions_axum::SessionLayer` to the router")]
-    MissingLayer,
-    /// A session failed: loading it (the storage is down: `503` by default)
-    /// or reading or writing a value (`500`).
-    #[error("{source}")]
-    Session {
-        /// The status to answer with.
-        status: StatusCode,
-        /// What failed.
-        #[source]
-        source: sessions_core::Error,
-    },
-}
+#[error(transparent)]
+pub struct SessionError(#[from] Failure);
 
 impl SessionError {
-    /// The status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            SessionError::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
-            SessionError::Session { status, .. } => *status,
-        }
+    /// What failed.
+    pub fn failure(&self) -> &Failure {
+        &self.0
     }
 }
 
 impl From<sessions_core::Error> for SessionError {
     fn from(source: sessions_core::Error) -> Self {
-        let status = StatusCode::from_u16(source.http_status(503)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        SessionError::Session { status, source }
+        SessionError(Failure::Session(source))
     }
 }
 
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
-        let reason = match &self {
-            SessionError::MissingLayer => self.to_string(),
-            SessionError::Session { source, .. } if source.is_unavailable() => "session storage unavailable".into(),
-            SessionError::Session { .. } => "session error".into(),
-        };
-        (self.status(), reason).into_response()
+        // Tagged with its kind, so the layer answers it by the registry's
+        // policy; without the layer, the default policy stands.
+        let kind = self.0.kind();
+        let mut response = reply(self.0.reply(&Policy::default()));
+        response.extensions_mut().insert(kind);
+        response
     }
+}
+
+fn reply<B: From<&'static str>>(reply: Reply) -> http::Response<B> {
+    let mut response = http::Response::new(B::from(reply.reason));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
 }
 
 /// The tower layer that gives every request its sessions and saves them
@@ -131,35 +106,15 @@ impl IntoResponse for SessionError {
 /// Build it once from a [`Registry`] and add it to the router with
 /// `.layer(...)`; routes outside it cannot extract sessions (they answer
 /// `500` naming the missing layer).
-///
-/// ```
-/// use std::time::Duration;
-/// use axum::{Router, http::StatusCode, routing::get};
-/// use sessions_axum::SessionLayer;
-/// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
-///
-/// let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
-/// let layer = SessionLayer::new(Registry::single(store)).unavailable_status(StatusCode::SERVICE_UNAVAILABLE);
-/// let app: Router = Router::new().route("/", get(|| async { "hello" })).layer(layer);
-/// # let _ = app;
-/// # Ok::<(), sessions_core::Error>(())
-/// ```
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
     registry: Registry,
-    unavailable: StatusCode,
 }
 
 impl SessionLayer {
     /// A layer serving the stores of `registry`.
     pub fn new(registry: Registry) -> SessionLayer {
-        SessionLayer { registry, unavailable: StatusCode::SERVICE_UNAVAILABLE }
-    }
-
-    /// The status answered when the session storage is down (default `503`).
-    pub fn unavailable_status(mut self, status: StatusCode) -> SessionLayer {
-        self.unavailable = status;
-        self
+        SessionLayer { registry }
     }
 }
 
@@ -167,7 +122,7 @@ impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService { inner, registry: self.registry.clone(), unavailable: self.unavailable }
+        SessionService { inner, registry: self.registry.clone() }
     }
 }
 
@@ -176,14 +131,13 @@ impl<S> Layer<S> for SessionLayer {
 pub struct SessionService<S> {
     inner: S,
     registry: Registry,
-    unavailable: StatusCode,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
@@ -200,16 +154,17 @@ where
         // As bytes: one cookie that is not visible ASCII must not hide the
         // session cookies in the same header.
         let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
-        let unavailable = self.unavailable;
-        request.extensions_mut().insert(Handle { sessions: sessions.clone(), unavailable });
+        request.extensions_mut().insert(sessions.clone());
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            let finished = sessions.finish(response.status().as_u16()).await;
-            let (headers, unsendable) = header_values(&finished);
-            if let Some(status) = finished.failure_status(unavailable.as_u16()).or(unsendable.then_some(500)) {
-                response = http::Response::new(ResBody::default());
-                *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let failure = response.extensions().get::<FailureKind>().copied();
+            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
+            let headers = finished.convert_headers(|name, value| {
+                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+            });
+            if let Some(replacement) = finished.replace {
+                response = reply(replacement);
             }
             response.headers_mut().extend(headers);
             Ok(response)
@@ -217,24 +172,8 @@ where
     }
 }
 
-/// The session headers as `http` values, and whether one could not be
-/// converted. Core only hands out valid header values; should one still
-/// fail, the response must not go out as if it succeeded without it (a
-/// missing removal cookie leaves a user logged in), so the caller answers
-/// 500 instead.
-fn header_values(finished: &Finished) -> (Vec<(HeaderName, HeaderValue)>, bool) {
-    let mut unsendable = false;
-    let mut headers = Vec::new();
-    for (name, value) in finished.headers() {
-        match HeaderValue::from_str(value) {
-            Ok(value) => headers.push((HeaderName::from_static(name), value)),
-            Err(_) => {
-                tracing::error!(header = name, "a session header is not a valid header value; answering 500");
-                unsendable = true;
-            }
-        }
-    }
-    (headers, unsendable)
+fn sessions_of(parts: &Parts) -> Result<RequestSessions, SessionError> {
+    parts.extensions.get::<RequestSessions>().cloned().ok_or(SessionError(Failure::NotInstalled(NOT_INSTALLED)))
 }
 
 /// The default session of the request, as an extractor.
@@ -275,8 +214,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let handle = Handle::from_parts(parts)?;
-        handle.sessions.default_session().await.map(Session).map_err(|e| handle.error(e))
+        Ok(Session(sessions_of(parts)?.default_session().await?))
     }
 }
 
@@ -295,17 +233,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 /// # let _ = theme;
 /// ```
 #[derive(Debug, Clone)]
-pub struct Sessions(Handle);
+pub struct Sessions(RequestSessions);
 
 impl Sessions {
     /// The session stored under cookie `name`.
     pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        self.0.sessions.get(name).await.map_err(|e| self.0.error(e))
+        Ok(self.0.get(name).await?)
     }
 
     /// The default session (the registry's first store).
     pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        self.0.sessions.default_session().await.map_err(|e| self.0.error(e))
+        Ok(self.0.default_session().await?)
     }
 }
 
@@ -313,26 +251,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
     type Rejection = SessionError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Handle::from_parts(parts).map(Sessions)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_header_that_cannot_be_converted_is_reported_not_dropped() {
-        let finished = Finished {
-            set_cookies: vec!["a=1; Path=/".into(), "b=; Path=/\u{1}; Max-Age=0".into()],
-            vary_cookie: true,
-            ..Finished::default()
-        };
-        let (headers, unsendable) = header_values(&finished);
-        assert!(unsendable);
-        let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["set-cookie", "vary"]);
-        assert!(!header_values(&Finished { vary_cookie: true, ..Finished::default() }).1);
+        sessions_of(parts).map(Sessions)
     }
 }
 

@@ -100,7 +100,7 @@ async fn storage_down_while_saving_answers_503() {
     let app = app(registry(&KeyRing::from(Key::generate()), Arc::new(UnavailableBackend)));
     let response = app.oneshot(request("/counter", None)).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body(response).await.is_empty(), "the handler's body must not be sent as if it succeeded");
+    assert_eq!(body(response).await, "session storage unavailable", "the handler's body must not be sent");
 }
 
 #[tokio::test]
@@ -110,9 +110,12 @@ async fn storage_down_while_loading_answers_the_configured_status() {
     let up = app(registry(&ring, Arc::new(MemoryBackend::new())));
     let cookie = cookie_of(&up.oneshot(request("/counter", None)).await.unwrap()).unwrap();
 
-    let layer =
-        SessionLayer::new(registry(&ring, Arc::new(UnavailableBackend))).unavailable_status(StatusCode::BAD_GATEWAY);
-    let down = Router::new().route("/counter", get(counter)).layer(layer);
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .unavailable_status(502)
+        .build()
+        .unwrap();
+    let down = Router::new().route("/counter", get(counter)).layer(SessionLayer::new(registry));
     let response = down.oneshot(request("/counter", Some(&cookie))).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }
@@ -177,4 +180,22 @@ fn session_service_future_is_send() {
     let mut service = tower::Layer::layer(&SessionLayer::new(registry), inner);
     let future = tower::Service::call(&mut service, request("/counter", None));
     assert_send(&future);
+}
+
+#[tokio::test]
+async fn an_outage_a_handler_meets_through_question_mark_answers_the_registry_status() {
+    async fn log_out_everywhere(_session: Session) -> Result<&'static str, SessionError> {
+        // What `ServerStore::destroy_user_sessions` returns while Redis is down.
+        Err(sessions_core::Error::from(sessions_core::BackendError::unavailable("connection refused")))?
+    }
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&KeyRing::from(Key::generate())), Arc::new(MemoryBackend::new())).unwrap())
+        .unavailable_status(502)
+        .build()
+        .unwrap();
+    let app = Router::new().route("/", get(log_out_everywhere)).layer(SessionLayer::new(registry));
+    let response = app.oneshot(request("/", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.headers().get(header::SET_COOKIE).is_none(), "a failed request saves nothing");
+    assert_eq!(body(response).await, "session storage unavailable");
 }

@@ -53,7 +53,7 @@ mod core_bench {
         let session = sessions.default_session().await.ok()?;
         let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
         session.insert("count", &count).ok()?;
-        sessions.finish(200).await.set_cookies.pop()
+        sessions.finish(200, None).await.set_cookies.pop()
     }
 
     pub fn bench(c: &mut Criterion) {

@@ -13,7 +13,7 @@ async fn main() -> Result<(), sessions_core::Error> {
     let session = sessions.default_session().await?;
     session.insert("user", "ada")?;
     session.add_flash("welcome back")?;
-    let set_cookie = sessions.finish(200).await.set_cookies.remove(0);
+    let set_cookie = sessions.finish(200, None).await.set_cookies.remove(0);
     println!("response 1  Set-Cookie: {set_cookie}");
 
     // Second request: the browser sends the cookie back.
@@ -23,7 +23,7 @@ async fn main() -> Result<(), sessions_core::Error> {
     let session = sessions.default_session().await?;
     println!("user    = {:?}", session.get::<String>("user")?);
     println!("flashes = {:?}", session.flashes::<String>()?);
-    let finished = sessions.finish(200).await;
+    let finished = sessions.finish(200, None).await;
     println!("response 2  Set-Cookie: {:?} (flashes consumed)", finished.set_cookies);
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - [`store`]: cookie to [`Session`] and back ([`CookieStore`],
 //!   [`ServerStore`]).
 //! - [`registry`]: the sessions of one request, saved together.
+//! - [`edge`]: what every web framework adapter shares: failures as
+//!   answers, and what to send after the handler.
 //!
 //! Web framework adapters (`sessions-axum`, `sessions-actix`, ...) wire a
 //! [`Registry`] into each request; applications rarely need more of this
@@ -42,6 +44,7 @@
 pub mod backend;
 pub mod clock;
 pub mod codec;
+pub mod edge;
 mod error;
 mod hex;
 mod id;
@@ -60,7 +63,8 @@ pub use backend::Backend;
 pub use error::{BackendError, Error, Rejection, Result};
 pub use key::{Key, KeyRing, MIN_KEY_LEN};
 pub use options::{CookieOptions, SameSite};
-pub use registry::{Finished, Registry, RequestSessions, Saved};
+pub use edge::{Failure, Finished, Policy};
+pub use registry::{Registry, RegistryBuilder, RequestSessions, Saved};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
 pub use store::{CookieStore, ServerStore, Store, StoreConfig};

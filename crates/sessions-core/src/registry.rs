@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+use crate::edge::{FailureKind, Finished, Policy};
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::store::Store;
@@ -37,12 +38,14 @@ const MAX_CANDIDATES: usize = 4;
 #[derive(Debug, Clone)]
 pub struct Registry {
     stores: Arc<[Arc<dyn Store>]>,
+    policy: Policy,
 }
 
-/// Collects the stores of a [`Registry`].
+/// Collects the stores of a [`Registry`] and its [`Policy`].
 #[derive(Debug, Default)]
 pub struct RegistryBuilder {
     stores: Vec<Arc<dyn Store>>,
+    unavailable_status: Option<u16>,
 }
 
 impl RegistryBuilder {
@@ -58,9 +61,20 @@ impl RegistryBuilder {
         self
     }
 
-    /// Checks that there is at least one store and that cookie names are
-    /// distinct.
+    /// The status every adapter answers when the session storage is down
+    /// or full (default `503`; see [`Policy::with_unavailable_status`]).
+    pub fn unavailable_status(mut self, status: u16) -> Self {
+        self.unavailable_status = Some(status);
+        self
+    }
+
+    /// Checks that there is at least one store, that cookie names are
+    /// distinct and that the policy is valid.
     pub fn build(self) -> Result<Registry> {
+        let policy = match self.unavailable_status {
+            Some(status) => Policy::default().with_unavailable_status(status)?,
+            None => Policy::default(),
+        };
         if self.stores.is_empty() {
             return Err(Error::Config("a registry needs at least one store".into()));
         }
@@ -69,7 +83,7 @@ impl RegistryBuilder {
                 return Err(Error::Config(format!("two stores use the cookie name `{}`", store.cookie_name())));
             }
         }
-        Ok(Registry { stores: self.stores.into() })
+        Ok(Registry { stores: self.stores.into(), policy })
     }
 }
 
@@ -79,9 +93,14 @@ impl Registry {
         RegistryBuilder::default()
     }
 
-    /// A registry of a single store.
+    /// A registry of a single store, with the default [`Policy`].
     pub fn single(store: impl Store) -> Registry {
-        Registry { stores: Arc::from([Arc::new(store) as Arc<dyn Store>]) }
+        Registry { stores: Arc::from([Arc::new(store) as Arc<dyn Store>]), policy: Policy::default() }
+    }
+
+    /// How adapters answer a session failure.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// The cookie name of the default session.
@@ -149,7 +168,7 @@ impl Registry {
             values,
             session: OnceCell::new(),
         });
-        RequestSessions { inner: Arc::new(slots.collect()) }
+        RequestSessions { inner: Arc::new(Inner { slots: slots.collect(), policy: self.policy }) }
     }
 }
 
@@ -196,13 +215,18 @@ struct Slot {
 /// ```
 #[derive(Clone)]
 pub struct RequestSessions {
-    inner: Arc<Vec<Slot>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Vec<Slot>,
+    policy: Policy,
 }
 
 impl fmt::Debug for RequestSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let loaded: Vec<&str> =
-            self.inner.iter().filter(|s| s.session.initialized()).map(|s| s.store.cookie_name()).collect();
+            self.inner.slots.iter().filter(|s| s.session.initialized()).map(|s| s.store.cookie_name()).collect();
         f.debug_struct("RequestSessions").field("loaded", &loaded).finish()
     }
 }
@@ -219,81 +243,77 @@ pub struct Saved {
     pub errors: Vec<(String, Error)>,
 }
 
-/// What a response needs after the handler ran: the adapters' whole job
-/// after the handler, decided once here for every framework.
-#[derive(Debug, Default)]
-pub struct Finished {
-    /// `Set-Cookie` values to append.
-    pub set_cookies: Vec<String>,
-    /// Add `Vary: Cookie`: the response depends on a session.
-    pub vary_cookie: bool,
-    /// Add `Cache-Control: no-cache="set-cookie"`: a shared cache must not
-    /// store the cookie with the response.
-    pub no_cache_set_cookie: bool,
-    /// A session failed to save. The handler's response must not be sent as
-    /// if it succeeded: send `503` when [`Error::is_unavailable`], else `500`.
-    /// Sessions that saved are still in `set_cookies`.
-    pub errors: Vec<(String, Error)>,
-}
-
-impl Finished {
-    /// The headers to append to the response, in order: one `Set-Cookie`
-    /// per changed session, then `Vary: Cookie` and
-    /// `Cache-Control: no-cache="set-cookie"` when they apply. Names are
-    /// lowercase, values plain ASCII, so every framework can append them
-    /// as they are.
-    ///
-    /// ```
-    /// use sessions_core::Finished;
-    ///
-    /// let finished = Finished { vary_cookie: true, ..Finished::default() };
-    /// assert_eq!(finished.headers().collect::<Vec<_>>(), [("vary", "Cookie")]);
-    /// ```
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        let cookies = self.set_cookies.iter().map(|value| ("set-cookie", value.as_str()));
-        let vary = self.vary_cookie.then_some(("vary", "Cookie"));
-        let cache = self.no_cache_set_cookie.then_some(("cache-control", "no-cache=\"set-cookie\""));
-        cookies.chain(vary).chain(cache)
-    }
-
-    /// The status to answer instead of the handler's, if any session
-    /// failed to save: `unavailable` for a storage outage, else 500.
-    pub fn failure_status(&self, unavailable: u16) -> Option<u16> {
-        if self.errors.is_empty() {
-            None
-        } else if self.errors.iter().any(|(_, e)| e.is_unavailable()) {
-            Some(unavailable)
-        } else {
-            Some(500)
-        }
-    }
-}
-
 impl RequestSessions {
-    /// Ends the request: saves every loaded session unless the handler
-    /// answered with a server error (`status >= 500`: nothing it did is
-    /// persisted), and says which headers to add.
-    pub async fn finish(&self, status: u16) -> Finished {
+    /// Ends the request: saves every loaded session unless the response is
+    /// a server error (nothing a failed handler did is persisted), and says
+    /// what to send.
+    ///
+    /// `status` is the handler's; `failure` is set when the handler's
+    /// response was made from a session [`Failure`](crate::edge::Failure)
+    /// (an adapter tags such responses with their [`FailureKind`]). That
+    /// response is then replaced by the registry's answer, so a storage
+    /// outage reads the same whichever step met it.
+    ///
+    /// ```
+    /// use sessions_core::edge::FailureKind;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let store = CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?;
+    /// let registry = Registry::builder().store(store).unavailable_status(502).build()?;
+    ///
+    /// let sessions = registry.request([]);
+    /// sessions.default_session().await?.insert("n", &1)?;
+    /// let finished = sessions.finish(200, None).await;
+    /// assert_eq!(finished.set_cookies.len(), 1);
+    /// assert!(finished.replace.is_none());
+    ///
+    /// let finished = registry.request([]).finish(503, Some(FailureKind::Unavailable)).await;
+    /// assert_eq!(finished.replace.map(|reply| reply.status), Some(502));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub async fn finish(&self, status: u16, failure: Option<FailureKind>) -> Finished {
+        let policy = self.inner.policy;
+        let replace = failure.map(|kind| policy.reply(kind));
+        let status = replace.map_or(status, |reply| reply.status);
         let vary_cookie = self.accessed();
         if !vary_cookie || status >= 500 {
-            return Finished { vary_cookie, ..Finished::default() };
+            return Finished { vary_cookie, replace, ..Finished::default() };
         }
         let saved = self.save().await;
         for (name, err) in &saved.errors {
             tracing::error!(cookie = %name, error = %err, "session could not be saved");
         }
+        let unsaved = if saved.errors.is_empty() {
+            None
+        } else if saved.errors.iter().any(|(_, e)| e.is_unavailable()) {
+            Some(FailureKind::Unavailable)
+        } else {
+            Some(FailureKind::Internal)
+        };
         Finished {
             no_cache_set_cookie: !saved.set_cookies.is_empty(),
             set_cookies: saved.set_cookies,
             vary_cookie,
             errors: saved.errors,
+            replace: unsaved.map(|kind| policy.reply(kind)).or(replace),
         }
+    }
+
+    /// How adapters answer a session failure of this request.
+    pub fn policy(&self) -> Policy {
+        self.inner.policy
     }
 
     /// The session stored under cookie `name`, loading it on first access.
     pub async fn get(&self, name: &str) -> Result<Session> {
         let slot = self
             .inner
+            .slots
             .iter()
             .find(|s| s.store.cookie_name() == name)
             .ok_or_else(|| Error::UnknownStore(name.to_owned()))?;
@@ -302,7 +322,7 @@ impl RequestSessions {
 
     /// The default session (the registry's first store).
     pub async fn default_session(&self) -> Result<Session> {
-        Self::load(&self.inner[0]).await
+        Self::load(&self.inner.slots[0]).await
     }
 
     async fn load(slot: &Slot) -> Result<Session> {
@@ -319,14 +339,14 @@ impl RequestSessions {
     /// True once any session has been loaded: the response then depends on
     /// the request's cookies (`Vary: Cookie`).
     pub fn accessed(&self) -> bool {
-        self.inner.iter().any(|s| s.session.initialized())
+        self.inner.slots.iter().any(|s| s.session.initialized())
     }
 
     /// Saves every session loaded by this request, collecting each one's
     /// `Set-Cookie` and each one's error.
     pub async fn save(&self) -> Saved {
         let mut saved = Saved::default();
-        for slot in self.inner.iter() {
+        for slot in self.inner.slots.iter() {
             let Some(session) = slot.session.get() else { continue };
             let name = slot.store.cookie_name();
             match slot.store.save(session).await {

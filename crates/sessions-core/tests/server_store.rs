@@ -340,8 +340,8 @@ async fn registry_saves_every_session_and_collects_each_error() {
     assert_eq!(saved.errors.len(), 1);
     assert_eq!(saved.errors[0].0, "down");
     assert!(saved.errors[0].1.is_unavailable());
-    let finished = sessions.finish(200).await;
-    assert_eq!(finished.failure_status(503), Some(503));
+    let finished = sessions.finish(200, None).await;
+    assert_eq!(finished.replace.map(|reply| reply.status), Some(503));
 }
 
 #[tokio::test]
@@ -351,7 +351,7 @@ async fn server_errors_persist_nothing() {
     let registry = Registry::single(store(&clock, backend.clone()));
     let sessions = registry.request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-    let finished = sessions.finish(500).await;
+    let finished = sessions.finish(500, None).await;
     assert!(finished.set_cookies.is_empty());
     assert!(finished.vary_cookie);
     assert_eq!(backend.len(), 0);

@@ -27,6 +27,7 @@ async fn store_outage_fails_closed_and_recovers_without_a_restart() {
         let reply = client.get(path).await;
         assert_eq!(reply.status, 503, "{path} while the store is down: {} {}", reply.status, reply.body);
         assert!(reply.set_cookies().is_empty(), "{path}: no session is handed out while the store is down");
+        assert_eq!(reply.body, "session storage unavailable", "{path}: one answer whatever step failed");
     }
 
     redis.restart();

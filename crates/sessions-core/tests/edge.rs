@@ -1,0 +1,183 @@
+//! The edge every adapter shares: one policy on the registry, one answer
+//! for a session failure whatever step met it, and nothing persisted by a
+//! response that failed.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{START, config};
+use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
+use sessions_core::clock::ManualClock;
+use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
+use sessions_core::record::Fields;
+use sessions_core::{CookieStore, Error, Registry, ServerStore};
+
+/// A backend that serves loads and refuses every write: the outage meets
+/// the request at its save, after the handler ran.
+#[derive(Debug)]
+struct WritesFail;
+
+#[async_trait]
+impl Backend for WritesFail {
+    async fn load(&self, _: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        Ok(None)
+    }
+    async fn create(&self, _: &StorageKey, _: &Fields, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::unavailable("connection refused"))
+    }
+    async fn update(&self, _: &StorageKey, _: &Patch, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::unavailable("connection refused"))
+    }
+    async fn delete(&self, _: &StorageKey) -> Result<(), BackendError> {
+        Err(BackendError::unavailable("connection refused"))
+    }
+    async fn touch(&self, _: &StorageKey, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::unavailable("connection refused"))
+    }
+}
+
+fn registry(clock: &ManualClock, backend: Arc<dyn Backend>, unavailable: u16) -> Registry {
+    Registry::builder()
+        .store(ServerStore::new(config("id", clock), backend).unwrap())
+        .store(CookieStore::new(config("prefs", clock)).unwrap())
+        .unavailable_status(unavailable)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_outage_status_must_be_an_error_status() {
+    for status in [0, 200, 302, 399, 600, 999] {
+        assert!(matches!(Policy::default().with_unavailable_status(status), Err(Error::Config(_))), "{status}");
+        let clock = ManualClock::new(START);
+        let built = Registry::builder()
+            .store(CookieStore::new(config("s", &clock)).unwrap())
+            .unavailable_status(status)
+            .build();
+        assert!(matches!(built, Err(Error::Config(_))), "{status}");
+    }
+    assert_eq!(Policy::default().status(FailureKind::Unavailable), 503);
+    assert_eq!(Policy::default().with_unavailable_status(500).unwrap().status(FailureKind::Unavailable), 500);
+}
+
+#[test]
+fn every_failure_has_one_public_reason_that_names_no_cause() {
+    let down = Failure::from(Error::from(BackendError::unavailable("10.0.0.7:6379 refused; password=hunter2")));
+    let full = Failure::from(Error::from(BackendError::Full("no room at 10.0.0.7".into())));
+    let bad = Failure::from(Error::UnknownStore("secret-store".into()));
+    let missing = Failure::NotInstalled("wrap the app in the session middleware");
+    let policy = Policy::default().with_unavailable_status(502).unwrap();
+    assert_eq!(policy.reply(down.kind()), Reply { status: 502, reason: "session storage unavailable" });
+    assert_eq!(policy.reply(full.kind()), Reply { status: 502, reason: "session storage unavailable" });
+    assert_eq!(policy.reply(bad.kind()), Reply { status: 500, reason: "session error" });
+    assert_eq!(policy.reply(missing.kind()).status, 500);
+    for failure in [&down, &full, &bad, &missing] {
+        let reason = policy.reply(failure.kind()).reason;
+        for secret in ["10.0.0.7", "hunter2", "secret-store"] {
+            assert!(!reason.contains(secret), "{reason}");
+        }
+    }
+    assert!(missing.to_string().contains("middleware"), "the wiring mistake says how to fix it");
+    assert!(down.session_error().is_some_and(Error::is_unavailable));
+}
+
+#[tokio::test]
+async fn an_outage_at_save_answers_the_registry_status_and_keeps_the_saved_cookies() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock, Arc::new(WritesFail), 502);
+    let sessions = registry.request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    sessions.get("prefs").await.unwrap().insert("theme", "dark").unwrap();
+    let finished = sessions.finish(200, None).await;
+    assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
+    assert_eq!(finished.status(200), 502);
+    assert_eq!(finished.set_cookies.len(), 1, "the cookie session still saved");
+    assert!(finished.set_cookies[0].starts_with("prefs="));
+    assert_eq!(finished.errors.len(), 1);
+}
+
+#[tokio::test]
+async fn an_outage_at_load_answers_exactly_as_one_at_save() {
+    let clock = ManualClock::new(START);
+    let at_save = {
+        let sessions = registry(&clock, Arc::new(WritesFail), 503).request([]);
+        sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+        sessions.finish(200, None).await.replace
+    };
+    // The handler's extractor met the outage; the adapter tagged its
+    // response, whatever status the framework gave it.
+    let at_load = registry(&clock, Arc::new(WritesFail), 503)
+        .request([])
+        .finish(500, Some(FailureKind::Unavailable))
+        .await
+        .replace;
+    assert_eq!(at_save, at_load);
+    assert_eq!(at_load, Some(Reply { status: 503, reason: "session storage unavailable" }));
+}
+
+#[tokio::test]
+async fn a_response_made_from_a_session_failure_persists_nothing() {
+    let clock = ManualClock::new(START);
+    let backend = Arc::new(MemoryBackend::new());
+    let registry = registry(&clock, backend.clone(), 503);
+    let sessions = registry.request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    // A `?` on some other session call failed in the handler, which
+    // answered with the adapter's error: a 500, so nothing is written.
+    let finished = sessions.finish(400, Some(FailureKind::Internal)).await;
+    assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
+    assert!(finished.set_cookies.is_empty());
+    assert!(finished.vary_cookie);
+    assert_eq!(backend.len(), 0);
+}
+
+#[tokio::test]
+async fn a_client_error_still_saves_and_a_server_error_does_not() {
+    let clock = ManualClock::new(START);
+    let backend = Arc::new(MemoryBackend::new());
+    let registry = registry(&clock, backend.clone(), 503);
+    for (status, saves) in [(200, true), (302, true), (404, true), (422, true), (500, false), (503, false)] {
+        let sessions = registry.request([]);
+        sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+        let before = backend.len();
+        let finished = sessions.finish(status, None).await;
+        assert_eq!(finished.set_cookies.len() == 1, saves, "{status}");
+        assert_eq!(backend.len() > before, saves, "{status}");
+        assert_eq!(finished.replace, None, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_touched_no_session_gets_no_headers() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock, Arc::new(MemoryBackend::new()), 503);
+    let finished = registry.request(["id=whatever"]).finish(200, None).await;
+    assert_eq!(finished.headers().count(), 0);
+    assert_eq!(finished.replace, None);
+}
+
+#[tokio::test]
+async fn a_header_the_framework_refuses_turns_the_answer_into_a_500() {
+    let clock = ManualClock::new(START);
+    let registry = registry(&clock, Arc::new(MemoryBackend::new()), 503);
+    let sessions = registry.request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    let mut finished = sessions.finish(200, None).await;
+    let sent = finished.convert_headers(|name, value| (name != "set-cookie").then(|| value.to_owned()));
+    assert_eq!(sent, ["Cookie", "no-cache=\"set-cookie\""]);
+    assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
+
+    // An outage already decided stays the answer.
+    let sessions = registry_with_outage(&clock).request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    let mut finished = sessions.finish(200, None).await;
+    finished.convert_headers(|_, _| None::<()>);
+    assert_eq!(finished.replace.map(|reply| reply.status), Some(503));
+}
+
+fn registry_with_outage(clock: &ManualClock) -> Registry {
+    registry(clock, Arc::new(WritesFail), 503)
+}
