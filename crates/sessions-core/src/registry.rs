@@ -168,7 +168,9 @@ impl Registry {
             values,
             session: OnceCell::new(),
         });
-        RequestSessions { inner: Arc::new(Inner { slots: slots.collect(), policy: self.policy }) }
+        RequestSessions {
+            inner: Arc::new(Inner { slots: slots.collect(), policy: self.policy, failure: std::sync::OnceLock::new() }),
+        }
     }
 }
 
@@ -221,6 +223,7 @@ pub struct RequestSessions {
 struct Inner {
     slots: Vec<Slot>,
     policy: Policy,
+    failure: std::sync::OnceLock<FailureKind>,
 }
 
 impl fmt::Debug for RequestSessions {
@@ -250,9 +253,10 @@ impl RequestSessions {
     ///
     /// `status` is the handler's; `failure` is set when the handler's
     /// response was made from a session [`Failure`](crate::edge::Failure)
-    /// (an adapter tags such responses with their [`FailureKind`]). That
-    /// response is then replaced by the registry's answer, so a storage
-    /// outage reads the same whichever step met it.
+    /// (an adapter tags such responses with their [`FailureKind`]), or
+    /// was recorded with [`RequestSessions::fail`]. That response is then
+    /// replaced by the registry's answer, so a storage outage reads the
+    /// same whichever step met it.
     ///
     /// ```
     /// use sessions_core::edge::FailureKind;
@@ -278,7 +282,7 @@ impl RequestSessions {
     /// ```
     pub async fn finish(&self, status: u16, failure: Option<FailureKind>) -> Finished {
         let policy = self.inner.policy;
-        let replace = failure.map(|kind| policy.reply(kind));
+        let replace = failure.or(self.inner.failure.get().copied()).map(|kind| policy.reply(kind));
         let status = replace.map_or(status, |reply| reply.status);
         let vary_cookie = self.accessed();
         if !vary_cookie || status >= 500 {
@@ -307,6 +311,16 @@ impl RequestSessions {
     /// How adapters answer a session failure of this request.
     pub fn policy(&self) -> Policy {
         self.inner.policy
+    }
+
+    /// Records that this request is answered as a session failure of
+    /// `kind`, for adapters whose framework loses the error on its way to
+    /// the response (a rocket guard's error goes to a catcher, a warp
+    /// rejection to the rejection handler): [`RequestSessions::finish`]
+    /// then replaces whatever the framework made of it with the registry's
+    /// answer. The first failure recorded is the one answered.
+    pub fn fail(&self, kind: FailureKind) {
+        let _ = self.inner.failure.set(kind);
     }
 
     /// The session stored under cookie `name`, loading it on first access.

@@ -181,3 +181,19 @@ async fn a_header_the_framework_refuses_turns_the_answer_into_a_500() {
 fn registry_with_outage(clock: &ManualClock) -> Registry {
     registry(clock, Arc::new(WritesFail), 503)
 }
+
+#[tokio::test]
+async fn a_failure_recorded_on_the_request_replaces_what_the_framework_made_of_it() {
+    let clock = ManualClock::new(START);
+    let backend = Arc::new(MemoryBackend::new());
+    let registry = registry(&clock, backend.clone(), 502);
+    let sessions = registry.request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    // A guard met the outage; the framework's catcher answered 404.
+    sessions.fail(FailureKind::Unavailable);
+    sessions.fail(FailureKind::Internal);
+    let finished = sessions.finish(404, None).await;
+    assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
+    assert!(finished.set_cookies.is_empty(), "a failed request saves nothing");
+    assert_eq!(backend.len(), 0);
+}
