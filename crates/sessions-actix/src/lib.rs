@@ -274,3 +274,7 @@ impl FromRequest for Sessions {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeExample;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/frameworks/actix.md")]
+struct ActixGuide;

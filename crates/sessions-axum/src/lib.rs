@@ -258,3 +258,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeExample;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/frameworks/axum.md")]
+struct AxumGuide;
