@@ -73,3 +73,8 @@ pub use store::{CookieStore, ServerStore, Store, StoreConfig};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The migration guide from Go's gorilla/sessions, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/migrate/from-gorilla.md")]
+pub struct FromGorillaGuide;
