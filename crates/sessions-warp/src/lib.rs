@@ -1,0 +1,255 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use http::{Request, StatusCode};
+use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
+use sessions_core::{Registry, RequestSessions};
+use tower_service::Service;
+use warp::Filter;
+use warp::reject::{Reject, Rejection};
+use warp::reply::Response;
+
+const NOT_INSTALLED: &str = "no sessions: serve the routes as `sessions_warp::wrap(warp::service(routes), registry)`";
+
+/// The error of this crate: a session could not be loaded or used.
+///
+/// It converts from [`sessions_core::Error`], so a handler returning
+/// `Result<_, SessionError>` can use `?` on session calls. It is a warp
+/// reply: a status and a short plain-text reason that names no secret,
+/// which [`wrap`] answers by the registry's [`Policy`]. It is also the
+/// rejection of the [`session`] and [`sessions`] filters.
+///
+/// ```
+/// use sessions_warp::SessionError;
+/// use warp::Reply;
+///
+/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
+/// assert_eq!(err.into_response().status(), 500);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SessionError(#[from] Failure);
+
+impl SessionError {
+    /// What failed.
+    pub fn failure(&self) -> &Failure {
+        &self.0
+    }
+}
+
+impl From<sessions_core::Error> for SessionError {
+    fn from(source: sessions_core::Error) -> Self {
+        SessionError(Failure::Session(source))
+    }
+}
+
+impl Reject for SessionError {}
+
+impl warp::Reply for SessionError {
+    fn into_response(self) -> Response {
+        // Tagged with its kind, so the wrapper answers it by the registry's
+        // policy; without the wrapper, the default policy stands.
+        let kind = self.0.kind();
+        let mut response = reply(self.0.reply(&Policy::default()));
+        response.extensions_mut().insert(kind);
+        response
+    }
+}
+
+fn reply(reply: Reply) -> Response {
+    let mut response = Response::new(reply.reason.into());
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// Gives every request of `service`, usually `warp::service(routes)`, its
+/// sessions, and saves them after the reply.
+///
+/// Wrap the whole app once; routes outside it cannot take sessions (their
+/// filters reject, which warp answers `500` naming `wrap`). See the crate
+/// documentation for serving the result.
+///
+/// ```
+/// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+/// use warp::Filter;
+///
+/// let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
+/// let routes = warp::path!("hello").map(|| "hello");
+/// let app = sessions_warp::wrap(warp::service(routes), Registry::single(store));
+/// # let _ = app;
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
+pub fn wrap<S>(service: S, registry: Registry) -> SessionService<S> {
+    SessionService { inner: service, registry }
+}
+
+/// The service built by [`wrap`]; see there.
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    registry: Registry,
+}
+
+impl<S, B> Service<Request<B>> for SessionService<S>
+where
+    S: Service<Request<B>, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    // Boxed: saving is an async step after the inner future; a hand-written
+    // state machine would outweigh this crate for tens of nanoseconds.
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header.
+        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
+        request.extensions_mut().insert(sessions.clone());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            // A rejection arrives as warp's response to it; `finish` replaces
+            // it when a session failure behind it was recorded with `fail`.
+            let mut response = response.await?;
+            let failure = response.extensions().get::<FailureKind>().copied();
+            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
+            let headers = finished.convert_headers(|name, value| {
+                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+            });
+            if let Some(replacement) = finished.replace {
+                response = reply(replacement);
+            }
+            // `extend` appends: a `Set-Cookie` of the handler's stays.
+            response.headers_mut().extend(headers);
+            Ok(response)
+        })
+    }
+}
+
+/// The filter of the request's default session.
+///
+/// Loads the session on first use in the request, whichever `or` branch
+/// asks; a load that fails rejects, and [`wrap`] answers it by the
+/// registry's policy. Without [`wrap`] it rejects, and warp answers `500`
+/// naming it.
+///
+/// ```
+/// use sessions_warp::{Session, SessionError};
+/// use warp::Filter;
+///
+/// async fn login(session: Session) -> Result<&'static str, SessionError> {
+///     session.cycle_id();
+///     session.insert("user", "ada")?;
+///     Ok("welcome")
+/// }
+///
+/// let route = warp::path!("login").and(warp::post()).and(sessions_warp::session()).then(login);
+/// # let _ = route;
+/// ```
+pub fn session() -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
+    sessions().and_then(|sessions: Sessions| async move {
+        sessions.default_session().await.map(Session).map_err(warp::reject::custom)
+    })
+}
+
+/// The filter of every named session of the request.
+///
+/// Use it when a route works with more than the default session; each
+/// session loads on its first [`Sessions::get`]. Without [`wrap`] it
+/// rejects, and warp answers `500` naming it.
+///
+/// ```
+/// use sessions_warp::{SessionError, Sessions};
+/// use warp::Filter;
+///
+/// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
+///     let prefs = sessions.get("prefs").await?;
+///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
+/// }
+///
+/// let route = warp::path!("theme").and(sessions_warp::sessions()).then(theme);
+/// # let _ = route;
+/// ```
+pub fn sessions() -> impl Filter<Extract = (Sessions,), Error = Rejection> + Clone {
+    warp::ext::optional::<RequestSessions>().and_then(|sessions: Option<RequestSessions>| async move {
+        sessions.map(Sessions).ok_or_else(|| warp::reject::custom(SessionError(Failure::NotInstalled(NOT_INSTALLED))))
+    })
+}
+
+/// The default session of the request, from the [`session`] filter.
+///
+/// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
+/// `cycle_id`, `destroy`, `remember`. Changes are saved by [`wrap`] after
+/// the reply, whether or not the handler returns the session.
+///
+/// ```
+/// async fn logout(session: sessions_warp::Session) -> &'static str {
+///     session.destroy();
+///     "bye"
+/// }
+/// # let _ = logout;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Session(sessions_core::Session);
+
+impl Session {
+    /// The core session handle.
+    pub fn into_inner(self) -> sessions_core::Session {
+        self.0
+    }
+}
+
+impl Deref for Session {
+    type Target = sessions_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// Every named session of the request, from the [`sessions`] filter.
+///
+/// A load that fails is recorded as well as returned, so [`wrap`] answers
+/// it by the registry's policy even when it reaches warp as a rejection.
+///
+/// ```
+/// async fn user(sessions: sessions_warp::Sessions) -> Result<String, sessions_warp::SessionError> {
+///     Ok(sessions.default_session().await?.get::<String>("user")?.unwrap_or_default())
+/// }
+/// # let _ = user;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sessions(RequestSessions);
+
+impl Sessions {
+    /// The session stored under cookie `name`.
+    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
+        self.recorded(self.0.get(name).await)
+    }
+
+    /// The default session (the registry's first store).
+    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
+        self.recorded(self.0.default_session().await)
+    }
+
+    // Warp turns a rejection into its own `500` before `wrap` sees the
+    // response; recorded, the failure is answered by the policy instead.
+    fn recorded<T>(&self, result: sessions_core::Result<T>) -> Result<T, SessionError> {
+        result.map_err(|err| {
+            let err = SessionError::from(err);
+            self.0.fail(err.0.kind());
+            err
+        })
+    }
+}
