@@ -278,3 +278,7 @@ struct ReadmeExample;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/frameworks/actix.md")]
 struct ActixGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/migrate/from-actix-session.md")]
+struct FromActixSessionGuide;

@@ -262,3 +262,7 @@ struct ReadmeExample;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/frameworks/axum.md")]
 struct AxumGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/migrate/from-tower-sessions.md")]
+struct FromTowerSessionsGuide;
