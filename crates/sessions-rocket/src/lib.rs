@@ -1,0 +1,299 @@
+//! rocket 0.5 adapter for `sessions`: the [`SessionFairing`] and the
+//! [`Session`] and [`Sessions`] request guards.
+//!
+//! The fairing reads the request's cookies into the sessions of a
+//! [`Registry`]; a guard loads a session on first use, once per request
+//! however often rocket forwards it; once the response is made, a
+//! catcher's included, the fairing saves what the request touched and
+//! appends the headers `sessions-core` decides on. This crate only wires
+//! core into rocket.
+//!
+//! - A response `>= 500`, a catcher's too, persists nothing; a `4xx` saves.
+//! - A storage outage answers `503`, or the registry's
+//!   [`unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
+//!   with the body `session storage unavailable`, never a catcher's page.
+//! - Rocket's `CookieJar` and `secret_key` are not used; the `migrate`
+//!   feature moves values out of rocket's private cookies.
+//! - The guards are rocket sentinels: launch fails without the fairing.
+//!
+//! ```
+//! use rocket::{get, routes};
+//! use sessions_rocket::{Session, SessionError, SessionFairing};
+//! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+//!
+//! #[get("/")]
+//! fn counter(session: Session) -> Result<String, SessionError> {
+//!     let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
+//!     session.insert("count", &count)?;
+//!     Ok(count.to_string())
+//! }
+//!
+//! let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
+//! let rocket = rocket::build().attach(SessionFairing::new(Registry::single(store))).mount("/", routes![counter]);
+//! # let _ = rocket;
+//! # Ok::<(), sessions_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::io::Cursor;
+use std::ops::Deref;
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::{self, FromRequest, Outcome};
+use rocket::{Build, Data, Ignite, Request, Response, Rocket, Sentinel};
+use sessions_core::edge::{Failure, Policy, Reply};
+use sessions_core::{Registry, RequestSessions};
+
+#[cfg(feature = "migrate")]
+pub mod migrate;
+
+const NOT_INSTALLED: &str = "no session fairing: attach `sessions_rocket::SessionFairing` to the rocket";
+
+/// The error of this crate: a session could not be loaded or used.
+///
+/// The guards' error; converts from [`sessions_core::Error`], so a handler
+/// returning `Result<_, SessionError>` can use `?` on session calls. As a
+/// response it is a status by the registry's [`Policy`] and a short
+/// plain-text reason that names no secret.
+///
+/// ```
+/// use sessions_rocket::SessionError;
+///
+/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
+/// assert_eq!(err.to_string(), "no session store named `prefs` is configured");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SessionError(#[from] Failure);
+
+impl SessionError {
+    /// What failed.
+    pub fn failure(&self) -> &Failure {
+        &self.0
+    }
+}
+
+impl From<sessions_core::Error> for SessionError {
+    fn from(source: sessions_core::Error) -> Self {
+        SessionError(Failure::Session(source))
+    }
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for SessionError {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
+        Ok(reply(record(request, &self.0)))
+    }
+}
+
+/// Records `failure` for the fairing, which answers it whatever rocket made
+/// of it (a guard's error goes to a catcher), and returns that answer.
+fn record(request: &Request<'_>, failure: &Failure) -> Reply {
+    match cached(request) {
+        Some(sessions) => {
+            sessions.fail(failure.kind());
+            failure.reply(&sessions.policy())
+        }
+        None => failure.reply(&Policy::default()),
+    }
+}
+
+fn reply(reply: Reply) -> Response<'static> {
+    Response::build()
+        .status(Status::new(reply.status))
+        .header(ContentType::Plain)
+        .sized_body(reply.reason.len(), Cursor::new(reply.reason))
+        .finalize()
+}
+
+/// The fairing that gives every request its sessions and saves them once
+/// the response is made.
+///
+/// Attach it once, built from a [`Registry`] (a second one replaces the
+/// first). It appends its headers to the response itself: rocket takes the
+/// `CookieJar`'s cookies before response fairings run, and drops them for a
+/// catcher.
+#[derive(Debug, Clone)]
+pub struct SessionFairing {
+    registry: Registry,
+}
+
+impl SessionFairing {
+    /// A fairing serving the stores of `registry`.
+    pub fn new(registry: Registry) -> SessionFairing {
+        SessionFairing { registry }
+    }
+}
+
+/// Managed on ignite, for the guards' sentinels.
+struct Attached;
+
+/// In rocket's per-request cache: guards run again on a forward.
+struct Cached(Option<RequestSessions>);
+
+fn cached(request: &Request<'_>) -> Option<RequestSessions> {
+    request.local_cache(|| Cached(None)).0.clone()
+}
+
+#[rocket::async_trait]
+impl Fairing for SessionFairing {
+    fn info(&self) -> Info {
+        Info { name: "sessions", kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        Ok(rocket.manage(Attached))
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        // The headers keep every value of a duplicated name, the jar one;
+        // rocket's local `Client` fills only the jar.
+        let mut headers = request.headers().get("Cookie").map(str::as_bytes).peekable();
+        let sessions = if headers.peek().is_some() {
+            self.registry.request_bytes(headers)
+        } else {
+            let pairs: Vec<String> = request.cookies().iter().map(|c| format!("{}={}", c.name(), c.value())).collect();
+            self.registry.request_bytes(pairs.iter().map(String::as_bytes))
+        };
+        request.local_cache(|| Cached(Some(sessions)));
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(sessions) = cached(request) else { return };
+        let mut finished = sessions.finish(response.status().code, None).await;
+        let headers = finished.convert_headers(|name, value| Some(Header::new(name, value.to_owned())));
+        if let Some(replacement) = finished.replace {
+            *response = reply(replacement);
+        }
+        for header in headers {
+            response.adjoin_header(header);
+        }
+    }
+}
+
+fn sessions_of(request: &Request<'_>) -> Result<RequestSessions, SessionError> {
+    cached(request).ok_or_else(|| {
+        tracing::error!("{NOT_INSTALLED}");
+        SessionError(Failure::NotInstalled(NOT_INSTALLED))
+    })
+}
+
+fn outcome<T>(request: &Request<'_>, result: Result<T, SessionError>) -> request::Outcome<T, SessionError> {
+    match result {
+        Ok(value) => Outcome::Success(value),
+        Err(err) => Outcome::Error((Status::new(record(request, &err.0).status), err)),
+    }
+}
+
+fn fairing_missing(rocket: &Rocket<Ignite>) -> bool {
+    let missing = rocket.state::<Attached>().is_none();
+    if missing {
+        tracing::error!("{NOT_INSTALLED}");
+    }
+    missing
+}
+
+/// The default session of the request, as a request guard.
+///
+/// Dereferences to [`sessions_core::Session`]; changes are saved by
+/// [`SessionFairing`]. A storage outage fails the guard with the registry's
+/// status and the fairing's `session storage unavailable`.
+///
+/// Take `Session`, not `Option<Session>` or `Result<Session, _>`: those run
+/// the handler through an outage without the user's session, as if logged
+/// out; the fairing still answers the outage, but what the handler did is
+/// done.
+///
+/// ```
+/// use rocket::post;
+/// use sessions_rocket::{Session, SessionError};
+///
+/// #[post("/login")]
+/// fn login(session: Session) -> Result<&'static str, SessionError> {
+///     session.cycle_id();
+///     session.insert("user", "ada")?;
+///     Ok("welcome")
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Session(sessions_core::Session);
+
+impl Session {
+    /// The core session handle.
+    pub fn into_inner(self) -> sessions_core::Session {
+        self.0
+    }
+}
+
+impl Deref for Session {
+    type Target = sessions_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Session {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, SessionError> {
+        let session = async { Ok(Session(sessions_of(request)?.default_session().await?)) };
+        outcome(request, session.await)
+    }
+}
+
+impl Sentinel for Session {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket)
+    }
+}
+
+/// Every named session of the request, as a request guard.
+///
+/// Use it when a handler works with more than the default session; each
+/// session loads on its first [`Sessions::get`].
+///
+/// ```
+/// use rocket::get;
+/// use sessions_rocket::{SessionError, Sessions};
+///
+/// #[get("/theme")]
+/// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
+///     let prefs = sessions.get("prefs").await?;
+///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sessions(RequestSessions);
+
+impl Sessions {
+    /// The session stored under cookie `name`.
+    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
+        Ok(self.0.get(name).await?)
+    }
+
+    /// The default session (the registry's first store).
+    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
+        Ok(self.0.default_session().await?)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Sessions {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, SessionError> {
+        outcome(request, sessions_of(request).map(Sessions))
+    }
+}
+
+impl Sentinel for Sessions {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket)
+    }
+}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
