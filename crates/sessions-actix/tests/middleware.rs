@@ -124,10 +124,9 @@ async fn storage_down_while_loading_answers_the_configured_status() {
         .unavailable_status(502)
         .build()
         .unwrap();
-    let down = test::init_service(
-        App::new().wrap(SessionMiddleware::new(registry)).route("/counter", web::get().to(counter)),
-    )
-    .await;
+    let down =
+        test::init_service(App::new().wrap(SessionMiddleware::new(registry)).route("/counter", web::get().to(counter)))
+            .await;
     let response = test::call_service(&down, get("/counter", Some(&cookie))).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 }

@@ -5,7 +5,9 @@
 //! - the floor: the same counter handler on a process-wide atomic, no sessions;
 //! - ours with the cookie store (sealed cookie) and the memory store;
 //! - the peer: tower-sessions 0.15 `MemoryStore` for axum, actix-session
-//!   0.11 `CookieSessionStore` for actix-web.
+//!   0.11 `CookieSessionStore` for actix-web, rocket's own private cookie
+//!   (`CookieJar::add_private`) for rocket; warp has no maintained peer
+//!   for its current release, so it is measured against its floor only.
 //!
 //! The `core` group measures the same session work with no framework at
 //! all, so the adapters' own share is the difference.
@@ -220,10 +222,140 @@ mod actix_bench {
     }
 }
 
+mod rocket_bench {
+    use criterion::Criterion;
+    use rocket::http::{CookieJar, Header};
+    use rocket::local::asynchronous::Client;
+    use rocket::{Build, Rocket, get, routes};
+
+    #[get("/")]
+    fn floor() -> String {
+        super::floor_count()
+    }
+
+    #[get("/")]
+    fn ours(session: sessions_rocket::Session) -> String {
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", &count);
+        count.to_string()
+    }
+
+    /// Rocket's own answer to sessions: a private (AES-GCM) cookie per value.
+    #[get("/")]
+    fn peer(cookies: &CookieJar<'_>) -> String {
+        let count = cookies.get_private("count").and_then(|c| c.value().parse::<u64>().ok()).unwrap_or(0) + 1;
+        cookies.add_private(("count", count.to_string()));
+        count.to_string()
+    }
+
+    fn rocket() -> Rocket<Build> {
+        let figment = rocket::Config::figment()
+            .merge(("log_level", rocket::config::LogLevel::Off))
+            .merge(("secret_key", vec![7u8; 64]));
+        rocket::custom(figment)
+    }
+
+    async fn client(rocket: Rocket<Build>) -> Client {
+        Client::untracked(rocket).await.expect("a valid rocket")
+    }
+
+    async fn one_request(client: &Client, cookie: Option<&str>) -> Option<String> {
+        let mut request = client.get("/");
+        if let Some(cookie) = cookie {
+            request = request.header(Header::new("Cookie", cookie.to_owned()));
+        }
+        let response = request.dispatch().await;
+        assert_eq!(response.status().code, 200);
+        let cookies: Vec<String> = response.headers().get("Set-Cookie").map(super::cookie_pair).collect();
+        (!cookies.is_empty()).then(|| cookies.join("; "))
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
+        let mut group = c.benchmark_group("rocket");
+        let apps = [
+            ("no_sessions", rocket().mount("/", routes![floor])),
+            (
+                "sessions_cookie_store",
+                rocket()
+                    .attach(sessions_rocket::SessionFairing::new(super::cookie_registry()))
+                    .mount("/", routes![ours]),
+            ),
+            (
+                "sessions_memory_store",
+                rocket()
+                    .attach(sessions_rocket::SessionFairing::new(super::memory_registry()))
+                    .mount("/", routes![ours]),
+            ),
+            ("rocket_private_cookie", rocket().mount("/", routes![peer])),
+        ];
+        for (name, app) in apps {
+            let client = runtime.block_on(client(app));
+            let cookie = runtime.block_on(one_request(&client, None));
+            group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&client, cookie.as_deref())));
+        }
+        group.finish();
+    }
+}
+
+mod warp_bench {
+    use criterion::Criterion;
+    use tower::ServiceExt;
+    use warp::Filter;
+    use warp::http::{Request, header};
+
+    async fn ours(session: sessions_warp::Session) -> String {
+        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("count", &count);
+        count.to_string()
+    }
+
+    fn request(cookie: Option<&str>) -> Request<String> {
+        let mut builder = Request::get("/");
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        builder.body(String::new()).expect("valid request")
+    }
+
+    async fn one_request<S>(app: &S, cookie: Option<&str>) -> Option<String>
+    where
+        S: tower::Service<Request<String>, Response = warp::reply::Response> + Clone,
+        S::Error: std::fmt::Debug,
+    {
+        let response = app.clone().oneshot(request(cookie)).await.expect("infallible");
+        assert!(response.status().is_success());
+        response.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).map(super::cookie_pair)
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
+        let mut group = c.benchmark_group("warp");
+        // Both served as a service, as the sessions wrap them: the floor
+        // pays the same conversion.
+        let floor = warp::service(warp::path::end().map(super::floor_count));
+        let cookie = runtime.block_on(one_request(&floor, None));
+        group.bench_function("no_sessions", |b| b.to_async(&runtime).iter(|| one_request(&floor, cookie.as_deref())));
+        for (name, registry) in
+            [("sessions_cookie_store", super::cookie_registry()), ("sessions_memory_store", super::memory_registry())]
+        {
+            let routes = warp::path::end().and(sessions_warp::session()).then(ours);
+            let app = sessions_warp::wrap(warp::service(routes), registry);
+            let cookie = runtime.block_on(one_request(&app, None));
+            group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&app, cookie.as_deref())));
+        }
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     core_bench::bench(c);
     axum_bench::bench(c);
     actix_bench::bench(c);
+    rocket_bench::bench(c);
+    warp_bench::bench(c);
 }
 
 criterion_group!(adapters, benches);

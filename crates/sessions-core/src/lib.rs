@@ -60,10 +60,10 @@ pub mod store;
 pub mod testing;
 
 pub use backend::Backend;
+pub use edge::{Failure, Finished, Policy};
 pub use error::{BackendError, Error, Rejection, Result};
 pub use key::{Key, KeyRing, MIN_KEY_LEN};
 pub use options::{CookieOptions, SameSite};
-pub use edge::{Failure, Finished, Policy};
 pub use registry::{Registry, RegistryBuilder, RequestSessions, Saved};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};

@@ -1,16 +1,16 @@
-//! The sessions demo app on actix-web: every route of the demo, configured
-//! onto an `App` from a [`Registry`], so tests can run it in-process.
+//! The sessions demo app on actix-web: the demo kit's routes on an actix
+//! [`App`] wrapped in a [`SessionMiddleware`], so tests can run it
+//! in-process.
 #![deny(missing_docs)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Form, Json, Query};
-use actix_web::{App, HttpResponse, HttpServer};
-use demo_config::{Background, Config, HomeView, PREFS_SESSION};
-use serde::Deserialize;
+use actix_web::web::{self, Form, Query};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
+use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
+use demo_kit::{Answer, Background, Config, PREFS_SESSION, Shutdown};
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
 use sessions_core::Registry;
 use sessions_core::backend::Backend;
@@ -29,175 +29,79 @@ pub fn app(
 > {
     App::new()
         .wrap(SessionMiddleware::new(registry))
-        .route("/", web::get().to(home))
-        .route("/counter", web::get().to(counter))
-        .route("/peek", web::get().to(peek))
-        .route("/flash", web::post().to(flash))
-        .route("/flashes", web::get().to(flashes))
-        .route("/login", web::post().to(login))
-        .route("/me", web::get().to(me))
-        .route("/logout", web::post().to(logout))
-        .route("/remember", web::post().to(remember))
-        .route("/kv", web::get().to(kv))
+        .route("/", web::get().to(|s: Sessions| both_sessions(s, routes::home)))
+        .route("/counter", web::get().to(|s: Session| async move { reply(routes::counter(&s)) }))
+        .route("/peek", web::get().to(|s: Session| async move { reply(routes::peek(&s)) }))
+        .route("/flash", web::post().to(|s: Session, f: Form<FlashForm>| async move { reply(routes::flash(&s, &f)) }))
+        .route("/flashes", web::get().to(|s: Session| async move { reply(routes::flashes(&s)) }))
+        .route("/login", web::post().to(|s: Session, f: Form<LoginForm>| async move { reply(routes::login(&s, &f)) }))
+        .route("/me", web::get().to(|s: Session| async move { reply(routes::me(&s)) }))
+        .route("/logout", web::post().to(|s: Session| async move { reply(routes::logout(&s)) }))
+        .route(
+            "/remember",
+            web::post().to(|s: Session, f: Form<RememberForm>| async move { reply(routes::remember(&s, &f)) }),
+        )
+        .route("/kv", web::get().to(|s: Session, q: Query<KvQuery>| async move { reply(routes::kv(&s, &q)) }))
         .route("/prefs", web::get().to(prefs))
-        .route("/both", web::get().to(both))
+        .route("/both", web::get().to(|s: Sessions| both_sessions(s, routes::both)))
 }
 
-/// Serves the demo on `listener` until the process is stopped.
-pub async fn serve(listener: std::net::TcpListener, registry: Registry) -> std::io::Result<()> {
-    HttpServer::new(move || app(registry.clone())).listen(listener)?.run().await
+async fn prefs(sessions: Sessions, query: Query<PrefsQuery>) -> Result<Page, SessionError> {
+    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query))
 }
 
-/// Starts the demo on a background thread with its own actix system,
-/// listening on `config.addr` (port 0 picks a free port); the main session
-/// uses `backend` instead of opening the configured one when it is given.
+async fn both_sessions(
+    sessions: Sessions,
+    body: fn(&sessions_core::Session, &sessions_core::Session) -> sessions_core::Result<Answer>,
+) -> Result<Page, SessionError> {
+    reply(body(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+}
+
+/// A kit answer as an actix response.
+struct Page(Answer);
+
+fn reply(answer: sessions_core::Result<Answer>) -> Result<Page, SessionError> {
+    Ok(Page(answer?))
+}
+
+impl Responder for Page {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
+        let mut response =
+            HttpResponse::build(StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        match self.0.content_type() {
+            Some(content_type) => response.content_type(content_type).body(self.0.into_body()),
+            None => response.finish(),
+        }
+    }
+}
+
+/// Serves the demo on `listener` until `shutdown` completes (or, with
+/// `signals`, until the process is interrupted).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    registry: Registry,
+    shutdown: Option<Shutdown>,
+) -> std::io::Result<()> {
+    let mut server = HttpServer::new(move || app(registry.clone()));
+    if shutdown.is_some() {
+        server = server.workers(1).disable_signals().shutdown_timeout(0);
+    }
+    let server = server.listen(listener)?.run();
+    if let Some(shutdown) = shutdown {
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            shutdown.await;
+            handle.stop(false).await;
+        });
+    }
+    server.await
+}
+
+/// Starts the demo in the background (see [`demo_kit::spawn`]) on an actix
+/// system of its own.
 pub fn spawn(config: &Config, backend: Option<Arc<dyn Backend>>) -> std::io::Result<Background> {
-    let listener = std::net::TcpListener::bind(config.addr)?;
-    let addr = listener.local_addr()?;
-    let config = config.clone();
-    let (started, start) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let registry = match backend {
-                Some(backend) => config.registry_on(Some(backend)),
-                None => config.registry().await,
-            };
-            let server = registry.map_err(std::io::Error::other).and_then(|registry| {
-                Ok(HttpServer::new(move || app(registry.clone()))
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(0)
-                    .listen(listener)?
-                    .run())
-            });
-            match server {
-                Ok(server) => {
-                    let _ = started.send(Ok(server.handle()));
-                    server.await
-                }
-                Err(err) => {
-                    let _ = started.send(Err(err));
-                    Ok(())
-                }
-            }
-        })
-    });
-    let handle = start.recv().map_err(std::io::Error::other)??;
-    Ok(Background::new(addr, move || {
-        // `stop` sends its command at once; the returned future only
-        // reports completion, which joining the thread waits for anyway.
-        drop(handle.stop(false));
-        let _ = thread.join();
-    }))
-}
-
-async fn home(sessions: Sessions) -> Result<HttpResponse, SessionError> {
-    let session = sessions.default_session().await?;
-    let prefs = sessions.get(PREFS_SESSION).await?;
-    let view = HomeView {
-        count: session.get("count")?.unwrap_or(0),
-        flashes: session.flashes()?,
-        user: session.get("user")?,
-        theme: prefs.get("theme")?,
-    };
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(demo_config::home_page(&view)))
-}
-
-async fn counter(session: Session) -> Result<String, SessionError> {
-    let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
-    session.insert("count", &count)?;
-    Ok(count.to_string())
-}
-
-async fn peek(session: Session) -> Result<String, SessionError> {
-    Ok(session.get::<u64>("count")?.unwrap_or(0).to_string())
-}
-
-#[derive(Deserialize)]
-struct FlashForm {
-    message: String,
-}
-
-async fn flash(session: Session, form: Form<FlashForm>) -> Result<HttpResponse, SessionError> {
-    session.add_flash(&form.message)?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn flashes(session: Session) -> Result<Json<Vec<String>>, SessionError> {
-    Ok(Json(session.flashes()?))
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    user: String,
-}
-
-async fn login(session: Session, form: Form<LoginForm>) -> Result<HttpResponse, SessionError> {
-    session.cycle_id();
-    session.insert("user", &form.user)?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn me(session: Session) -> Result<HttpResponse, SessionError> {
-    Ok(match session.get::<String>("user")? {
-        Some(user) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(user),
-        None => HttpResponse::Unauthorized().finish(),
-    })
-}
-
-async fn logout(session: Session) -> HttpResponse {
-    session.destroy();
-    HttpResponse::NoContent().finish()
-}
-
-#[derive(Deserialize)]
-struct RememberForm {
-    on: String,
-}
-
-async fn remember(session: Session, form: Form<RememberForm>) -> HttpResponse {
-    match form.on.as_str() {
-        "1" => session.remember(true),
-        "0" => session.remember(false),
-        _ => return HttpResponse::new(StatusCode::UNPROCESSABLE_ENTITY),
-    }
-    HttpResponse::NoContent().finish()
-}
-
-#[derive(Deserialize)]
-struct KvQuery {
-    k: Option<String>,
-    v: Option<String>,
-}
-
-async fn kv(session: Session, query: Query<KvQuery>) -> Result<HttpResponse, SessionError> {
-    let query = query.into_inner();
-    if let Some(key) = query.k {
-        session.insert(&key, &query.v.unwrap_or_default())?;
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    // Values of other types fail to decode as a string and are left out.
-    let strings: BTreeMap<String, String> =
-        session.keys().into_iter().filter_map(|k| session.get::<String>(&k).ok().flatten().map(|v| (k, v))).collect();
-    Ok(HttpResponse::Ok().json(strings))
-}
-
-#[derive(Deserialize)]
-struct PrefsQuery {
-    theme: Option<String>,
-}
-
-async fn prefs(sessions: Sessions, query: Query<PrefsQuery>) -> Result<String, SessionError> {
-    let prefs = sessions.get(PREFS_SESSION).await?;
-    if let Some(theme) = query.into_inner().theme {
-        prefs.insert("theme", &theme)?;
-        return Ok(theme);
-    }
-    Ok(prefs.get::<String>("theme")?.unwrap_or_default())
-}
-
-async fn both(sessions: Sessions) -> Result<HttpResponse, SessionError> {
-    let count = sessions.default_session().await?.get::<u64>("count")?.unwrap_or(0);
-    let theme = sessions.get(PREFS_SESSION).await?.get::<String>("theme")?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "count": count, "theme": theme })))
+    let runtime = |task| actix_web::rt::System::new().block_on(async move { Ok(task.await) });
+    demo_kit::spawn(config, backend, runtime, |listener, registry, shutdown| serve(listener, registry, Some(shutdown)))
 }

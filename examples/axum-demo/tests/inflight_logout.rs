@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use demo_config::Config;
+use demo_kit::Config;
 use sessions_axum::{Session, SessionLayer};
 use sessions_conformance::Client;
 use sessions_core::testing::service_url as service;

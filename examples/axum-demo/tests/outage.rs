@@ -2,7 +2,7 @@
 //! with 503 in bounded time, and the app recovers by itself when the store
 //! is back.
 
-use demo_config::Config;
+use demo_kit::Config;
 use sessions_conformance::Client;
 use sessions_redis::testing::{RedisProcess, redis_tools_installed};
 

@@ -1,0 +1,371 @@
+//! The environment every demo reads, parsed in one place so that all
+//! demos behave the same, and the stores it describes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend};
+use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
+
+/// The cookie name of the main session.
+pub const MAIN_SESSION: &str = "id";
+/// The cookie name of the preferences session (always a cookie store).
+pub const PREFS_SESSION: &str = "prefs";
+/// Where a demo listens when `DEMO_ADDR` is unset.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// Why the environment does not describe a runnable demo.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable holds a value that does not parse.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `SESSION_STORE` names a scheme no demo knows.
+    #[error(
+        "SESSION_STORE: unknown store `{0}` (expected `cookie`, `memory`, `fs:<dir>`, `redis://...`, \
+         `postgres://...`, `mysql://...`, `mariadb://...` or `sqlite:...`)"
+    )]
+    UnknownStore(String),
+    /// `SESSION_STORE` names a store this build of the demo leaves out.
+    #[error("SESSION_STORE: `{scheme}` needs the demo built with `--features {feature}`")]
+    NotBuiltIn {
+        /// The scheme asked for.
+        scheme: String,
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
+    /// A network backend could not be reached or set up.
+    #[error("cannot connect the `{scheme}` session backend: {reason}")]
+    Connect {
+        /// The scheme of `SESSION_STORE` (the URL itself may hold a password).
+        scheme: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Building the stores failed.
+    #[error("cannot build the session stores: {0}")]
+    Sessions(#[from] sessions_core::Error),
+    /// The session backend could not be opened.
+    #[error("cannot open the session backend: {0}")]
+    Backend(#[from] sessions_core::BackendError),
+}
+
+/// Where the main session lives, from `SESSION_STORE`.
+///
+/// Parsing matches on the scheme before the first `:`; a new backend is a
+/// new variant, one arm in [`StoreSpec::from_str`] and one in
+/// [`Config::backend`]. Every scheme parses in every build; opening a
+/// network store the build left out (features `redis`, `sql`) is an error
+/// that names the feature.
+///
+/// ```
+/// use demo_kit::StoreSpec;
+///
+/// assert_eq!("cookie".parse::<StoreSpec>()?, StoreSpec::Cookie);
+/// assert_eq!("fs:/tmp/s".parse::<StoreSpec>()?, StoreSpec::Filesystem("/tmp/s".into()));
+/// assert!("gopher://x".parse::<StoreSpec>().is_err());
+/// # Ok::<(), demo_kit::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreSpec {
+    /// All data in the cookie.
+    Cookie,
+    /// A server store on the in-process memory backend.
+    Memory,
+    /// A server store on one file per session in a directory.
+    Filesystem(PathBuf),
+    /// A server store on Redis; the URL as given (`redis://`, `rediss://`).
+    Redis(String),
+    /// A server store on SQL; the URL as given (`postgres://`,
+    /// `postgresql://`, `mysql://`, `mariadb://`, `sqlite:`).
+    Sql(String),
+}
+
+impl StoreSpec {
+    /// True for stores that keep data on the server.
+    pub fn is_server(&self) -> bool {
+        !matches!(self, StoreSpec::Cookie)
+    }
+}
+
+impl FromStr for StoreSpec {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        match text.split_once(':') {
+            None => match text {
+                "cookie" => Ok(StoreSpec::Cookie),
+                "memory" => Ok(StoreSpec::Memory),
+                _ => Err(ConfigError::UnknownStore(text.to_owned())),
+            },
+            Some(("fs", dir)) if !dir.is_empty() => Ok(StoreSpec::Filesystem(dir.into())),
+            Some(("fs", _)) => {
+                Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`fs:` needs a directory".into() })
+            }
+            Some(("redis" | "rediss", _)) => Ok(StoreSpec::Redis(text.to_owned())),
+            Some(("postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite", _)) => {
+                Ok(StoreSpec::Sql(text.to_owned()))
+            }
+            Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
+        }
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSpec::Cookie => f.write_str("cookie"),
+            StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Filesystem(dir) => write!(f, "fs:{}", dir.display()),
+            // Only the scheme: the rest of a URL may carry a password.
+            StoreSpec::Redis(url) | StoreSpec::Sql(url) => write!(f, "{}:...", scheme(url)),
+        }
+    }
+}
+
+/// A demo's whole configuration.
+///
+/// Read it with [`Config::from_env`] in `main`, or with
+/// [`Config::from_vars`] in tests, then build the sessions with
+/// [`Config::registry`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The master keys, newest first.
+    pub keys: KeyRing,
+    /// True when `SESSION_KEYS` was unset and a random key was made:
+    /// sessions will not survive a restart.
+    pub keys_generated: bool,
+    /// Where the main session lives.
+    pub store: StoreSpec,
+    /// Whether cookies carry `Secure`.
+    pub secure: bool,
+    /// Idle timeout of the main session.
+    pub idle: Option<Duration>,
+    /// Absolute timeout of the main session.
+    pub max: Option<Duration>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Reads the variables `vars` as if they were the environment; unknown
+    /// names are ignored.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Config, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let addr = get("DEMO_ADDR")
+            .unwrap_or(DEFAULT_ADDR)
+            .parse()
+            .map_err(|e| ConfigError::Invalid { name: "DEMO_ADDR", reason: format!("{e}") })?;
+        let (keys, keys_generated) = match get("SESSION_KEYS") {
+            Some(list) => (
+                KeyRing::parse_list(list)
+                    .map_err(|e| ConfigError::Invalid { name: "SESSION_KEYS", reason: e.to_string() })?,
+                false,
+            ),
+            None => (KeyRing::from(Key::try_generate()?), true),
+        };
+        let store = get("SESSION_STORE").map(str::parse).transpose()?.unwrap_or(StoreSpec::Cookie);
+        let secure = match get("SESSION_SECURE") {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_SECURE",
+                    reason: format!("`{other}` is not 0 or 1"),
+                });
+            }
+        };
+        Ok(Config {
+            addr,
+            keys,
+            keys_generated,
+            store,
+            secure,
+            idle: seconds(get("SESSION_IDLE_SECS"), "SESSION_IDLE_SECS")?,
+            max: seconds(get("SESSION_MAX_SECS"), "SESSION_MAX_SECS")?,
+        })
+    }
+
+    /// Opens the backend of a server store; `None` for the cookie store.
+    ///
+    /// Async because the network backends connect here.
+    pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
+        Ok(match &self.store {
+            StoreSpec::Cookie => None,
+            StoreSpec::Memory => Some(Arc::new(MemoryBackend::new())),
+            StoreSpec::Filesystem(dir) => Some(Arc::new(FilesystemBackend::new(dir)?)),
+            StoreSpec::Redis(url) => Some(redis_backend(url).await?),
+            StoreSpec::Sql(url) => Some(sql_backend(url).await?),
+        })
+    }
+
+    /// The sessions of the demo: `id` on the configured store, `prefs` in
+    /// its own cookie.
+    pub async fn registry(&self) -> Result<Registry, ConfigError> {
+        let backend = self.backend().await?;
+        self.registry_on(backend)
+    }
+
+    /// Like [`Config::registry`], with the main session on `backend` when
+    /// the store is a server store; tests use it to keep one memory backend
+    /// across restarts of an app.
+    pub fn registry_on(&self, backend: Option<Arc<dyn Backend>>) -> Result<Registry, ConfigError> {
+        let options = CookieOptions::new().secure(self.secure);
+        let mut main = StoreConfig::new(MAIN_SESSION, self.keys.clone()).cookie_options(options.clone());
+        // Unset: the library's defaults; `0`: off.
+        if let Some(idle) = self.idle {
+            main = main.idle_timeout(Some(idle).filter(|d| !d.is_zero()));
+        }
+        if let Some(max) = self.max {
+            main = main.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
+        }
+        let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone()).cookie_options(options);
+        let builder = match backend {
+            Some(backend) if self.store.is_server() => Registry::builder().store(ServerStore::new(main, backend)?),
+            _ => Registry::builder().store(CookieStore::new(main)?),
+        };
+        Ok(builder.store(CookieStore::new(prefs)?).build()?)
+    }
+
+    /// A line for the start-up log describing the configuration (no secrets).
+    pub fn describe(&self) -> String {
+        format!(
+            "listening on http://{} with session store `{}`{}",
+            self.addr,
+            self.store,
+            if self.secure { "" } else { " (Secure attribute off)" }
+        )
+    }
+}
+
+fn scheme(url: &str) -> &str {
+    url.split(':').next().unwrap_or_default()
+}
+
+#[cfg(feature = "redis")]
+async fn redis_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_redis::RedisBackend::connect(url)
+        .await
+        .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "redis" })
+}
+
+#[cfg(feature = "sql")]
+async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_sql::SqlBackend::connect(url)
+        .await
+        .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "sql"))]
+async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "sql" })
+}
+
+fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    value
+        .map(|v| {
+            v.parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|e| ConfigError::Invalid { name, reason: format!("`{v}`: {e}") })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessions_core::Key;
+
+    #[test]
+    fn defaults_are_cookie_store_secure_and_a_generated_key() {
+        let config = Config::from_vars(std::iter::empty::<(String, String)>()).unwrap();
+        assert_eq!(config.store, StoreSpec::Cookie);
+        assert!(config.secure);
+        assert!(config.keys_generated);
+        assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
+    }
+
+    #[test]
+    fn keys_are_read_newest_first() {
+        let (a, b) = (Key::generate(), Key::generate());
+        let list = format!("{},{}", a.to_base64(), b.to_base64());
+        let config = Config::from_vars([("SESSION_KEYS", list)]).unwrap();
+        assert_eq!(config.keys.len(), 2);
+        assert!(!config.keys_generated);
+    }
+
+    #[test]
+    fn unknown_store_scheme_is_an_error_naming_it() {
+        let err = Config::from_vars([("SESSION_STORE", "gopher://host")]).unwrap_err();
+        assert!(err.to_string().contains("gopher:"), "{err}");
+    }
+
+    #[test]
+    fn network_store_urls_parse_by_scheme() {
+        assert_eq!(
+            "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Redis("redis://127.0.0.1:6379".into())
+        );
+        for url in ["postgres://u@h/db", "postgresql://h/db", "mysql://root@h/test", "mariadb://h/t", "sqlite::memory:"]
+        {
+            assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Sql(url.into()), "{url}");
+        }
+    }
+
+    #[test]
+    fn network_store_is_described_without_its_credentials() {
+        let spec: StoreSpec = "postgres://app:hunter2@db/sessions".parse().unwrap();
+        assert_eq!(spec.to_string(), "postgres:...");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn redis_store_without_the_feature_names_the_feature() {
+        let config = Config::from_vars([("SESSION_STORE", "redis://127.0.0.1:6379")]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(config.registry()).unwrap_err();
+        assert!(err.to_string().contains("--features redis"), "{err}");
+    }
+
+    #[test]
+    fn bad_timeout_is_an_error_naming_the_variable() {
+        let err = Config::from_vars([("SESSION_IDLE_SECS", "soon")]).unwrap_err();
+        assert!(err.to_string().starts_with("SESSION_IDLE_SECS"), "{err}");
+    }
+
+    #[test]
+    fn bad_key_is_an_error() {
+        assert!(Config::from_vars([("SESSION_KEYS", "short")]).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! `demo-rocket`: the sessions demo app on rocket, configured by the
+//! environment (see the `demo-kit` crate).
+
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    demo_kit::main("demo-rocket", |listener, registry| rocket_demo::serve(listener, registry, None)).await
+}
