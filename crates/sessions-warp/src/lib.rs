@@ -253,3 +253,7 @@ impl Sessions {
         })
     }
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/frameworks/warp.md")]
+struct WarpGuide;

@@ -102,6 +102,9 @@ pub async fn serve(
 /// Starts the demo in the background (see [`demo_kit::spawn`]) on an actix
 /// system of its own.
 pub fn spawn(config: &Config, backend: Option<Arc<dyn Backend>>) -> std::io::Result<Background> {
-    let runtime = |task| actix_web::rt::System::new().block_on(async move { Ok(task.await) });
+    let runtime = |task: demo_kit::Task| {
+        actix_web::rt::System::new().block_on(task);
+        Ok(())
+    };
     demo_kit::spawn(config, backend, runtime, |listener, registry, shutdown| serve(listener, registry, Some(shutdown)))
 }
