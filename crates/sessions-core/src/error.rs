@@ -143,25 +143,10 @@ pub enum Error {
 
 impl Error {
     /// True when the session storage cannot serve the request now
-    /// (unreachable, or full): map this to `503`.
+    /// (unreachable, or full): the edge answers it with the registry's
+    /// outage status ([`Policy`](crate::Policy)), `503` by default.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Backend(BackendError::Unavailable(_) | BackendError::Full(_)))
-    }
-
-    /// The HTTP status a request that met this error answers with:
-    /// `unavailable` (usually 503) for a storage outage or a full storage,
-    /// 500 otherwise. Adapters use it so every framework maps errors the same way.
-    ///
-    /// ```
-    /// use sessions_core::{BackendError, Error};
-    ///
-    /// let down = Error::from(BackendError::unavailable("connection refused"));
-    /// assert_eq!(down.http_status(503), 503);
-    /// assert_eq!(Error::from(BackendError::Full("no room".into())).http_status(503), 503);
-    /// assert_eq!(Error::UnknownStore("prefs".into()).http_status(503), 500);
-    /// ```
-    pub fn http_status(&self, unavailable: u16) -> u16 {
-        if self.is_unavailable() { unavailable } else { 500 }
     }
 }
 
