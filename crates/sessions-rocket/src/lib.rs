@@ -297,3 +297,11 @@ impl Sentinel for Sessions {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeExample;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/frameworks/rocket.md")]
+struct RocketGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/migrate/from-rocket.md")]
+struct FromRocketGuide;
