@@ -78,3 +78,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/migrate/from-gorilla.md")]
 pub struct FromGorillaGuide;
+
+/// The adapter and peer comparison, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/frameworks/comparison.md")]
+pub struct ComparisonGuide;
