@@ -26,6 +26,11 @@ use crate::SessionError;
 /// holds `key` (the session is newer: the cookie is removed, the session
 /// kept). Parse into `String` to move the text as it is.
 ///
+/// A value moved in is often who the user is (rocket's own guide keeps the
+/// user id in a private cookie), so moving one gives the session a new id,
+/// as a login does: a session someone planted before cannot pick up the
+/// user's identity (session fixation).
+///
 /// Call it where the handler succeeds: a catcher's response drops the
 /// removal (rocket resets the jar) and nothing is lost, but a handler that
 /// answers a `5xx` of its own sends the removal while the session is not
@@ -64,6 +69,7 @@ where
         return Ok(None);
     };
     session.insert(key, &value)?;
+    session.cycle_id();
     jar.remove_private(found);
     Ok(Some(value))
 }

@@ -387,7 +387,25 @@ fn whoami(cookies: &CookieJar<'_>, session: Session) -> Result<String, SessionEr
 }
 
 fn migrating() -> Rocket<Build> {
-    quiet().attach(SessionFairing::new(memory())).mount("/", routes![legacy, move_user, move_user_as_number, whoami])
+    quiet()
+        .attach(SessionFairing::new(memory()))
+        .mount("/", routes![legacy, move_user, move_user_as_number, whoami, counter])
+}
+
+#[rocket::async_test]
+async fn a_moved_value_gets_a_new_session_id_against_fixation() {
+    let client = Client::tracked(migrating()).await.unwrap();
+    // A session exists (an attacker could have planted its id) before the
+    // user's legacy private cookie moves into it.
+    client.get("/counter").dispatch().await;
+    let planted = client.cookies().get("id").map(|c| c.value().to_owned()).expect("a session id");
+    client.get("/legacy").dispatch().await;
+    client.get("/migrate").dispatch().await;
+    let now = client.cookies().get("id").map(|c| c.value().to_owned()).expect("a session id");
+    // A cycled id is dead for every holder of the old one (core's lifecycle
+    // tests prove it); what this adapter must do is cycle.
+    assert_ne!(planted, now, "the session holding the moved identity has a new id");
+    assert_eq!(client.get("/counter").dispatch().await.into_string().await.as_deref(), Some("2"), "same data");
 }
 
 #[rocket::async_test]
