@@ -1,37 +1,4 @@
-//! actix-web 4 adapter for `sessions`: the [`SessionMiddleware`] and the
-//! [`Session`] and [`Sessions`] extractors.
-//!
-//! The middleware reads the request's `Cookie` headers into the sessions of
-//! a [`Registry`]; a handler that extracts a session loads it on first use;
-//! after the handler, the middleware saves every session the request
-//! touched and adds one `Set-Cookie` per changed session, `Vary: Cookie`
-//! and `Cache-Control: no-cache="set-cookie"`. What to save, which headers
-//! to send and how to answer a failure is decided by `sessions-core`; this
-//! crate only wires it into actix-web.
-//!
-//! - A handler that answers `>= 500` persists nothing.
-//! - A tampered, expired or unknown cookie gives a fresh session.
-//! - A storage outage answers `503`, or the status set with
-//!   [`RegistryBuilder::unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
-//!   whether it met the load or the save.
-//!
-//! ```
-//! use actix_web::{App, web};
-//! use sessions_actix::{Session, SessionError, SessionMiddleware};
-//! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
-//!
-//! async fn counter(session: Session) -> Result<String, SessionError> {
-//!     let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
-//!     session.insert("count", &count)?;
-//!     Ok(count.to_string())
-//! }
-//!
-//! let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
-//! let registry = Registry::single(store);
-//! let app = App::new().wrap(SessionMiddleware::new(registry)).route("/", web::get().to(counter));
-//! # let _ = app;
-//! # Ok::<(), sessions_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use std::future::{Future, Ready, ready};
@@ -272,13 +239,4 @@ impl FromRequest for Sessions {
 }
 
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeExample;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/frameworks/actix.md")]
-struct ActixGuide;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/migrate/from-actix-session.md")]
-struct FromActixSessionGuide;
+mod guides;

@@ -1,36 +1,4 @@
-//! axum 0.8 adapter for `sessions`: a tower [`SessionLayer`] and the
-//! [`Session`] and [`Sessions`] extractors.
-//!
-//! The layer reads the request's `Cookie` headers into the sessions of a
-//! [`Registry`]; a handler that extracts a session loads it on first use;
-//! after the handler, the layer saves every session the request touched and
-//! adds one `Set-Cookie` per changed session, `Vary: Cookie` and
-//! `Cache-Control: no-cache="set-cookie"`. What to save, which headers to
-//! send and how to answer a failure is decided by `sessions-core`; this
-//! crate only wires it into axum.
-//!
-//! - A handler that answers `>= 500` persists nothing.
-//! - A tampered, expired or unknown cookie gives a fresh session.
-//! - A storage outage answers `503`, or the status set with
-//!   [`RegistryBuilder::unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
-//!   whether it met the load or the save.
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use sessions_axum::{Session, SessionLayer};
-//! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
-//!
-//! async fn counter(session: Session) -> Result<String, sessions_axum::SessionError> {
-//!     let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
-//!     session.insert("count", &count)?;
-//!     Ok(count.to_string())
-//! }
-//!
-//! let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
-//! let app: Router = Router::new().route("/", get(counter)).layer(SessionLayer::new(Registry::single(store)));
-//! # let _ = app;
-//! # Ok::<(), sessions_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use std::future::Future;
@@ -256,13 +224,4 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 }
 
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeExample;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/frameworks/axum.md")]
-struct AxumGuide;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/migrate/from-tower-sessions.md")]
-struct FromTowerSessionsGuide;
+mod guides;

@@ -1,38 +1,4 @@
-//! rocket 0.5 adapter for `sessions`: the [`SessionFairing`] and the
-//! [`Session`] and [`Sessions`] request guards.
-//!
-//! The fairing reads the request's cookies into the sessions of a
-//! [`Registry`]; a guard loads a session on first use, once per request
-//! however often rocket forwards it; once the response is made, a
-//! catcher's included, the fairing saves what the request touched and
-//! appends the headers `sessions-core` decides on. This crate only wires
-//! core into rocket.
-//!
-//! - A response `>= 500`, a catcher's too, persists nothing; a `4xx` saves.
-//! - A storage outage answers `503`, or the registry's
-//!   [`unavailable_status`](sessions_core::RegistryBuilder::unavailable_status),
-//!   with the body `session storage unavailable`, never a catcher's page.
-//! - Rocket's `CookieJar` and `secret_key` are not used; the `migrate`
-//!   feature moves values out of rocket's private cookies.
-//! - The guards are rocket sentinels: launch fails without the fairing.
-//!
-//! ```
-//! use rocket::{get, routes};
-//! use sessions_rocket::{Session, SessionError, SessionFairing};
-//! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
-//!
-//! #[get("/")]
-//! fn counter(session: Session) -> Result<String, SessionError> {
-//!     let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
-//!     session.insert("count", &count)?;
-//!     Ok(count.to_string())
-//! }
-//!
-//! let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
-//! let rocket = rocket::build().attach(SessionFairing::new(Registry::single(store))).mount("/", routes![counter]);
-//! # let _ = rocket;
-//! # Ok::<(), sessions_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use std::io::Cursor;
@@ -295,13 +261,4 @@ impl Sentinel for Sessions {
 }
 
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeExample;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/frameworks/rocket.md")]
-struct RocketGuide;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/migrate/from-rocket.md")]
-struct FromRocketGuide;
+mod guides;

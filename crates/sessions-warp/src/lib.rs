@@ -255,9 +255,4 @@ impl Sessions {
 }
 
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/frameworks/warp.md")]
-struct WarpGuide;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/migrate/from-warp-sessions.md")]
-struct FromWarpSessionsGuide;
+mod guides;
