@@ -203,7 +203,7 @@ impl Finished {
     ///
     /// let mut finished = Finished { set_cookies: vec!["a=1".into(), "b=\u{1}".into()], ..Finished::default() };
     /// let visible = |value: &str| value.bytes().all(|b| b.is_ascii_graphic());
-/// let sent = finished.convert_headers(|name, value| visible(value).then(|| format!("{name}: {value}")));
+    /// let sent = finished.convert_headers(|name, value| visible(value).then(|| format!("{name}: {value}")));
     /// assert_eq!(sent, ["set-cookie: a=1"]);
     /// assert_eq!(finished.replace.map(|reply| reply.status), Some(500));
     /// ```
