@@ -16,11 +16,13 @@ pub use crate::error::BackendError;
 pub use crate::id::StorageKey;
 use crate::record::Fields;
 
+mod breaker;
 #[cfg(feature = "filesystem")]
 mod filesystem;
 #[cfg(feature = "memory")]
 mod memory;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
 #[cfg(feature = "filesystem")]
 pub use filesystem::FilesystemBackend;
 #[cfg(feature = "memory")]
