@@ -1,0 +1,176 @@
+//! How sessions sit in the file: two tables and the bytes of one entry.
+
+use redb::{ReadableTable, StorageError, Table, TableDefinition};
+use sessions_core::BackendError;
+use sessions_core::record::{self, Fields};
+
+/// Storage key → entry (`version || LE64(expires) || record`).
+pub(crate) const SESSIONS: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("sessions-v1");
+/// (expires, storage key) → nothing: the sweep reads only what expired.
+pub(crate) const EXPIRY: TableDefinition<'static, (u64, &[u8; 32]), ()> = TableDefinition::new("expiry-v1");
+
+/// First byte of every entry: the layout of the rest, so a later layout can
+/// be told apart instead of misread.
+const ENTRY_V1: u8 = 1;
+/// The version byte and the expiry in front of the record.
+pub(crate) const HEADER: usize = 1 + 8;
+
+/// What a key's entry holds.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// No entry.
+    Absent,
+    /// An entry whose expiry has passed.
+    Expired { expires: u64 },
+    /// A live record.
+    Live { expires: u64, fields: Fields },
+    /// An entry that is not a record this backend would write (another
+    /// layout, torn by a bug, or over the record limit).
+    Unreadable { expires: Option<u64>, error: BackendError },
+}
+
+/// The entry for `fields` (already checked against the limit) expiring at
+/// `expires`.
+pub(crate) fn entry(fields: &Fields, expires: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER + record::encoded_len(fields));
+    bytes.push(ENTRY_V1);
+    bytes.extend_from_slice(&expires.to_le_bytes());
+    bytes.extend_from_slice(&record::encode(fields));
+    bytes
+}
+
+/// The expiry in an entry's header, if it has one this version wrote.
+pub(crate) fn expiry_of(bytes: &[u8]) -> Option<u64> {
+    match bytes.split_first() {
+        Some((&ENTRY_V1, rest)) => rest.first_chunk::<8>().map(|e| u64::from_le_bytes(*e)),
+        _ => None,
+    }
+}
+
+/// Reads an entry. Never decodes more than a record under `limit` can be.
+pub(crate) fn read(bytes: Option<&[u8]>, now: u64, limit: usize) -> Found {
+    let Some(bytes) = bytes else { return Found::Absent };
+    let expires = expiry_of(bytes);
+    let unreadable = |what: String| Found::Unreadable { expires, error: BackendError::Corrupt(what) };
+    let Some(expires) = expires else {
+        return unreadable("session entry of an unknown layout or shorter than its header".into());
+    };
+    if now >= expires {
+        return Found::Expired { expires };
+    }
+    let record = &bytes[HEADER..];
+    if record.len() > limit {
+        return unreadable(format!("session record of {} bytes is over the limit of {limit}", record.len()));
+    }
+    match record::decode(record) {
+        Ok(fields) => Found::Live { expires, fields },
+        Err(error) => Found::Unreadable { expires: Some(expires), error },
+    }
+}
+
+/// The two tables of a write transaction.
+pub(crate) struct Tables<'t> {
+    pub(crate) sessions: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) expiry: Table<'t, (u64, &'static [u8; 32]), ()>,
+}
+
+impl Tables<'_> {
+    /// The entry under `key`, read.
+    pub(crate) fn find(&self, key: &[u8; 32], now: u64, limit: usize) -> Result<Found, StorageError> {
+        let entry = self.sessions.get(key)?;
+        Ok(read(entry.as_ref().map(|e| e.value()), now, limit))
+    }
+
+    /// The raw entry under `key`.
+    pub(crate) fn raw(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.sessions.get(key)?.map(|e| e.value().to_vec()))
+    }
+
+    /// Writes `bytes` (an entry expiring at `expires`) under `key`, in place
+    /// of an entry that expired at `old`, keeping the expiry index in step.
+    pub(crate) fn put(
+        &mut self,
+        key: &[u8; 32],
+        bytes: &[u8],
+        expires: u64,
+        old: Option<u64>,
+    ) -> Result<(), StorageError> {
+        if let Some(old) = old.filter(|&old| old != expires) {
+            self.expiry.remove((old, key))?;
+        }
+        self.sessions.insert(key, bytes)?;
+        self.expiry.insert((expires, key), ())?;
+        Ok(())
+    }
+
+    /// Removes the entry under `key` and its index entry; true if there was one.
+    pub(crate) fn remove(&mut self, key: &[u8; 32]) -> Result<bool, StorageError> {
+        let expires = match self.sessions.remove(key)? {
+            Some(old) => expiry_of(old.value()),
+            None => return Ok(false),
+        };
+        if let Some(expires) = expires {
+            self.expiry.remove((expires, key))?;
+        }
+        Ok(true)
+    }
+
+    /// Removes up to `at_most` entries expired at `now`; returns how many
+    /// entries went and whether more index entries remain to look at.
+    pub(crate) fn sweep(&mut self, now: u64, at_most: usize) -> Result<(u64, bool), StorageError> {
+        let due: Vec<(u64, [u8; 32])> = self
+            .expiry
+            .range(..=(now, &[0xff; 32]))?
+            .take(at_most + 1)
+            .map(|item| {
+                item.map(|(k, _)| {
+                    let (expires, key) = k.value();
+                    (expires, *key)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let more = due.len() > at_most;
+        let mut removed = 0;
+        for (expires, key) in due.into_iter().take(at_most) {
+            self.expiry.remove((expires, &key))?;
+            // Entries and index change together in one transaction; the
+            // check keeps a sweep from removing a live session should they
+            // ever disagree.
+            let current = self.sessions.get(&key)?.map(|e| expiry_of(e.value()));
+            if matches!(current, Some(Some(e)) if e <= now) {
+                self.sessions.remove(&key)?;
+                removed += 1;
+            }
+        }
+        Ok((removed, more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> Fields {
+        Fields::from([("m".to_owned(), b"meta".to_vec()), ("vname".to_owned(), b"ada".to_vec())])
+    }
+
+    #[test]
+    fn an_entry_reads_back_live_until_its_expiry() {
+        let bytes = entry(&fields(), 100);
+        assert_eq!(expiry_of(&bytes), Some(100));
+        assert!(matches!(read(Some(&bytes), 99, 1 << 20), Found::Live { expires: 100, fields: f } if f == fields()));
+        assert!(matches!(read(Some(&bytes), 100, 1 << 20), Found::Expired { expires: 100 }));
+    }
+
+    #[test]
+    fn foreign_short_and_oversized_entries_are_unreadable() {
+        for bytes in [&b""[..], &[2, 0, 0, 0, 0, 0, 0, 0, 255][..], &[1, 0, 0][..]] {
+            assert!(matches!(read(Some(bytes), 0, 1 << 20), Found::Unreadable { .. }), "{bytes:?}");
+        }
+        let bytes = entry(&fields(), u64::MAX);
+        assert!(matches!(read(Some(&bytes), 0, 4), Found::Unreadable { expires: Some(u64::MAX), .. }));
+        let mut torn = bytes.clone();
+        torn.truncate(torn.len() - 1);
+        assert!(matches!(read(Some(&torn), 0, 1 << 20), Found::Unreadable { .. }));
+    }
+}

@@ -1,0 +1,449 @@
+//! Durable server-side sessions in one file, on [redb](https://www.redb.org),
+//! with nothing to install or run beside the application.
+//!
+//! [`RedbBackend`] implements [`sessions_core::Backend`]: plug it into a
+//! [`ServerStore`](sessions_core::ServerStore). Every save is a redb
+//! transaction, on disk (`fsync`ed) before it is acknowledged, so a crash or
+//! a killed process keeps every session it saved. Saves that arrive while a
+//! commit is running are committed together in the next one, so concurrent
+//! requests share the cost of the disk flush.
+//!
+//! One process owns the file at a time (redb locks it). Several app
+//! processes that must share sessions need a network store (Redis, SQL) or
+//! the filesystem backend on a shared directory.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use sessions_core::{Key, KeyRing, ServerStore, StoreConfig};
+//! use sessions_redb::RedbBackend;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let dir = std::env::temp_dir().join(format!("sessions-redb-doc-crate-{}", std::process::id()));
+//! let backend = RedbBackend::open(dir.join("sessions.redb"))?;
+//! let _sweeper = backend.spawn_sweeper(Duration::from_secs(300));
+//! let config = StoreConfig::new("id", KeyRing::from(Key::generate()));
+//! let store = ServerStore::new(config, Arc::new(backend))?;
+//! # drop((store, _sweeper));
+//! # std::fs::remove_dir_all(dir).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod layout;
+mod sweep;
+mod writer;
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata};
+use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::clock::{Clock, SystemClock};
+use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+
+pub use error::Error;
+pub use sweep::Sweeper;
+
+use layout::{EXPIRY, Found, SESSIONS};
+use writer::Writer;
+
+/// Expired sessions one sweep transaction removes at most, so a sweep
+/// never holds up saves for long.
+const SWEEP_CHUNK: usize = 1000;
+
+/// A [`Backend`] on one redb file: durable sessions with no service to run.
+///
+/// Use it for a single application process that must keep its sessions
+/// across restarts and crashes: an acknowledged save is on disk. Build it
+/// with [`RedbBackend::open`] or configure it with [`RedbBackend::builder`].
+/// It is cheap to clone; clones share the file, which is closed when the
+/// last clone (and its [`Sweeper`]) is dropped.
+///
+/// How it stores sessions (see `docs/wire-format.md`):
+/// - a table from storage key to `version || expiry || record`, and an
+///   index of (expiry, storage key), so a sweep reads only what expired;
+/// - expiry is checked on every read, against the backend's clock: an
+///   expired session never loads, whether swept yet or not;
+/// - reads run on tokio's blocking pool, each in its own read transaction,
+///   in parallel with each other and with writes; writes go to one writer
+///   thread that commits whatever is queued in one transaction.
+///
+/// Bounds: records of at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
+/// of [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
+/// `update` whose result would be larger, fails with
+/// [`BackendError::TooLarge`] and writes nothing. An entry that is larger
+/// (written under a higher limit) or does not parse is removed when read,
+/// with a warning, and its session starts afresh.
+///
+/// ```
+/// use std::time::Duration;
+/// use sessions_redb::RedbBackend;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = std::env::temp_dir().join(format!("sessions-redb-doc-type-{}", std::process::id()));
+/// let backend = RedbBackend::builder()
+///     .max_record_bytes(256 * 1024)
+///     .cache_bytes(32 << 20)
+///     .open(dir.join("sessions.redb"))?;
+/// let sweeper = backend.spawn_sweeper(Duration::from_secs(300));
+/// # drop((sweeper, backend));
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # Ok::<(), sessions_redb::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct RedbBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Arc<Database>,
+    writer: Writer,
+    clock: Arc<dyn Clock>,
+    max_record_bytes: usize,
+}
+
+impl fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("path", &self.inner.path)
+            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RedbBackend`] before opening its file.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sessions_core::clock::ManualClock;
+/// use sessions_redb::RedbBackend;
+///
+/// # let dir = std::env::temp_dir().join(format!("sessions-redb-doc-builder-{}", std::process::id()));
+/// let clock = ManualClock::new(1_000_000);
+/// let backend = RedbBackend::builder().clock(Arc::new(clock)).open(dir.join("test.redb"))?;
+/// # drop(backend);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # Ok::<(), sessions_redb::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedbBackendBuilder {
+    max_record_bytes: usize,
+    cache_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl RedbBackendBuilder {
+    /// The largest record stored, in bytes of
+    /// [`sessions_core::record::encoded_len`] (default 1 MiB). Larger saves
+    /// fail with [`BackendError::TooLarge`]; larger stored entries are
+    /// removed when read.
+    pub fn max_record_bytes(mut self, limit: usize) -> Self {
+        self.max_record_bytes = limit;
+        self
+    }
+
+    /// Memory redb may use to cache pages of the file (default 64 MiB;
+    /// redb's own default is 1 GiB).
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// The clock that decides expiry (tests use a manual one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Opens the file at `path`, creating it (mode `0600` on Unix, and its
+    /// directory, `0700`) if it does not exist.
+    ///
+    /// Blocking: it reads the file's header and, after a crash, checks and
+    /// repairs the file, which takes time in proportion to its size. Open
+    /// before serving requests, or inside `spawn_blocking`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<RedbBackend, Error> {
+        let path = path.as_ref().to_owned();
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            create_dir(dir).map_err(|e| Error::open(&path, e))?;
+        }
+        let file = open_file(&path).map_err(|e| Error::open(&path, e))?;
+        let db = redb::Builder::new().set_cache_size(self.cache_bytes).create_file(file).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path: path.clone() },
+            other => Error::open(&path, other),
+        })?;
+        // Both tables exist from the start, so a read never meets a missing
+        // table; on an existing file this checks their types.
+        let created = (|| {
+            let txn = db.begin_write()?;
+            txn.open_table(SESSIONS)?;
+            txn.open_table(EXPIRY)?;
+            txn.commit()?;
+            Ok::<(), redb::Error>(())
+        })();
+        created.map_err(|e| Error::open(&path, e))?;
+        let db = Arc::new(db);
+        let writer = Writer::start(Arc::clone(&db)).map_err(|e| Error::open(&path, e))?;
+        Ok(RedbBackend {
+            inner: Arc::new(Inner { path, db, writer, clock: self.clock, max_record_bytes: self.max_record_bytes }),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn open_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+#[cfg(unix)]
+fn create_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+impl RedbBackend {
+    /// Configures a backend (record limit, cache size, clock).
+    pub fn builder() -> RedbBackendBuilder {
+        RedbBackendBuilder {
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            cache_bytes: 64 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Opens (or creates) the file at `path` with the default settings; see
+    /// [`RedbBackendBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbBackend, Error> {
+        Self::builder().open(path)
+    }
+
+    /// The file holding the sessions.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Entries in the file, expired ones included until a sweep removes
+    /// them.
+    pub async fn entries(&self) -> Result<u64, BackendError> {
+        self.read(|table| Ok(table.len()?)).await
+    }
+
+    /// Removes every expired session now; returns how many went. Runs in
+    /// transactions of at most a thousand removals, between saves.
+    pub async fn sweep(&self) -> Result<u64, BackendError> {
+        let mut removed = 0;
+        loop {
+            let now = self.now();
+            let (count, more) = self.inner.writer.write(move |t| Ok(Ok(t.sweep(now, SWEEP_CHUNK)?))).await?;
+            removed += count;
+            if !more {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Starts a task on the current tokio runtime that runs
+    /// [`sweep`](Self::sweep) now and then every `every`. The task stops
+    /// when the returned [`Sweeper`] is dropped; failures are logged and
+    /// retried at the next tick.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime, like `tokio::spawn`.
+    pub fn spawn_sweeper(&self, every: Duration) -> Sweeper {
+        sweep::spawn(self, every)
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+
+    fn limit(&self) -> usize {
+        self.inner.max_record_bytes
+    }
+
+    /// The record's encoded size, or `TooLarge` when over the limit.
+    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
+        let size = record::encoded_len(fields);
+        if size > self.limit() {
+            return Err(BackendError::TooLarge { size, limit: self.limit() });
+        }
+        Ok(size)
+    }
+
+    /// The expiry of a record written now with `ttl`, in whole seconds,
+    /// rounded up so a short TTL is not zero.
+    fn expiry(&self, now: u64, ttl: Duration) -> u64 {
+        now.saturating_add(ttl.as_secs()).saturating_add(u64::from(ttl.subsec_nanos() > 0))
+    }
+
+    /// Runs `f` in a read transaction on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadOnlyTable<&'static [u8; 32], &'static [u8]>) -> Result<T, redb::Error> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let db = Arc::clone(&self.inner.db);
+        let read = tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(SESSIONS)?;
+            f(&table)
+        });
+        read.await.map_err(BackendError::unavailable)?.map_err(BackendError::unavailable)
+    }
+
+    /// Removes an entry that is not a record, if it is still the same one,
+    /// so it cannot fail every request naming it; the key is then absent.
+    async fn discard(&self, key: &StorageKey, error: BackendError) -> Result<(), BackendError> {
+        tracing::warn!(%error, "unreadable session entry removed; its session starts afresh");
+        let (key, limit) = (*key.as_bytes(), self.limit());
+        let now = self.now();
+        self.inner
+            .writer
+            .write(move |t| {
+                if matches!(t.find(&key, now, limit)?, Found::Unreadable { .. }) {
+                    t.remove(&key)?;
+                }
+                Ok(Ok(()))
+            })
+            .await
+    }
+}
+
+fn stored(fields: Fields, expires: u64, now: u64) -> Stored {
+    Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }
+}
+
+#[async_trait]
+impl Backend for RedbBackend {
+    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
+        let found = self
+            .read(move |table| Ok(layout::read(table.get(&k)?.as_ref().map(|entry| entry.value()), now, limit)))
+            .await?;
+        match found {
+            Found::Live { expires, fields } => Ok(Some(stored(fields, expires, now))),
+            Found::Absent | Found::Expired { .. } => Ok(None),
+            Found::Unreadable { error, .. } => {
+                self.discard(key, error).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+        self.check_size(fields)?;
+        let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
+        let expires = self.expiry(now, ttl);
+        let entry = layout::entry(fields, expires);
+        self.inner
+            .writer
+            .write(move |t| {
+                let old = match t.find(&k, now, limit)? {
+                    Found::Live { .. } => return Ok(Ok(false)),
+                    Found::Absent => None,
+                    Found::Expired { expires } => Some(expires),
+                    Found::Unreadable { expires, .. } => expires,
+                };
+                t.put(&k, &entry, expires, old)?;
+                Ok(Ok(true))
+            })
+            .await
+    }
+
+    async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
+        // The record after the patch holds every field it sets.
+        self.check_size(&patch.set)?;
+        let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
+        let expires = self.expiry(now, ttl);
+        let patch = patch.clone();
+        self.inner
+            .writer
+            .write(move |t| {
+                let (old, mut fields) = match t.find(&k, now, limit)? {
+                    Found::Live { expires, fields } => (expires, fields),
+                    Found::Unreadable { error, .. } => {
+                        tracing::warn!(%error, "unreadable session entry removed; its session starts afresh");
+                        t.remove(&k)?;
+                        return Ok(Ok(false));
+                    }
+                    Found::Absent | Found::Expired { .. } => return Ok(Ok(false)),
+                };
+                patch.apply(&mut fields);
+                let size = record::encoded_len(&fields);
+                if size > limit {
+                    return Ok(Err(BackendError::TooLarge { size, limit }));
+                }
+                t.put(&k, &layout::entry(&fields, expires), expires, Some(old))?;
+                Ok(Ok(true))
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        let k = *key.as_bytes();
+        self.inner.writer.write(move |t| t.remove(&k).map(|_| Ok(()))).await
+    }
+
+    async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+        let (k, now) = (*key.as_bytes(), self.now());
+        let expires = self.expiry(now, ttl);
+        self.inner
+            .writer
+            .write(move |t| {
+                // Only the header changes: the record is neither decoded
+                // nor re-encoded.
+                let Some(mut entry) = t.raw(&k)? else { return Ok(Ok(false)) };
+                match layout::expiry_of(&entry) {
+                    Some(old) if now < old => {
+                        entry[1..layout::HEADER].copy_from_slice(&expires.to_le_bytes());
+                        t.put(&k, &entry, expires, Some(old))?;
+                        Ok(Ok(true))
+                    }
+                    _ => Ok(Ok(false)),
+                }
+            })
+            .await
+    }
+
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
+        self.inner
+            .writer
+            .write(move |t| {
+                let found = t.find(&k, now, limit)?;
+                if matches!(found, Found::Live { .. } | Found::Unreadable { .. }) {
+                    t.remove(&k)?;
+                }
+                Ok(Ok(match found {
+                    Found::Live { expires, fields } => Some(stored(fields, expires, now)),
+                    _ => None,
+                }))
+            })
+            .await
+    }
+}
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
