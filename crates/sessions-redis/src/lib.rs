@@ -36,6 +36,8 @@
 
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::time::Duration;
@@ -184,6 +186,17 @@ pub enum Error {
     /// The first connection did not complete within the response timeout.
     #[error("cannot connect to Redis: no answer within {0:?}")]
     Timeout(Duration),
+    /// A `redis://` URL names a server that closed the plain-text
+    /// connection without a Redis reply, as a server that accepts only TLS
+    /// does.
+    #[error(
+        "cannot connect to Redis at {address}: it closed the plain-text connection without a Redis reply, as a \
+         server that accepts only TLS does; connect with a `rediss://` URL"
+    )]
+    TlsRequired {
+        /// The server's `host:port`.
+        address: String,
+    },
     /// The configuration is inconsistent.
     #[error("invalid Redis backend configuration: {0}")]
     Config(String),
@@ -234,9 +247,26 @@ impl ConnectionLike for Connection {
 /// The empty field name is reserved (it marks the hash as a session);
 /// records from `sessions-core` never use it.
 ///
-/// The connection reconnects by itself after the server comes back; while
-/// it is down, or when an answer takes longer than the response timeout,
-/// every call fails with [`BackendError::Unavailable`] instead of waiting.
+/// # Timeouts and outages
+///
+/// Every failure to reach Redis is [`BackendError::Unavailable`] (map it to
+/// `503`), and no call waits longer than the
+/// [response timeout](RedisBackendBuilder::response_timeout) (2 s by
+/// default):
+/// - Redis refuses connections (stopped, crashed, restarting): a call
+///   fails at once. The connection is made again in the background, one
+///   attempt per failed call and no back-off delay a request would wait
+///   out; the first call after the server is back may still fail (it
+///   starts the attempt that succeeds), the next ones are served.
+/// - Redis accepts connections but does not answer (hung, overloaded, a
+///   network that drops packets): every call waits out the response
+///   timeout (a new connection, the
+///   [connect timeout](RedisBackendBuilder::connect_timeout)).
+///
+/// For the second case, wrap the backend in a
+/// [`Breaker`](sessions_core::backend::Breaker): after the first calls
+/// time out, requests fail in milliseconds until a probe finds Redis
+/// answering.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -300,6 +330,8 @@ pub struct RedisBackendBuilder {
     response_timeout: Duration,
     connect_timeout: Duration,
     max_record_bytes: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsSettings>,
 }
 
 impl Default for RedisBackendBuilder {
@@ -309,6 +341,8 @@ impl Default for RedisBackendBuilder {
             response_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -322,7 +356,9 @@ impl RedisBackendBuilder {
     }
 
     /// The longest a call waits for Redis before failing with
-    /// [`BackendError::Unavailable`] (default 2 s).
+    /// [`BackendError::Unavailable`] (default 2 s). A call waits this long
+    /// only when Redis accepts the connection but does not answer; a
+    /// refused connection fails the call at once.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
@@ -357,23 +393,68 @@ impl RedisBackendBuilder {
         Ok(())
     }
 
-    /// Connects to one Redis server (`redis://`, `rediss://` or
-    /// `redis+unix://` URL).
+    /// Connects to one Redis server and checks that it answers.
+    ///
+    /// The URL is `redis://[user[:password]@]host[:port][/db]`, the same
+    /// with `rediss://` for TLS, or `redis+unix:///path/to/socket`. A
+    /// password alone (`redis://:secret@host`) logs in with `requirepass`,
+    /// a user and password as an ACL user. A `rediss://` server's
+    /// certificate is checked against the system's certificate
+    /// authorities, or the ones given to
+    /// [`tls_root_certificates`](Self::tls_root_certificates) (feature
+    /// `tls`, on by default).
+    ///
+    /// Fails with [`Error::TlsRequired`] when a `redis://` URL names a
+    /// server that accepts only TLS, and with [`Error::Connect`] when the
+    /// login is refused or the server cannot be reached.
     pub async fn connect(self, url: &str) -> Result<RedisBackend, Error> {
         self.check()?;
-        let client = redis::Client::open(url)?;
+        let client = self.client(url)?;
+        let address = plain_tcp_address(&client);
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(self.response_timeout)
             .set_connection_timeout(self.connect_timeout)
-            // Reconnection keeps trying in the background; callers are not
-            // held up by it, they get `Unavailable` until it succeeds.
-            .set_number_of_retries(2)
-            .set_max_delay(1000);
-        let manager =
-            tokio::time::timeout(self.first_connect_limit(), ConnectionManager::new_with_config(client, config))
-                .await
-                .map_err(|_| Error::Timeout(self.first_connect_limit()))??;
-        Ok(self.finish(Connection::Single(manager)))
+            // One attempt per reconnection, no back-off: a request that
+            // finds the connection down fails at once instead of waiting
+            // out the delays between attempts, and the next request starts
+            // the next attempt.
+            .set_number_of_retries(0);
+        let limit = self.first_connect_limit();
+        let connected = tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config)).await;
+        let backend = match connected {
+            Err(_) => return Err(Error::Timeout(limit)),
+            Ok(Err(err)) => return Err(diagnose(err, address.as_deref(), self.connect_timeout).await),
+            Ok(Ok(manager)) => self.finish(Connection::Single(manager)),
+        };
+        // The connection may be made before the server has said anything:
+        // a server that wants TLS or a login is found out here, at start-up,
+        // not on the first request.
+        let mut connection = backend.connection.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(limit, ping.query_async::<()>(&mut connection)).await {
+            Err(_) => Err(Error::Timeout(limit)),
+            Ok(Err(err)) => Err(diagnose(err, address.as_deref(), backend.timeout).await),
+            Ok(Ok(())) => Ok(backend),
+        }
+    }
+
+    fn client(&self, url: &str) -> Result<redis::Client, Error> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            tls::install_crypto_provider();
+            return redis::Client::build_with_tls(url, tls.certificates()).map_err(|err| {
+                if err.kind() == ErrorKind::InvalidClientConfig {
+                    Error::Config(err.to_string())
+                } else {
+                    Error::Connect(err)
+                }
+            });
+        }
+        #[cfg(feature = "tls")]
+        if url.starts_with("rediss:") {
+            tls::install_crypto_provider();
+        }
+        Ok(redis::Client::open(url)?)
     }
 
     /// Connects to a Redis Cluster through any of its nodes.
@@ -387,11 +468,19 @@ impl RedisBackendBuilder {
         if nodes.is_empty() {
             return Err(Error::Config("a cluster needs at least one node URL".into()));
         }
-        let client = ClusterClient::builder(nodes)
+        let builder = ClusterClient::builder(nodes)
             .response_timeout(self.response_timeout)
             .connection_timeout(self.connect_timeout)
-            .retries(2)
-            .build()?;
+            .retries(2);
+        #[cfg(feature = "tls")]
+        let builder = match &self.tls {
+            Some(tls) => {
+                tls::install_crypto_provider();
+                builder.certs(tls.certificates())
+            }
+            None => builder,
+        };
+        let client = builder.build()?;
         let connection = tokio::time::timeout(self.first_connect_limit(), client.get_async_connection())
             .await
             .map_err(|_| Error::Timeout(self.first_connect_limit()))??;
@@ -461,6 +550,46 @@ impl RedisBackend {
         }
         Ok(size)
     }
+}
+
+/// `host:port` of a plain-text TCP connection (not TLS, not a socket).
+fn plain_tcp_address(client: &redis::Client) -> Option<String> {
+    match &client.get_connection_info().addr {
+        redis::ConnectionAddr::Tcp(host, port) => Some(format!("{host}:{port}")),
+        _ => None,
+    }
+}
+
+/// The error of a failed start-up. A plain-text connection the server
+/// dropped (rather than refused) is probed: a Redis server answers a
+/// plain-text `PING`, even one that wants a login; a TLS-only port closes
+/// the connection or answers with a TLS alert.
+async fn diagnose(err: RedisError, address: Option<&str>, wait: Duration) -> Error {
+    let Some(address) = address else { return Error::Connect(err) };
+    if err.is_connection_refusal() || err.is_timeout() || !err.is_io_error() {
+        return Error::Connect(err);
+    }
+    if speaks_plain_text(address, wait).await {
+        Error::Connect(err)
+    } else {
+        Error::TlsRequired { address: address.to_owned() }
+    }
+}
+
+/// Whether the server at `address` answers `PING` in plain text with a
+/// Redis reply (`+PONG`, or an error such as `-NOAUTH`). A server that
+/// cannot be reached or stays silent counts as plain text: nothing shows
+/// it wants TLS.
+async fn speaks_plain_text(address: &str, wait: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        stream.write_all(b"PING\r\n").await.ok()?;
+        let mut first = [0u8; 1];
+        Some(matches!(stream.read(&mut first).await, Ok(1) if matches!(first[0], b'+' | b'-')))
+    };
+    tokio::time::timeout(wait, probe).await.ok().flatten().unwrap_or(true)
 }
 
 fn map_error(err: RedisError) -> BackendError {
