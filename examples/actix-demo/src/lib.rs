@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Form, Query};
+use actix_web::web::{self, Data, Form, Query};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
 use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{Answer, Background, Config, PREFS_SESSION, Shutdown};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
-use sessions_core::Registry;
 use sessions_core::backend::Backend;
 
-/// The demo's routes wrapped in a [`SessionMiddleware`] on `registry`.
+/// The demo's routes wrapped in a [`SessionMiddleware`] on the demo's
+/// registry.
 pub fn app(
-    registry: Registry,
+    demo: Demo,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -28,33 +28,67 @@ pub fn app(
     >,
 > {
     App::new()
-        .wrap(SessionMiddleware::new(registry))
-        .route("/", web::get().to(|s: Sessions| both_sessions(s, routes::home)))
-        .route("/counter", web::get().to(|s: Session| async move { reply(routes::counter(&s)) }))
+        .app_data(Data::from(demo.about))
+        .wrap(SessionMiddleware::new(demo.registry))
+        .route("/", web::get().to(home))
+        .route(
+            "/counter",
+            web::get().to(|s: Session, r: HttpRequest| async move { reply(routes::counter(&s, &visit(&r))) }),
+        )
         .route("/peek", web::get().to(|s: Session| async move { reply(routes::peek(&s)) }))
-        .route("/flash", web::post().to(|s: Session, f: Form<FlashForm>| async move { reply(routes::flash(&s, &f)) }))
+        .route(
+            "/flash",
+            web::post().to(|s: Session, r: HttpRequest, f: Form<FlashForm>| async move {
+                reply(routes::flash(&s, &f, &visit(&r)))
+            }),
+        )
         .route("/flashes", web::get().to(|s: Session| async move { reply(routes::flashes(&s)) }))
-        .route("/login", web::post().to(|s: Session, f: Form<LoginForm>| async move { reply(routes::login(&s, &f)) }))
+        .route(
+            "/login",
+            web::post().to(|s: Session, r: HttpRequest, f: Form<LoginForm>| async move {
+                reply(routes::login(&s, &f, &visit(&r)))
+            }),
+        )
         .route("/me", web::get().to(|s: Session| async move { reply(routes::me(&s)) }))
-        .route("/logout", web::post().to(|s: Session| async move { reply(routes::logout(&s)) }))
+        .route(
+            "/logout",
+            web::post().to(|s: Session, r: HttpRequest| async move { reply(routes::logout(&s, &visit(&r))) }),
+        )
         .route(
             "/remember",
-            web::post().to(|s: Session, f: Form<RememberForm>| async move { reply(routes::remember(&s, &f)) }),
+            web::post().to(|s: Session, r: HttpRequest, f: Form<RememberForm>| async move {
+                reply(routes::remember(&s, &f, &visit(&r)))
+            }),
         )
-        .route("/kv", web::get().to(|s: Session, q: Query<KvQuery>| async move { reply(routes::kv(&s, &q)) }))
+        .route(
+            "/kv",
+            web::get().to(|s: Session, r: HttpRequest, q: Query<KvQuery>| async move {
+                reply(routes::kv(&s, &q, &visit(&r)))
+            }),
+        )
         .route("/prefs", web::get().to(prefs))
-        .route("/both", web::get().to(|s: Sessions| both_sessions(s, routes::both)))
+        .route("/both", web::get().to(both))
+        .route("/favicon.ico", web::get().to(|| async { Page(routes::favicon()) }))
+        .default_service(web::to(|r: HttpRequest| async move {
+            Page(routes::unmatched(r.method().as_str(), r.path(), &visit(&r)))
+        }))
 }
 
-async fn prefs(sessions: Sessions, query: Query<PrefsQuery>) -> Result<Page, SessionError> {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query))
+fn visit(request: &HttpRequest) -> Visit {
+    Visit::from_headers(request.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
-async fn both_sessions(
-    sessions: Sessions,
-    body: fn(&sessions_core::Session, &sessions_core::Session) -> sessions_core::Result<Answer>,
-) -> Result<Page, SessionError> {
-    reply(body(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn home(about: Data<About>, sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::home(&session, &prefs, &visit(&request), &about))
+}
+
+async fn prefs(sessions: Sessions, request: HttpRequest, query: Query<PrefsQuery>) -> Result<Page, SessionError> {
+    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query, &visit(&request)))
+}
+
+async fn both(sessions: Sessions) -> Result<Page, SessionError> {
+    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
 }
 
 /// A kit answer as an actix response.
@@ -70,21 +104,17 @@ impl Responder for Page {
     fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
         let mut response =
             HttpResponse::build(StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-        match self.0.content_type() {
-            Some(content_type) => response.content_type(content_type).body(self.0.into_body()),
-            None => response.finish(),
+        for (name, value) in self.0.headers() {
+            response.append_header((name, value));
         }
+        response.body(self.0.into_body())
     }
 }
 
 /// Serves the demo on `listener` until `shutdown` completes (or, with
 /// `signals`, until the process is interrupted).
-pub async fn serve(
-    listener: std::net::TcpListener,
-    registry: Registry,
-    shutdown: Option<Shutdown>,
-) -> std::io::Result<()> {
-    let mut server = HttpServer::new(move || app(registry.clone()));
+pub async fn serve(listener: std::net::TcpListener, demo: Demo, shutdown: Option<Shutdown>) -> std::io::Result<()> {
+    let mut server = HttpServer::new(move || app(demo.clone()));
     if shutdown.is_some() {
         server = server.workers(1).disable_signals().shutdown_timeout(0);
     }
@@ -106,5 +136,5 @@ pub fn spawn(config: &Config, backend: Option<Arc<dyn Backend>>) -> std::io::Res
         actix_web::rt::System::new().block_on(task);
         Ok(())
     };
-    demo_kit::spawn(config, backend, runtime, |listener, registry, shutdown| serve(listener, registry, Some(shutdown)))
+    demo_kit::spawn("actix", config, backend, runtime, |listener, demo, shutdown| serve(listener, demo, Some(shutdown)))
 }

@@ -3,5 +3,5 @@
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    demo_kit::main("demo-actix", |listener, registry| actix_demo::serve(listener, registry, None)).await
+    demo_kit::main("actix", |listener, demo| actix_demo::serve(listener, demo, None)).await
 }

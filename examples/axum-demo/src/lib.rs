@@ -5,46 +5,75 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Query};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{Answer, Background, Config, PREFS_SESSION, Shutdown};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
 use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
-use sessions_core::Registry;
 use sessions_core::backend::Backend;
 
-/// The demo's routes behind a [`SessionLayer`] on `registry`.
-pub fn app(registry: Registry) -> Router {
+/// The demo's routes behind a [`SessionLayer`] on the demo's registry.
+pub fn app(demo: Demo) -> Router {
     Router::new()
-        .route("/", get(|s: Sessions| async move { both_sessions(s, routes::home).await }))
-        .route("/counter", get(|s: Session| async move { reply(routes::counter(&s)) }))
+        .route("/", get(home))
+        .route("/counter", get(|s: Session, h: HeaderMap| async move { reply(routes::counter(&s, &visit(&h))) }))
         .route("/peek", get(|s: Session| async move { reply(routes::peek(&s)) }))
-        .route("/flash", post(|s: Session, Form(f): Form<FlashForm>| async move { reply(routes::flash(&s, &f)) }))
+        .route(
+            "/flash",
+            post(|s: Session, h: HeaderMap, Form(f): Form<FlashForm>| async move {
+                reply(routes::flash(&s, &f, &visit(&h)))
+            }),
+        )
         .route("/flashes", get(|s: Session| async move { reply(routes::flashes(&s)) }))
-        .route("/login", post(|s: Session, Form(f): Form<LoginForm>| async move { reply(routes::login(&s, &f)) }))
+        .route(
+            "/login",
+            post(|s: Session, h: HeaderMap, Form(f): Form<LoginForm>| async move {
+                reply(routes::login(&s, &f, &visit(&h)))
+            }),
+        )
         .route("/me", get(|s: Session| async move { reply(routes::me(&s)) }))
-        .route("/logout", post(|s: Session| async move { reply(routes::logout(&s)) }))
+        .route("/logout", post(|s: Session, h: HeaderMap| async move { reply(routes::logout(&s, &visit(&h))) }))
         .route(
             "/remember",
-            post(|s: Session, Form(f): Form<RememberForm>| async move { reply(routes::remember(&s, &f)) }),
+            post(|s: Session, h: HeaderMap, Form(f): Form<RememberForm>| async move {
+                reply(routes::remember(&s, &f, &visit(&h)))
+            }),
         )
-        .route("/kv", get(|s: Session, Query(q): Query<KvQuery>| async move { reply(routes::kv(&s, &q)) }))
+        .route(
+            "/kv",
+            get(|s: Session, h: HeaderMap, Query(q): Query<KvQuery>| async move { reply(routes::kv(&s, &q, &visit(&h))) }),
+        )
         .route("/prefs", get(prefs))
-        .route("/both", get(|s: Sessions| async move { both_sessions(s, routes::both).await }))
-        .layer(SessionLayer::new(registry))
+        .route("/both", get(both))
+        .route("/favicon.ico", get(|| async { Page(routes::favicon()) }))
+        .method_not_allowed_fallback(unmatched)
+        .fallback(unmatched)
+        .with_state(demo.about)
+        .layer(SessionLayer::new(demo.registry))
 }
 
-async fn prefs(sessions: Sessions, Query(query): Query<PrefsQuery>) -> Result<Page, SessionError> {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query))
+fn visit(headers: &HeaderMap) -> Visit {
+    Visit::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
-async fn both_sessions(
-    sessions: Sessions,
-    body: fn(&sessions_core::Session, &sessions_core::Session) -> sessions_core::Result<Answer>,
-) -> Result<Page, SessionError> {
-    reply(body(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn home(State(about): State<Arc<About>>, sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::home(&session, &prefs, &visit(&headers), &about))
+}
+
+async fn prefs(sessions: Sessions, headers: HeaderMap, Query(query): Query<PrefsQuery>) -> Result<Page, SessionError> {
+    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query, &visit(&headers)))
+}
+
+async fn both(sessions: Sessions) -> Result<Page, SessionError> {
+    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+}
+
+async fn unmatched(method: Method, uri: Uri, headers: HeaderMap) -> Page {
+    Page(routes::unmatched(method.as_str(), uri.path(), &visit(&headers)))
 }
 
 /// A kit answer as an axum response.
@@ -56,27 +85,31 @@ fn reply(answer: sessions_core::Result<Answer>) -> Result<Page, SessionError> {
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        match self.0.content_type() {
-            Some(content_type) => (status, [(header::CONTENT_TYPE, content_type)], self.0.into_body()).into_response(),
-            None => status.into_response(),
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        for (name, value) in self.0.headers() {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.headers_mut().append(HeaderName::from_static(name), value);
+            }
         }
+        *response.body_mut() = Body::from(self.0.into_body());
+        response
     }
 }
 
 /// Serves the demo on `listener` (non-blocking) until `shutdown` completes.
 pub async fn serve(
     listener: std::net::TcpListener,
-    registry: Registry,
+    demo: Demo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    axum::serve(listener, app(registry)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(demo)).with_graceful_shutdown(shutdown).await
 }
 
 /// Starts the demo in the background (see [`demo_kit::spawn`]).
 pub fn spawn(config: &Config, backend: Option<Arc<dyn Backend>>) -> std::io::Result<Background> {
-    demo_kit::spawn(config, backend, demo_kit::tokio_runtime, |listener, registry, shutdown: Shutdown| {
-        serve(listener, registry, shutdown)
+    demo_kit::spawn("axum", config, backend, demo_kit::tokio_runtime, |listener, demo, shutdown: Shutdown| {
+        serve(listener, demo, shutdown)
     })
 }

@@ -3,11 +3,11 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    demo_kit::main("demo-axum", |listener, registry| async move {
+    demo_kit::main("axum", |listener, demo| async move {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        axum_demo::serve(listener, registry, shutdown).await
+        axum_demo::serve(listener, demo, shutdown).await
     })
     .await
 }

@@ -5,6 +5,15 @@
 //! only its framework's routes and wiring, so all four behave alike and a
 //! session written by one is read by the others.
 //!
+//! What a demo passes to the kit: the request's sessions, its [`Visit`]
+//! (the `Accept` and `Cookie` headers: a browser gets pages and
+//! Post/Redirect/Get, a program the plain contract), its form or query,
+//! and for the home page the [`About`] of the running demo. What the kit
+//! hands back: an [`Answer`] (status, headers, body) that the demo turns
+//! into its framework's response. Requests no route takes go to
+//! [`routes::unmatched`], so a wrong address or method answers alike
+//! everywhere.
+//!
 //! | variable | meaning |
 //! |---|---|
 //! | `DEMO_ADDR` | listen address (default `127.0.0.1:3000`) |
@@ -26,14 +35,19 @@
 //! ```
 #![deny(missing_docs)]
 
+mod about;
+mod answer;
 mod config;
 mod page;
 pub mod routes;
 mod run;
+mod visit;
 
+pub use about::About;
+pub use answer::Answer;
 pub use config::{Config, ConfigError, DEFAULT_ADDR, MAIN_SESSION, PREFS_SESSION, StoreSpec};
-pub use page::{HomeView, home_page};
-pub use routes::Answer;
+pub use page::{FAVICON_SVG, HomeView, Notice, error_page, home_page};
 pub use run::{
-    Background, Shutdown, Spawn, Task, init_logging, launch, main, spawn, tokio_runtime, wait_until_serving,
+    Background, Demo, Shutdown, Spawn, Task, init_logging, launch, main, spawn, tokio_runtime, wait_until_serving,
 };
+pub use visit::Visit;

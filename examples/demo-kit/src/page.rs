@@ -1,4 +1,36 @@
-//! The demo's one HTML page, the same in every framework.
+//! The demo's HTML, the same in every framework: the home page, the page
+//! for a wrong address or method, their inline style and the favicon.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::about::{About, human};
+use crate::config::{MAIN_SESSION, PREFS_SESSION};
+
+/// A confirmation or an error the page shows once at its top, carried to
+/// it in a flash queue of its own after a form (Post/Redirect/Get).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// False for an error (an empty user name, a refused cookie).
+    pub ok: bool,
+    /// What happened, in one or two sentences.
+    pub text: String,
+}
+
+impl Notice {
+    /// A confirmation.
+    pub fn ok(text: impl Into<String>) -> Notice {
+        Notice { ok: true, text: text.into() }
+    }
+
+    /// An error.
+    pub fn error(text: impl Into<String>) -> Notice {
+        Notice { ok: false, text: text.into() }
+    }
+}
 
 /// What the home page shows; every demo renders it with [`home_page`].
 #[derive(Debug, Clone, Default)]
@@ -7,43 +39,298 @@ pub struct HomeView {
     pub count: u64,
     /// The flash messages taken for this page.
     pub flashes: Vec<String>,
+    /// Confirmations and errors taken for this page.
+    pub notices: Vec<Notice>,
     /// The logged-in user.
     pub user: Option<String>,
     /// The theme from the `prefs` session.
     pub theme: Option<String>,
+    /// The main session's other string values (those `/kv` lists).
+    pub values: BTreeMap<String, String>,
+    /// The cookie's lifetime when "remember me" is on.
+    pub remembered: Option<Duration>,
+    /// A short, non-secret fingerprint of the main session: part of its
+    /// storage key (a hash of the id) on a server store, of a hash of the
+    /// cookie on the cookie store.
+    pub fingerprint: Option<String>,
+    /// The request brought no valid main-session cookie.
+    pub fresh: bool,
+    /// The cookies the browser sent: name and size in bytes.
+    pub cookies: Vec<(String, usize)>,
 }
 
 /// The demo's HTML home page, the same in every framework.
 ///
 /// ```
-/// let page = demo_kit::home_page(&demo_kit::HomeView { user: Some("<ada>".into()), ..Default::default() });
+/// use demo_kit::{About, Config, HomeView, home_page};
+///
+/// let about = About::new("axum", &Config::from_vars([("SESSION_SECURE", "0")])?);
+/// let page = home_page(&HomeView { user: Some("<ada>".into()), count: 2, ..Default::default() }, &about);
 /// assert!(page.contains("&lt;ada&gt;"));
+/// assert!(page.contains("Counter: 2"));
+/// # Ok::<(), demo_kit::ConfigError>(())
 /// ```
-pub fn home_page(view: &HomeView) -> String {
-    let flashes: String = view.flashes.iter().map(|f| format!("<li>{}</li>", escape(f))).collect();
+pub fn home_page(view: &HomeView, about: &About) -> String {
+    let mut notices = String::new();
+    for notice in &view.notices {
+        let class = if notice.ok { "ok" } else { "error" };
+        let _ = write!(notices, r#"<p class="notice {class}" role="status">{}</p>"#, prose(&notice.text));
+    }
+    let flashes = if view.flashes.is_empty() {
+        r#"<p class="muted" id="flashes">No flash waiting.</p>"#.to_owned()
+    } else {
+        let items: String = view.flashes.iter().map(|f| format!("<li>{}</li>", escape(f))).collect();
+        format!(r#"<ul id="flashes" class="flashes">{items}</ul>"#)
+    };
     let user = view.user.as_deref().map_or_else(|| "nobody".to_owned(), escape);
-    let theme = view.theme.as_deref().map_or_else(|| "default".to_owned(), escape);
+    let theme_name = view.theme.as_deref().filter(|t| !t.is_empty());
+    let theme = theme_name.map_or_else(|| "auto (follows your system)".to_owned(), escape);
+    let remember = match view.remembered {
+        Some(age) => format!(
+            r#"<p id="lifetime"><strong>Remembered</strong>: the cookie carries <code>Max-Age</code> ({}) and survives closing the browser.</p>
+<form method="post" action="/remember" id="remember-form"><input type="hidden" name="on" value="0"><button class="secondary">Forget me</button></form>"#,
+            human(age)
+        ),
+        None => r#"<p id="lifetime"><strong>Browser session</strong>: the cookie has no expiry and goes when the browser closes.</p>
+<form method="post" action="/remember" id="remember-form"><input type="hidden" name="on" value="1"><button>Remember me</button></form>"#
+            .to_owned(),
+    };
+    let options: String = [("auto", "auto"), ("light", "light"), ("dark", "dark")]
+        .iter()
+        .map(|(value, label)| {
+            let selected = if theme_name.unwrap_or("auto") == *value { " selected" } else { "" };
+            format!(r#"<option value="{value}"{selected}>{label}</option>"#)
+        })
+        .collect();
+    let values = if view.values.is_empty() {
+        r#"<p class="muted" id="values">No string values yet.</p>"#.to_owned()
+    } else {
+        let rows: String = view
+            .values
+            .iter()
+            .map(|(k, v)| format!("<dt><code>{}</code></dt><dd>{}</dd>", escape(k), escape(v)))
+            .collect();
+        format!(r#"<dl id="values">{rows}</dl>"#)
+    };
+    let state = if view.fresh {
+        "new: this request brought no valid cookie for it; nothing is stored until something is written"
+    } else {
+        "loaded from the cookie your browser sent"
+    };
+    let fingerprint = match (&view.fingerprint, about.store.is_server()) {
+        (Some(f), true) => format!(
+            r#"<code id="fingerprint">{f}</code> the start of the storage key, a hash of the server-side id (the id itself is never shown; the server log names sessions the same way). It changes on login and only then."#
+        ),
+        (Some(f), false) => format!(
+            r#"<code id="fingerprint">{f}</code> the start of a hash of the cookie. A cookie store has no server-side id: the cookie is sealed anew on every change, so this changes on every write, login included."#
+        ),
+        (None, _) => r#"<code id="fingerprint">none</code> no session stored yet."#.to_owned(),
+    };
+    let lifetime = match view.remembered {
+        Some(age) => format!("persistent: Max-Age {} (remember me)", human(age)),
+        None => "browser session: no Max-Age, gone when the browser closes".to_owned(),
+    };
+    let cookies = if view.cookies.is_empty() {
+        "none".to_owned()
+    } else {
+        view.cookies
+            .iter()
+            .map(|(name, size)| format!("<code>{}</code> {size} bytes", escape(name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let secure = if about.secure {
+        "on: browsers send the cookies back over https; Chromium also over plain http to localhost and 127.0.0.1"
+    } else {
+        "off (SESSION_SECURE=0): the cookies travel over plain http too"
+    };
     format!(
         r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>sessions demo</title></head>
+<html lang="en" data-theme="{theme_class}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>sessions demo · {framework}</title>
+<link rel="icon" href="{FAVICON_DATA_URL}">
+<style>{STYLE}</style>
+<script>addEventListener("pageshow", (e) => {{ if (e.persisted) location.reload(); }});</script>
+</head>
 <body>
+<main>
+<header>
 <h1>sessions demo</h1>
-<p>Counter: {count} (<a href="/counter">increment</a>, <a href="/peek">peek</a>)</p>
-<p>Flash messages:</p><ul>{flashes}</ul>
-<form method="post" action="/flash"><input name="message" placeholder="message"><button>Queue flash</button></form>
-<p>Logged in as: {user}</p>
-<form method="post" action="/login"><input name="user" placeholder="user name"><button>Log in</button></form>
-<form method="post" action="/logout"><button>Log out</button></form>
-<form method="post" action="/remember"><input type="hidden" name="on" value="1"><button>Remember me</button></form>
-<form method="post" action="/remember"><input type="hidden" name="on" value="0"><button>Forget me</button></form>
-<p>Theme: {theme}</p>
-<form method="get" action="/prefs"><input name="theme" placeholder="theme"><button>Set theme</button></form>
+<p class="muted">Served by <strong id="framework">{framework}</strong>. Everything below is read from your sessions on the server, on every request.</p>
+</header>
+<div id="notices">{notices}</div>
+<div class="grid">
+<section id="counter-section">
+<h2>Counter</h2>
+<p class="why">A number kept in the <code>{MAIN_SESSION}</code> session: each click stores one more and brings you back here, so reload changes nothing.</p>
+<p class="big" id="count">Counter: {count}</p>
+<form method="get" action="/counter" id="counter-form"><button>Count</button></form>
+</section>
+<section id="flash-section">
+<h2>Flash messages</h2>
+<p class="why">A flash is kept in the session until a page shows it, then it is gone: queue one, see it below, reload and it has disappeared.</p>
+{flashes}
+<form method="post" action="/flash" id="flash-form"><input name="message" placeholder="a message" aria-label="flash message" autocomplete="off"><button>Queue flash</button></form>
+</section>
+<section id="login-section">
+<h2>Log in</h2>
+<p class="why">Logging in gives the session a new id, so an id planted before the login is worthless (watch the fingerprint below change); logging out ends the session.</p>
+<p>Logged in as: <strong id="user">{user}</strong></p>
+<form method="post" action="/login" id="login-form"><input name="user" placeholder="user name" aria-label="user name" autocomplete="off"><button>Log in</button></form>
+<form method="post" action="/logout" id="logout-form"><button class="secondary">Log out</button></form>
+</section>
+<section id="remember-section">
+<h2>Remember me</h2>
+<p class="why">Remember me turns the cookie into a persistent one for {remember_for}; forget me makes it a browser-session cookie again. The data stays either way.</p>
+{remember}
+</section>
+<section id="theme-section">
+<h2>Theme</h2>
+<p class="why">A second, independent session in its own <code>{PREFS_SESSION}</code> cookie: changing it never touches <code>{MAIN_SESSION}</code>.</p>
+<p>Theme: <strong id="theme">{theme}</strong></p>
+<form method="get" action="/prefs" id="theme-form"><select name="theme" aria-label="theme">{options}</select><button>Set theme</button></form>
+</section>
+<section id="values-section">
+<h2>Values</h2>
+<p class="why">Any string under any key of the <code>{MAIN_SESSION}</code> session (the user name is one of them).</p>
+{values}
+<form method="get" action="/kv" id="kv-form"><input name="k" placeholder="key" aria-label="key" autocomplete="off"><input name="v" placeholder="value" aria-label="value" autocomplete="off"><button>Store</button></form>
+</section>
+</div>
+<section id="server-view" class="wide">
+<h2>The session as the server sees it</h2>
+<p class="why">Read on the server for this request. Cookie values are never shown: they are the keys to the session.</p>
+<dl>
+<dt>Store</dt><dd id="store">{store}</dd>
+<dt>Session</dt><dd id="state">{state}</dd>
+<dt>Fingerprint</dt><dd>{fingerprint}</dd>
+<dt>Lifetime</dt><dd id="cookie-lifetime">{lifetime}</dd>
+<dt>Timeouts</dt><dd id="timeouts">{timeouts}; enforced by the server from times sealed inside the session, whatever the browser keeps</dd>
+<dt>Cookies sent</dt><dd id="cookies">{cookies} (browsers keep about 4 KB per cookie)</dd>
+<dt>Secure</dt><dd id="secure">{secure}</dd>
+</dl>
+</section>
+<section id="programs" class="wide">
+<h2>For programs</h2>
+<p class="why">A request that does not ask for HTML (curl, fetch, the test suites) gets plain answers instead of pages and redirects:</p>
+<ul class="routes">
+<li><code>GET /counter</code> adds one, answers the count; <code>GET /peek</code> answers it unchanged</li>
+<li><code>POST /flash</code> <code>message=…</code> queues a flash (<code>204</code>); <code>GET /flashes</code> takes them as a JSON array</li>
+<li><code>POST /login</code> <code>user=…</code> (<code>204</code>, <code>422</code> when empty); <code>GET /me</code> the user or <code>401</code>; <code>POST /logout</code> (<code>204</code>)</li>
+<li><code>POST /remember</code> <code>on=1</code> or <code>on=0</code> (<code>204</code>)</li>
+<li><code>GET /kv?k=…&amp;v=…</code> stores a value (<code>204</code>); <code>GET /kv</code> lists them as JSON</li>
+<li><code>GET /prefs?theme=…</code> sets the theme, <code>GET /prefs</code> reads it; <code>GET /both</code> reads both sessions as JSON</li>
+</ul>
+<p class="why">For example, at the address the demo printed when it started: <code>curl -c jar -b jar http://127.0.0.1:3000/counter</code>, twice.</p>
+</section>
+</main>
 </body>
 </html>
 "#,
+        theme_class = theme_class(theme_name),
+        framework = escape(&about.framework),
         count = view.count,
+        remember_for = human(about.remember_for),
+        store = prose(&about.store_sentence()),
+        timeouts = prose(&about.timeouts_sentence()),
     )
+}
+
+/// The page for an address or method the demo does not serve, the same
+/// in every framework.
+///
+/// ```
+/// let page = demo_kit::error_page(404, "Nothing here", "There is no page at /nowhere.");
+/// assert!(page.contains("404"));
+/// assert!(page.contains(r#"href="/""#));
+/// ```
+pub fn error_page(status: u16, title: &str, text: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en" data-theme="auto">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{status} · sessions demo</title>
+<link rel="icon" href="{FAVICON_DATA_URL}">
+<style>{STYLE}</style>
+</head>
+<body>
+<main>
+<section class="wide" id="error">
+<h1>{status}: {title}</h1>
+<p>{text}</p>
+<p><a href="/">Back to the demo</a></p>
+</section>
+</main>
+</body>
+</html>
+"#,
+        title = escape(title),
+        text = escape(text),
+    )
+}
+
+/// The favicon, a cookie, as SVG: served at `/favicon.ico` and inlined in
+/// every page.
+pub const FAVICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="14" fill="#d49a5a"/><circle cx="11" cy="11" r="2.4" fill="#5a3317"/><circle cx="20" cy="10" r="1.9" fill="#5a3317"/><circle cx="21" cy="20" r="2.4" fill="#5a3317"/><circle cx="11" cy="21" r="1.8" fill="#5a3317"/><circle cx="16" cy="16" r="1.4" fill="#5a3317"/></svg>"##;
+
+const FAVICON_DATA_URL: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Ccircle cx='16' cy='16' r='14' fill='%23d49a5a'/%3E%3Ccircle cx='11' cy='11' r='2.4' fill='%235a3317'/%3E%3Ccircle cx='20' cy='10' r='1.9' fill='%235a3317'/%3E%3Ccircle cx='21' cy='20' r='2.4' fill='%235a3317'/%3E%3Ccircle cx='11' cy='21' r='1.8' fill='%235a3317'/%3E%3Ccircle cx='16' cy='16' r='1.4' fill='%235a3317'/%3E%3C/svg%3E";
+
+/// `light`, `dark`, or `auto` (follow the system) for anything else.
+fn theme_class(theme: Option<&str>) -> &'static str {
+    match theme {
+        Some(t) if t.eq_ignore_ascii_case("dark") => "dark",
+        Some(t) if t.eq_ignore_ascii_case("light") => "light",
+        _ => "auto",
+    }
+}
+
+/// Light colours by default, dark ones for `data-theme="dark"` and for
+/// `auto` when the system prefers dark.
+const STYLE: &str = r#"
+:root{color-scheme:light;--bg:#f5f6f8;--fg:#1c2230;--muted:#5a6477;--card:#fff;--line:#dde1e8;--accent:#2f62d0;--on-accent:#fff;--ok-bg:#e4f3e8;--ok-fg:#1d6533;--err-bg:#fbe9e7;--err-fg:#9d2620;--code:#eef1f5}
+html[data-theme=dark]{color-scheme:dark;--bg:#13161b;--fg:#e5e8ee;--muted:#9aa3b3;--card:#1c2027;--line:#2f3540;--accent:#7ea6ff;--on-accent:#0d1320;--ok-bg:#173823;--ok-fg:#9fe0b2;--err-bg:#45201d;--err-fg:#ffb3a8;--code:#272c35}
+@media (prefers-color-scheme:dark){html[data-theme=auto]{color-scheme:dark;--bg:#13161b;--fg:#e5e8ee;--muted:#9aa3b3;--card:#1c2027;--line:#2f3540;--accent:#7ea6ff;--on-accent:#0d1320;--ok-bg:#173823;--ok-fg:#9fe0b2;--err-bg:#45201d;--err-fg:#ffb3a8;--code:#272c35}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:62rem;margin:0 auto;padding:1.5rem 1.25rem 3rem}
+h1{margin:0;font-size:1.6rem}
+h2{margin:0 0 .3rem;font-size:1.05rem}
+header{margin-bottom:1rem}
+.muted,.why{color:var(--muted)}
+.why{font-size:.88rem;margin:0 0 .7rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:1rem 1.2rem}
+section.wide{margin-top:1rem}
+.big{font-size:1.7rem;font-weight:650;margin:.2rem 0 .6rem}
+.notice{margin:0 0 .6rem;padding:.6rem .9rem;border-radius:8px;font-weight:500}
+.notice.ok{background:var(--ok-bg);color:var(--ok-fg)}
+.notice.error{background:var(--err-bg);color:var(--err-fg)}
+.flashes{margin:.2rem 0 .7rem;padding-left:1.2rem}
+form{display:flex;gap:.5rem;flex-wrap:wrap;margin:.4rem 0 0}
+input,select{flex:1 1 8rem;min-width:0;font:inherit;padding:.35rem .55rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
+button{font:inherit;font-weight:550;padding:.35rem .95rem;border-radius:6px;border:1px solid var(--accent);background:var(--accent);color:var(--on-accent);cursor:pointer}
+button.secondary{background:transparent;color:var(--accent)}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1.2rem;margin:0}
+dt{color:var(--muted)}
+dd{margin:0}
+code{background:var(--code);padding:.05rem .3rem;border-radius:4px;font-size:.88em}
+.routes{margin:.2rem 0 .6rem;padding-left:1.2rem}
+a{color:var(--accent)}
+"#;
+
+/// `text` escaped, with each `quoted` part set as code: the sentences
+/// the terminal prints with backquotes read the same on the page.
+fn prose(text: &str) -> String {
+    escape(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_owned() })
+        .collect()
 }
 
 fn escape(text: &str) -> String {
@@ -59,4 +346,54 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn about() -> About {
+        About::new("axum", &Config::from_vars([("SESSION_SECURE", "0")]).unwrap())
+    }
+
+    #[test]
+    fn dark_theme_sets_the_dark_palette() {
+        let page = home_page(&HomeView { theme: Some("dark".into()), ..Default::default() }, &about());
+        assert!(page.contains(r#"data-theme="dark""#));
+        assert!(STYLE.contains("html[data-theme=dark]"));
+    }
+
+    #[test]
+    fn unknown_theme_is_shown_and_styled_as_auto() {
+        let page = home_page(&HomeView { theme: Some("solarized".into()), ..Default::default() }, &about());
+        assert!(page.contains(r#"data-theme="auto""#));
+        assert!(page.contains("solarized"));
+    }
+
+    #[test]
+    fn notices_and_flashes_are_escaped() {
+        let view =
+            HomeView { notices: vec![Notice::error("<b>no</b>")], flashes: vec!["a & b".into()], ..Default::default() };
+        let page = home_page(&view, &about());
+        assert!(page.contains(r#"<p class="notice error" role="status">&lt;b&gt;no&lt;/b&gt;</p>"#));
+        assert_eq!(prose("the `id` cookie <"), "the <code>id</code> cookie &lt;");
+        assert!(page.contains("<li>a &amp; b</li>"));
+    }
+
+    #[test]
+    fn remembered_session_offers_forget_me() {
+        let view = HomeView { remembered: Some(Duration::from_secs(30 * 86_400)), ..Default::default() };
+        let page = home_page(&view, &about());
+        assert!(page.contains("Forget me") && !page.contains("Remember me</button>"));
+        assert!(page.contains("30 days"));
+    }
+
+    #[test]
+    fn page_loads_no_external_asset() {
+        let page = home_page(&HomeView::default(), &about());
+        for external in ["src=\"http", "href=\"http", "@import", "url("] {
+            assert!(!page.contains(external), "{external}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sessions_core::Registry;
 use sessions_core::backend::Backend;
 
+use crate::about::About;
 use crate::config::Config;
 
 /// Resolves when a demo started by [`spawn`] should stop.
@@ -28,15 +29,31 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// The whole `main` of a demo binary called `name`: logging, the
-/// environment, the stores, the listener and a start-up line, then
-/// `serve` until it returns. Errors are printed, never panicked.
-pub async fn main<S, F>(name: &str, serve: S) -> ExitCode
+/// What a demo serves: its sessions, and what its page says about them.
+///
+/// Each demo hands the registry to its framework's session middleware and
+/// makes `about` reachable from the home page's handler (the framework's
+/// state: axum's `State`, actix's `Data`, rocket's `manage`, a warp
+/// filter).
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The sessions: `id` on the configured store, `prefs` in its own cookie.
+    pub registry: Registry,
+    /// The settings as the page shows them.
+    pub about: Arc<About>,
+}
+
+/// The whole `main` of the demo on `framework` (its binary is
+/// `demo-<framework>`): logging, the environment, the stores, the
+/// listener and what a person needs to know at start-up, then `serve`
+/// until it returns. Errors are printed, never panicked.
+pub async fn main<S, F>(framework: &str, serve: S) -> ExitCode
 where
-    S: FnOnce(TcpListener, Registry) -> F,
+    S: FnOnce(TcpListener, Demo) -> F,
     F: Future<Output = io::Result<()>>,
 {
     init_logging();
+    let name = format!("demo-{framework}");
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -44,15 +61,14 @@ where
             return ExitCode::FAILURE;
         }
     };
-    if config.keys_generated {
-        eprintln!("{name}: SESSION_KEYS is unset; using a random key, so sessions will not survive a restart");
-    }
+    let about = Arc::new(About::new(framework, &config));
     let result = async {
         let registry = config.registry().await.map_err(|e| e.to_string())?;
-        let listener = TcpListener::bind(config.addr).map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind(config.addr).map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        eprintln!("{name}: {}", config.describe());
-        serve(listener, registry).await.map_err(|e| e.to_string())
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        eprint!("{name}: {}", about.startup(addr));
+        serve(listener, Demo { registry, about }).await.map_err(|e| e.to_string())
     };
     match result.await {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,15 +86,16 @@ pub fn tokio_runtime(task: Task) -> io::Result<()> {
     Ok(())
 }
 
-/// Starts a demo on a background thread, listening on `config.addr`
-/// (port 0 picks a free port), for tests; the main session uses `backend`
-/// instead of opening the configured one when it is given.
+/// Starts the demo on `framework` on a background thread, listening on
+/// `config.addr` (port 0 picks a free port), for tests; the main session
+/// uses `backend` instead of opening the configured one when it is given.
 ///
 /// `runtime` drives the server's future on that thread ([`tokio_runtime`],
-/// or actix's `System`); `serve` serves the demo on the listener (already
-/// non-blocking) with the registry until the shutdown future resolves,
-/// which it does when the returned [`Background`] is dropped.
+/// or actix's `System`); `serve` serves the [`Demo`] on the listener
+/// (already non-blocking) until the shutdown future resolves, which it
+/// does when the returned [`Background`] is dropped.
 pub fn spawn<R, S, F>(
+    framework: &str,
     config: &Config,
     backend: Option<Arc<dyn Backend>>,
     runtime: R,
@@ -86,12 +103,13 @@ pub fn spawn<R, S, F>(
 ) -> io::Result<Background>
 where
     R: FnOnce(Task) -> io::Result<()> + Send + 'static,
-    S: FnOnce(TcpListener, Registry, Shutdown) -> F + Send + 'static,
+    S: FnOnce(TcpListener, Demo, Shutdown) -> F + Send + 'static,
     F: Future<Output = io::Result<()>> + 'static,
 {
     let listener = TcpListener::bind(config.addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let about = Arc::new(About::new(framework, config));
     let config = config.clone();
     let (started, start) = std::sync::mpsc::channel::<io::Result<()>>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -110,7 +128,7 @@ where
                     let shutdown: Shutdown = Box::pin(async move {
                         let _ = stopped.await;
                     });
-                    if let Err(err) = serve(listener, registry, shutdown).await {
+                    if let Err(err) = serve(listener, Demo { registry, about }, shutdown).await {
                         tracing::error!(error = %err, "the demo server stopped with an error");
                     }
                 }

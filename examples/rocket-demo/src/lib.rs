@@ -2,38 +2,60 @@
 //! [`Rocket`] with a [`SessionFairing`], so tests can run it in-process.
 #![deny(missing_docs)]
 
+use std::convert::Infallible;
 use std::io::Cursor;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{Answer, Background, Config, PREFS_SESSION, Shutdown};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
 use rocket::form::Form;
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
+use rocket::request::{self, FromRequest};
 use rocket::response::{self, Responder, Response};
-use rocket::{Build, Request, Rocket, get, post, routes};
-use sessions_core::Registry;
+use rocket::{Build, Request, Rocket, State, catch, catchers, get, post, routes};
 use sessions_core::backend::Backend;
 use sessions_rocket::{Session, SessionError, SessionFairing, Sessions};
 
-/// The demo's routes with a [`SessionFairing`] on `registry`, on a rocket
-/// configured by `figment` (address, port, logging).
-pub fn app(registry: Registry, figment: rocket::figment::Figment) -> Rocket<Build> {
+/// The demo's routes with a [`SessionFairing`] on the demo's registry, on
+/// a rocket configured by `figment` (address, port, logging).
+pub fn app(demo: Demo, figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
-        .attach(SessionFairing::new(registry))
-        .mount("/", routes![home, counter, peek, flash, flashes, login, me, logout, remember, kv, prefs, both])
+        .attach(SessionFairing::new(demo.registry))
+        .manage(demo.about)
+        .mount("/", routes![home, counter, peek, flash, flashes, login, me, logout, remember, kv, prefs, both, favicon])
+        .register("/", catchers![unmatched])
 }
 
 type Reply = Result<Page, SessionError>;
 
+/// The request's [`Visit`], as a request guard.
+struct Headers(Visit);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Headers {
+    type Error = Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
+        request::Outcome::Success(Headers(visit(request)))
+    }
+}
+
+fn visit(request: &Request<'_>) -> Visit {
+    let headers = request.headers();
+    let named = |name: &'static str| headers.get(name).map(move |value| (name, value.as_bytes()));
+    Visit::from_headers(named("accept").chain(named("cookie")))
+}
+
 #[get("/")]
-async fn home(sessions: Sessions) -> Reply {
-    reply(routes::home(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn home(about: &State<Arc<About>>, sessions: Sessions, headers: Headers) -> Reply {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::home(&session, &prefs, &headers.0, about))
 }
 
 #[get("/counter")]
-fn counter(session: Session) -> Reply {
-    reply(routes::counter(&session))
+fn counter(session: Session, headers: Headers) -> Reply {
+    reply(routes::counter(&session, &headers.0))
 }
 
 #[get("/peek")]
@@ -42,8 +64,8 @@ fn peek(session: Session) -> Reply {
 }
 
 #[post("/flash", data = "<form>")]
-fn flash(session: Session, form: Form<FlashFields>) -> Reply {
-    reply(routes::flash(&session, &FlashForm { message: form.into_inner().message }))
+fn flash(session: Session, headers: Headers, form: Form<FlashFields>) -> Reply {
+    reply(routes::flash(&session, &FlashForm { message: form.into_inner().message }, &headers.0))
 }
 
 #[get("/flashes")]
@@ -52,8 +74,8 @@ fn flashes(session: Session) -> Reply {
 }
 
 #[post("/login", data = "<form>")]
-fn login(session: Session, form: Form<LoginFields>) -> Reply {
-    reply(routes::login(&session, &LoginForm { user: form.into_inner().user }))
+fn login(session: Session, headers: Headers, form: Form<LoginFields>) -> Reply {
+    reply(routes::login(&session, &LoginForm { user: form.into_inner().user }, &headers.0))
 }
 
 #[get("/me")]
@@ -62,23 +84,23 @@ fn me(session: Session) -> Reply {
 }
 
 #[post("/logout")]
-fn logout(session: Session) -> Reply {
-    reply(routes::logout(&session))
+fn logout(session: Session, headers: Headers) -> Reply {
+    reply(routes::logout(&session, &headers.0))
 }
 
 #[post("/remember", data = "<form>")]
-fn remember(session: Session, form: Form<RememberFields>) -> Reply {
-    reply(routes::remember(&session, &RememberForm { on: form.into_inner().on }))
+fn remember(session: Session, headers: Headers, form: Form<RememberFields>) -> Reply {
+    reply(routes::remember(&session, &RememberForm { on: form.into_inner().on }, &headers.0))
 }
 
 #[get("/kv?<k>&<v>")]
-fn kv(session: Session, k: Option<String>, v: Option<String>) -> Reply {
-    reply(routes::kv(&session, &KvQuery { k, v }))
+fn kv(session: Session, headers: Headers, k: Option<String>, v: Option<String>) -> Reply {
+    reply(routes::kv(&session, &KvQuery { k, v }, &headers.0))
 }
 
 #[get("/prefs?<theme>")]
-async fn prefs(sessions: Sessions, theme: Option<String>) -> Reply {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &PrefsQuery { theme }))
+async fn prefs(sessions: Sessions, headers: Headers, theme: Option<String>) -> Reply {
+    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &PrefsQuery { theme }, &headers.0))
 }
 
 #[get("/both")]
@@ -86,20 +108,36 @@ async fn both(sessions: Sessions) -> Reply {
     reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
 }
 
+#[get("/favicon.ico")]
+fn favicon() -> Page {
+    Page(routes::favicon())
+}
+
+/// Rocket answers a path no route takes, or a method no route of that path
+/// takes, with 404: the kit tells the two apart.
+#[catch(404)]
+fn unmatched(request: &Request<'_>) -> Page {
+    Page(routes::unmatched(request.method().as_str(), request.uri().path().as_str(), &visit(request)))
+}
+
 /// The kit's forms are serde types; rocket parses forms with its own
-/// derive, so each has its rocket twin here.
+/// derive, so each has its rocket twin here (a missing field is empty, as
+/// in the kit).
 #[derive(rocket::FromForm)]
 struct FlashFields {
+    #[field(default = String::new())]
     message: String,
 }
 
 #[derive(rocket::FromForm)]
 struct LoginFields {
+    #[field(default = String::new())]
     user: String,
 }
 
 #[derive(rocket::FromForm)]
 struct RememberFields {
+    #[field(default = String::new())]
     on: String,
 }
 
@@ -114,9 +152,11 @@ impl<'r> Responder<'r, 'static> for Page {
     fn respond_to(self, _request: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::build();
         response.status(Status::new(self.0.status()));
-        if let Some(content_type) = self.0.content_type().and_then(ContentType::parse_flexible) {
-            response.header(content_type);
-            let body = self.0.into_body();
+        for (name, value) in self.0.headers() {
+            response.raw_header_adjoin(name, value.to_owned());
+        }
+        let body = self.0.into_body();
+        if !body.is_empty() {
             response.sized_body(body.len(), Cursor::new(body));
         }
         Ok(response.finalize())
@@ -143,10 +183,10 @@ pub fn figment(addr: std::net::SocketAddr, ctrlc: bool) -> rocket::figment::Figm
 /// Rocket 0.5 binds its own socket from its configuration, so the
 /// listener only chooses the address and is closed just before rocket
 /// binds it.
-pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Option<Shutdown>) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, demo: Demo, shutdown: Option<Shutdown>) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     drop(listener);
-    let rocket = app(registry, figment(addr, shutdown.is_none())).ignite().await.map_err(std::io::Error::other)?;
+    let rocket = app(demo, figment(addr, shutdown.is_none())).ignite().await.map_err(std::io::Error::other)?;
     if let Some(shutdown) = shutdown {
         let handle = rocket.shutdown();
         rocket::tokio::spawn(async move {
@@ -160,8 +200,8 @@ pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Option<S
 /// Starts the demo in the background (see [`demo_kit::spawn`]) and waits
 /// until it answers.
 pub fn spawn(config: &Config, backend: Option<Arc<dyn Backend>>) -> std::io::Result<Background> {
-    let server = demo_kit::spawn(config, backend, demo_kit::tokio_runtime, |listener, registry, shutdown| {
-        serve(listener, registry, Some(shutdown))
+    let server = demo_kit::spawn("rocket", config, backend, demo_kit::tokio_runtime, |listener, demo, shutdown| {
+        serve(listener, demo, Some(shutdown))
     })?;
     demo_kit::wait_until_serving(server.addr)?;
     Ok(server)

@@ -3,5 +3,5 @@
 
 #[rocket::main]
 async fn main() -> std::process::ExitCode {
-    demo_kit::main("demo-rocket", |listener, registry| rocket_demo::serve(listener, registry, None)).await
+    demo_kit::main("rocket", |listener, demo| rocket_demo::serve(listener, demo, None)).await
 }

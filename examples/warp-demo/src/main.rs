@@ -3,11 +3,11 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    demo_kit::main("demo-warp", |listener, registry| async move {
+    demo_kit::main("warp", |listener, demo| async move {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        warp_demo::serve(listener, registry, shutdown).await
+        warp_demo::serve(listener, demo, shutdown).await
     })
     .await
 }
