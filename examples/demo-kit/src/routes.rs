@@ -135,6 +135,15 @@ pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) ->
             removals.push(removal(name, about.secure));
         }
     }
+    if about.secure && visit.drops_secure_cookies() {
+        notices.push(Notice::error(format!(
+            "This page came over plain http to {}, which is not this machine's loopback address: the cookies are \
+             Secure, so your browser keeps none of them here and nothing you do persists. Open the demo at \
+             http://127.0.0.1 on its own machine, serve it over https, or start it with SESSION_SECURE=0 on a \
+             network you trust.",
+            visit.host().unwrap_or_default()
+        )));
+    }
     let fingerprint = match session.storage_key() {
         Some(key) => Some(key.as_str()[..12].to_owned()),
         None if !session.is_new() => visit.cookie(MAIN_SESSION).map(digest),
@@ -411,6 +420,17 @@ mod tests {
         let answer = home(&session, &prefs, &visit, &about()).unwrap();
         assert!(answer.header("set-cookie").is_some_and(|c| c.starts_with("id=; Path=/; Max-Age=0")));
         assert!(answer.body().contains("refused"));
+    }
+
+    #[test]
+    fn secure_cookies_over_plain_http_to_a_remote_name_are_explained() {
+        let (session, prefs) = (Session::new_detached(), Session::new_detached());
+        let secure = About::new("axum", &Config::from_vars([("SESSION_SECURE", "1")]).unwrap());
+        let remote = Visit::from_headers([("accept", &b"text/html"[..]), ("host", b"192.0.2.7:3000")]);
+        assert!(home(&session, &prefs, &remote, &secure).unwrap().body().contains("nothing you do persists"));
+        let local = Visit::from_headers([("accept", &b"text/html"[..]), ("host", b"127.0.0.1:3000")]);
+        assert!(!home(&session, &prefs, &local, &secure).unwrap().body().contains("nothing you do persists"));
+        assert!(!home(&session, &prefs, &remote, &about()).unwrap().body().contains("nothing you do persists"));
     }
 
     #[test]

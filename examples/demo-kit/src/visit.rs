@@ -1,8 +1,10 @@
 //! What the kit reads from a request besides its sessions: two headers.
 
 /// The headers of one request that the handler bodies need: `Accept`, to
-/// tell a browser from a program, and `Cookie`, to show the cookies as the
-/// browser sent them and to notice one the server refused.
+/// tell a browser from a program; `Cookie`, to show the cookies as the
+/// browser sent them and to notice one the server refused; `Host` and
+/// `X-Forwarded-Proto`, to notice a browser that will not send `Secure`
+/// cookies back.
 ///
 /// Each demo builds it from its framework's header map with
 /// [`Visit::from_headers`].
@@ -19,11 +21,14 @@
 pub struct Visit {
     accept: String,
     cookies: Vec<(String, String)>,
+    host: Option<String>,
+    https: bool,
 }
 
 impl Visit {
-    /// Reads `Accept` and every `Cookie` header from `(name, value)` pairs;
-    /// names are matched case-insensitively, other headers are ignored.
+    /// Reads `Accept`, every `Cookie`, `Host` and `X-Forwarded-Proto` from
+    /// `(name, value)` pairs; names are matched case-insensitively, other
+    /// headers are ignored.
     pub fn from_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Visit {
         let mut visit = Visit::default();
         for (name, value) in headers {
@@ -36,6 +41,10 @@ impl Visit {
             } else if name.eq_ignore_ascii_case("cookie") {
                 let pairs = value.split(';').filter_map(|pair| pair.split_once('='));
                 visit.cookies.extend(pairs.map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())));
+            } else if name.eq_ignore_ascii_case("host") {
+                visit.host = Some(value.trim().to_owned());
+            } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
+                visit.https = value.trim().eq_ignore_ascii_case("https");
             }
         }
         visit
@@ -49,6 +58,27 @@ impl Visit {
             let media = item.split(';').next().unwrap_or_default().trim();
             media.eq_ignore_ascii_case("text/html")
         })
+    }
+
+    /// The `Host` the browser asked for, if it said.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// True when a browser drops `Secure` cookies for this request: plain
+    /// http (no proxy says `X-Forwarded-Proto: https`) to a host name that
+    /// is not loopback. Chromium keeps them on `localhost` and `127.0.0.1`.
+    pub fn drops_secure_cookies(&self) -> bool {
+        let Some(host) = self.host.as_deref() else { return false };
+        // `name:port`, `[v6]:port`, or either without a port.
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name.to_ascii_lowercase().ends_with(".localhost")
+            || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        !self.https && !loopback
     }
 
     /// The first value the request sent for cookie `name`.
@@ -81,6 +111,19 @@ mod tests {
         assert!(!visit("*/*").wants_html());
         assert!(!visit("application/json").wants_html());
         assert!(!Visit::from_headers([]).wants_html());
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_name_drops_secure_cookies() {
+        let to = |host: &str| Visit::from_headers([("host", host.as_bytes())]);
+        for kept in ["127.0.0.1:3000", "localhost:3000", "[::1]:3000", "app.localhost", "127.0.0.2"] {
+            assert!(!to(kept).drops_secure_cookies(), "{kept}");
+        }
+        for dropped in ["192.0.2.7:3000", "demo.example", "[2001:db8::1]:80"] {
+            assert!(to(dropped).drops_secure_cookies(), "{dropped}");
+        }
+        let proxied = Visit::from_headers([("host", &b"demo.example"[..]), ("x-forwarded-proto", b"https")]);
+        assert!(!proxied.drops_secure_cookies());
     }
 
     #[test]

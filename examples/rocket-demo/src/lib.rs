@@ -44,7 +44,7 @@ impl<'r> FromRequest<'r> for Headers {
 fn visit(request: &Request<'_>) -> Visit {
     let headers = request.headers();
     let named = |name: &'static str| headers.get(name).map(move |value| (name, value.as_bytes()));
-    Visit::from_headers(named("accept").chain(named("cookie")))
+    Visit::from_headers(["accept", "cookie", "host", "x-forwarded-proto"].into_iter().flat_map(named))
 }
 
 #[get("/")]
