@@ -46,6 +46,9 @@
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("sessions-sql needs at least one of the features `postgres`, `mysql`, `sqlite`");
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -331,6 +334,27 @@ struct Loaded {
 /// [`SqlBackend::delete_expired`] now and then, or start
 /// [`SqlBackend::spawn_sweeper`].
 ///
+/// # Timeouts and outages
+///
+/// Every failure to reach the database is [`BackendError::Unavailable`]
+/// (map it to `503`), and no call takes longer than the
+/// [request timeout](SqlBackendBuilder::request_timeout) (10 s by default).
+/// How long a call waits before failing depends on the outage:
+/// - The database refuses connections (stopped, restarting): sqlx keeps
+///   trying to connect until the
+///   [acquire timeout](SqlBackendBuilder::acquire_timeout) (5 s by
+///   default), taking the refusal for a server still starting, so *every*
+///   call during the outage waits that long before it fails.
+/// - The database accepts connections but does not answer, or a lock is
+///   held: the call waits out the request timeout.
+///
+/// Both are the right waits for one call and the wrong ones for every
+/// request of an outage: wrap the backend in a
+/// [`Breaker`](sessions_core::backend::Breaker), so that after the first
+/// calls fail, requests fail in milliseconds until a probe finds the
+/// database answering. The pool reconnects by itself once the database is
+/// back; connections the outage broke are dropped as they fail.
+///
 /// ```
 /// use std::time::Duration;
 /// use sessions_sql::SqlBackend;
@@ -438,7 +462,10 @@ impl SqlBackendBuilder {
     }
 
     /// The longest a request waits for a pooled connection before failing
-    /// with [`BackendError::Unavailable`] (default 5 s).
+    /// with [`BackendError::Unavailable`] (default 5 s). While the database
+    /// refuses connections, sqlx retries connecting for this long, so
+    /// every call during such an outage takes this long to fail (see
+    /// [`SqlBackend`], "Timeouts and outages").
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -620,7 +647,7 @@ impl SqlBackend {
                 }
             }
         });
-        Sweeper { task }
+        Sweeper { task: Some(task) }
     }
 
     /// The row's data for `fields`, refused before it is built when the
@@ -757,12 +784,23 @@ impl SqlBackend {
 /// ```
 #[derive(Debug)]
 pub struct Sweeper {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sweeper {
+    /// Lets the sweeper run for as long as its runtime does, instead of
+    /// stopping when this handle is dropped: for an application that
+    /// sweeps for its whole life and has nowhere to keep the handle.
+    pub fn detach(mut self) {
+        self.task = None;
+    }
 }
 
 impl Drop for Sweeper {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
