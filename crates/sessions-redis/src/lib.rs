@@ -254,10 +254,9 @@ impl ConnectionLike for Connection {
 /// [response timeout](RedisBackendBuilder::response_timeout) (2 s by
 /// default):
 /// - Redis refuses connections (stopped, crashed, restarting): a call
-///   fails at once. The connection is made again in the background, one
-///   attempt per failed call and no back-off delay a request would wait
-///   out; the first call after the server is back may still fail (it
-///   starts the attempt that succeeds), the next ones are served.
+///   fails at once, after at most two connection attempts and no back-off
+///   delay a request would wait out; the first call after the server is
+///   back is served.
 /// - Redis accepts connections but does not answer (hung, overloaded, a
 ///   network that drops packets): every call waits out the response
 ///   timeout (a new connection, the
@@ -416,8 +415,7 @@ impl RedisBackendBuilder {
             .set_connection_timeout(self.connect_timeout)
             // One attempt per reconnection, no back-off: a request that
             // finds the connection down fails at once instead of waiting
-            // out the delays between attempts, and the next request starts
-            // the next attempt.
+            // out the delays between attempts (`run` starts the next one).
             .set_number_of_retries(0);
         let limit = self.first_connect_limit();
         let connected = tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config)).await;
@@ -532,11 +530,29 @@ impl RedisBackend {
         format!("{}{{{}}}", self.prefix, key.as_str())
     }
 
-    /// Bounds one request by the response timeout, whatever state the
-    /// connection is in (connecting, reconnecting, or a server that
+    /// Sends one request, bounded by the response timeout whatever state
+    /// the connection is in (connecting, reconnecting, or a server that
     /// accepted the connection but stopped answering).
-    async fn run<T>(&self, request: impl Future<Output = Result<T, RedisError>> + Send) -> Result<T, BackendError> {
-        match tokio::time::timeout(self.timeout, request).await {
+    ///
+    /// A refused connection is the one failure after which the request is
+    /// sent again: only connecting is refused, so nothing was sent, and
+    /// the refusal may be that of the attempt before this call (the
+    /// connection manager hands it to the next caller and starts a new
+    /// attempt). Trying once more makes the first request after the
+    /// server is back succeed instead of failing on the old news.
+    async fn run<T, F, R>(&self, request: F) -> Result<T, BackendError>
+    where
+        F: Fn(Connection) -> R + Send,
+        R: Future<Output = Result<T, RedisError>> + Send,
+        T: Send,
+    {
+        let attempts = async {
+            match request(self.connection.clone()).await {
+                Err(err) if err.is_connection_refusal() => request(self.connection.clone()).await,
+                done => done,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempts).await {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(BackendError::unavailable(format!("Redis did not answer within {:?}", self.timeout))),
         }
@@ -638,9 +654,8 @@ fn parse_hash(value: Value) -> Result<Option<Fields>, BackendError> {
 impl Backend for RedisBackend {
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let redis_key = self.redis_key(key);
-        let (hash, pttl): (Value, i64) = self
-            .run(redis::pipe().hgetall(&redis_key).pttl(&redis_key).query_async(&mut self.connection.clone()))
-            .await?;
+        let pipe = &redis::pipe().hgetall(&redis_key).pttl(&redis_key).clone();
+        let (hash, pttl): (Value, i64) = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
         if let Err(error) = self.check_size(&fields) {
             // Written while the limit was higher. Served, it would fail
@@ -649,7 +664,8 @@ impl Backend for RedisBackend {
             tracing::warn!(%error, "session record over the limit deleted; its session starts afresh");
             let mut invocation = self.discard.key(&redis_key);
             invocation.arg(self.max_record_bytes);
-            let _: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
+            let invocation = &invocation;
+            let _: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
             return Ok(None);
         }
         // PTTL: -1 no expiry (never written by us), -2 gone in between.
@@ -665,7 +681,8 @@ impl Backend for RedisBackend {
             reserved(name)?;
             invocation.arg(name.as_bytes()).arg(value.as_slice());
         }
-        let created: i64 = self.run(invocation.invoke_async(&mut self.connection.clone())).await?;
+        let invocation = &invocation;
+        let created: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
         Ok(created == 1)
     }
 
@@ -688,7 +705,8 @@ impl Backend for RedisBackend {
             reserved(name)?;
             invocation.arg(name.as_bytes()).arg(value.as_slice());
         }
-        match self.run(invocation.invoke_async::<i64>(&mut self.connection.clone())).await? {
+        let invocation = &invocation;
+        match self.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await }).await? {
             1 => Ok(true),
             0 => Ok(false),
             refused => Err(BackendError::TooLarge {
@@ -700,15 +718,15 @@ impl Backend for RedisBackend {
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         let redis_key = self.redis_key(key);
-        let _: i64 = self.run(redis::cmd("DEL").arg(&redis_key).query_async(&mut self.connection.clone())).await?;
+        let command = &redis::cmd("DEL").arg(&redis_key).clone();
+        let _: i64 = self.run(|mut c| async move { command.query_async(&mut c).await }).await?;
         Ok(())
     }
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let redis_key = self.redis_key(key);
-        let mut connection = self.connection.clone();
-        let set: i64 =
-            self.run(redis::cmd("PEXPIRE").arg(&redis_key).arg(millis(ttl)).query_async(&mut connection)).await?;
+        let command = &redis::cmd("PEXPIRE").arg(&redis_key).arg(millis(ttl)).clone();
+        let set: i64 = self.run(|mut c| async move { command.query_async(&mut c).await }).await?;
         Ok(set == 1)
     }
 
@@ -716,8 +734,9 @@ impl Backend for RedisBackend {
         let redis_key = self.redis_key(key);
         // MULTI/EXEC: no script or command of another client runs between
         // the read and the delete.
-        let pipe = redis::pipe().atomic().hgetall(&redis_key).pttl(&redis_key).del(&redis_key).clone();
-        let (hash, pttl, _): (Value, i64, i64) = self.run(pipe.query_async(&mut self.connection.clone())).await?;
+        let pipe = &redis::pipe().atomic().hgetall(&redis_key).pttl(&redis_key).del(&redis_key).clone();
+        let (hash, pttl, _): (Value, i64, i64) =
+            self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
         Ok(Some(Stored { fields, ttl: u64::try_from(pttl).ok().map(Duration::from_millis) }))
     }
