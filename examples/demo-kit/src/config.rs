@@ -213,15 +213,36 @@ impl Config {
     /// Opens the backend of a server store; `None` for the cookie store.
     ///
     /// Async because the network backends connect here.
+    ///
+    /// A backend on a service (Redis, SQL) is wrapped in a [`Breaker`]
+    /// with its default settings (a 1 s call timeout, a probe every
+    /// 250 ms): while the service is down, requests answer `503` at once
+    /// instead of each waiting out a timeout. The filesystem and SQL
+    /// stores get a sweeper that deletes expired records every
+    /// [`Config::SWEEP_EVERY`] for as long as the runtime this runs on, so
+    /// anonymous traffic does not fill them.
+    ///
+    /// [`Breaker`]: sessions_core::backend::Breaker
     pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
+        use sessions_core::backend::{Breaker, BreakerConfig};
+        let guarded = |backend| -> Arc<dyn Backend> { Arc::new(Breaker::new(backend, BreakerConfig::default())) };
         Ok(match &self.store {
             StoreSpec::Cookie => None,
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::new())),
-            StoreSpec::Filesystem(dir) => Some(Arc::new(FilesystemBackend::new(dir)?)),
-            StoreSpec::Redis(url) => Some(redis_backend(url).await?),
-            StoreSpec::Sql(url) => Some(sql_backend(url).await?),
+            StoreSpec::Filesystem(dir) => {
+                let backend = FilesystemBackend::new(dir)?;
+                // Dropping the handle leaves the task running.
+                drop(backend.spawn_sweeper(Self::SWEEP_EVERY));
+                Some(Arc::new(backend))
+            }
+            StoreSpec::Redis(url) => Some(guarded(redis_backend(url).await?)),
+            StoreSpec::Sql(url) => Some(guarded(sql_backend(url).await?)),
         })
     }
+
+    /// How often the demos delete expired sessions from the filesystem
+    /// and SQL stores.
+    pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
     /// The sessions of the demo: `id` on the configured store, `prefs` in
     /// its own cookie.
@@ -284,6 +305,7 @@ async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
     let backend = sessions_sql::SqlBackend::connect(url)
         .await
         .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    backend.spawn_sweeper(Config::SWEEP_EVERY).detach();
     Ok(Arc::new(backend))
 }
 
