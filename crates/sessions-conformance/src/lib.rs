@@ -58,6 +58,12 @@ pub enum StoreKind {
     Postgres,
     /// `SESSION_STORE` = `$SESSIONS_MYSQL_URL` (demo built with `sql`).
     MySql,
+    /// `SESSION_STORE=redb:<dir>/sessions.redb`: a server store on a fresh
+    /// redb file (demo built with the `redb` feature).
+    Redb,
+    /// `SESSION_STORE` = `$SESSIONS_MEMCACHED_URL` (demo built with
+    /// `memcached`).
+    Memcached,
 }
 
 impl StoreKind {
@@ -73,7 +79,8 @@ impl StoreKind {
             StoreKind::Redis => Some("SESSIONS_REDIS_URL"),
             StoreKind::Postgres => Some("SESSIONS_POSTGRES_URL"),
             StoreKind::MySql => Some("SESSIONS_MYSQL_URL"),
-            StoreKind::Cookie | StoreKind::Memory | StoreKind::Filesystem | StoreKind::Sqlite => None,
+            StoreKind::Memcached => Some("SESSIONS_MEMCACHED_URL"),
+            StoreKind::Cookie | StoreKind::Memory | StoreKind::Filesystem | StoreKind::Sqlite | StoreKind::Redb => None,
         }
     }
 }
@@ -181,7 +188,11 @@ impl Ctx {
                 std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 (format!("sqlite:{}", dir.join("sessions.db").display()), Some(dir))
             }
-            StoreKind::Redis | StoreKind::Postgres | StoreKind::MySql => {
+            StoreKind::Redb => {
+                let dir = temp_dir();
+                (format!("redb:{}", dir.join("sessions.redb").display()), Some(dir))
+            }
+            StoreKind::Redis | StoreKind::Postgres | StoreKind::MySql | StoreKind::Memcached => {
                 let var = store.url_var().unwrap_or_default();
                 let url =
                     std::env::var(var).ok().filter(|url| !url.is_empty()).ok_or_else(|| format!("{var} is unset"))?;

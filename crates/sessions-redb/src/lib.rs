@@ -140,6 +140,7 @@ pub struct RedbBackendBuilder {
     max_record_bytes: usize,
     cache_bytes: usize,
     clock: Arc<dyn Clock>,
+    lock_timeout: Duration,
 }
 
 impl RedbBackendBuilder {
@@ -165,6 +166,15 @@ impl RedbBackendBuilder {
         self
     }
 
+    /// How long [`open`](Self::open) waits for another owner of the file
+    /// to close it, such as the previous instance of a server restarting
+    /// in the same process, before failing with [`Error::AlreadyOpen`]
+    /// (default 2 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Opens the file at `path`, creating it (mode `0600` on Unix, and its
     /// directory, `0700`) if it does not exist.
     ///
@@ -176,11 +186,18 @@ impl RedbBackendBuilder {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             create_dir(dir).map_err(|e| Error::open(&path, e))?;
         }
-        let file = open_file(&path).map_err(|e| Error::open(&path, e))?;
-        let db = redb::Builder::new().set_cache_size(self.cache_bytes).create_file(file).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path: path.clone() },
-            other => Error::open(&path, other),
-        })?;
+        let deadline = std::time::Instant::now() + self.lock_timeout;
+        let db = loop {
+            let file = open_file(&path).map_err(|e| Error::open(&path, e))?;
+            match redb::Builder::new().set_cache_size(self.cache_bytes).create_file(file) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::AlreadyOpen { path }),
+                Err(other) => return Err(Error::open(&path, other)),
+            }
+        };
         // Both tables exist from the start, so a read never meets a missing
         // table; on an existing file this checks their types.
         let created = (|| {
@@ -228,6 +245,7 @@ impl RedbBackend {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             cache_bytes: 64 << 20,
             clock: Arc::new(SystemClock),
+            lock_timeout: Duration::from_secs(2),
         }
     }
 

@@ -20,12 +20,25 @@ use crate::RedbBackend;
 /// ```
 #[derive(Debug)]
 pub struct Sweeper {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sweeper {
+    /// Lets the sweeper run for as long as its runtime does, instead of
+    /// stopping when this handle is dropped: for an application that
+    /// sweeps for its whole life and has nowhere to keep the handle. The
+    /// task holds a clone of the backend, so the file stays open until
+    /// the runtime shuts down.
+    pub fn detach(mut self) {
+        self.task = None;
+    }
 }
 
 impl Drop for Sweeper {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -45,5 +58,5 @@ pub(crate) fn spawn(backend: &RedbBackend, every: Duration) -> Sweeper {
             }
         }
     });
-    Sweeper { task }
+    Sweeper { task: Some(task) }
 }

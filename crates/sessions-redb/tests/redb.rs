@@ -216,15 +216,23 @@ async fn sessions_survive_closing_and_reopening_the_file() {
 async fn a_second_owner_of_the_file_is_refused_with_a_clear_error() {
     let dir = TempDir::new("owner");
     let first = RedbBackend::open(dir.file()).unwrap();
-    let err = RedbBackend::open(dir.file()).unwrap_err();
+    let started = std::time::Instant::now();
+    let err = RedbBackend::builder().lock_timeout(Duration::from_millis(200)).open(dir.file()).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(200), "open waits for the other owner first");
     assert!(matches!(&err, Error::AlreadyOpen { path } if path == &dir.file()), "{err:?}");
     assert!(err.to_string().contains("already open"), "{err}");
     // A clone shares the file; the last one closes it.
     let clone = first.clone();
     drop(first);
-    assert!(RedbBackend::open(dir.file()).is_err(), "a clone keeps the file open");
-    drop(clone);
+    let open = RedbBackend::builder().lock_timeout(Duration::ZERO).open(dir.file());
+    assert!(open.is_err(), "a clone keeps the file open");
+    // The previous owner closing while a new one waits, as in a restart.
+    let closing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(clone);
+    });
     RedbBackend::open(dir.file()).expect("the file is free once every clone is gone");
+    closing.join().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,3 +21,7 @@ sessions_conformance::conformance_tests!(server postgres, sessions_conformance::
 sessions_conformance::conformance_tests!(server mysql, sessions_conformance::StoreKind::MySql, launch);
 #[cfg(feature = "redis")]
 sessions_conformance::conformance_tests!(server redis_store, sessions_conformance::StoreKind::Redis, launch);
+#[cfg(feature = "redb")]
+sessions_conformance::conformance_tests!(server redb_store, sessions_conformance::StoreKind::Redb, launch);
+#[cfg(feature = "memcached")]
+sessions_conformance::conformance_tests!(server memcached_store, sessions_conformance::StoreKind::Memcached, launch);

@@ -34,7 +34,7 @@ pub enum ConfigError {
     /// `SESSION_STORE` names a scheme no demo knows.
     #[error(
         "SESSION_STORE: unknown store `{0}` (expected `cookie`, `memory`, `fs:<dir>`, `redis://...`, \
-         `postgres://...`, `mysql://...`, `mariadb://...` or `sqlite:...`)"
+         `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...`, `redb:<file>` or `memcache://...`)"
     )]
     UnknownStore(String),
     /// `SESSION_STORE` names a store this build of the demo leaves out.
@@ -91,6 +91,11 @@ pub enum StoreSpec {
     /// A server store on SQL; the URL as given (`postgres://`,
     /// `postgresql://`, `mysql://`, `mariadb://`, `sqlite:`).
     Sql(String),
+    /// A server store on one redb file (`redb:<file>`).
+    Redb(PathBuf),
+    /// A server store on memcached; the URL as given (`memcache://`,
+    /// `memcached://`).
+    Memcached(String),
 }
 
 impl StoreSpec {
@@ -119,6 +124,11 @@ impl FromStr for StoreSpec {
             Some(("postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite", _)) => {
                 Ok(StoreSpec::Sql(text.to_owned()))
             }
+            Some(("redb", file)) if !file.is_empty() => Ok(StoreSpec::Redb(file.into())),
+            Some(("redb", _)) => {
+                Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`redb:` needs a file".into() })
+            }
+            Some(("memcache" | "memcached", _)) => Ok(StoreSpec::Memcached(text.to_owned())),
             Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
         }
     }
@@ -131,7 +141,8 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Memory => f.write_str("memory"),
             StoreSpec::Filesystem(dir) => write!(f, "fs:{}", dir.display()),
             // Only the scheme: the rest of a URL may carry a password.
-            StoreSpec::Redis(url) | StoreSpec::Sql(url) => write!(f, "{}:...", scheme(url)),
+            StoreSpec::Redb(file) => write!(f, "redb:{}", file.display()),
+            StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) => write!(f, "{}:...", scheme(url)),
         }
     }
 }
@@ -228,6 +239,8 @@ impl Config {
         let guarded = |backend| -> Arc<dyn Backend> { Arc::new(Breaker::new(backend, BreakerConfig::default())) };
         Ok(match &self.store {
             StoreSpec::Cookie => None,
+            StoreSpec::Redb(file) => Some(redb_backend(file)?),
+            StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::new())),
             StoreSpec::Filesystem(dir) => {
                 let backend = FilesystemBackend::new(dir)?;
@@ -314,6 +327,39 @@ async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
     Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "sql" })
 }
 
+/// The redb store sweeps expired sessions every [`Config::SWEEP_EVERY`]
+/// for as long as the runtime it was opened on runs.
+#[cfg(feature = "redb")]
+fn redb_backend(file: &std::path::Path) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_redb::RedbBackend::open(file)
+        .map_err(|e| ConfigError::Connect { scheme: "redb".to_owned(), reason: e.to_string() })?;
+    backend.spawn_sweeper(Config::SWEEP_EVERY).detach();
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "redb"))]
+fn redb_backend(_: &std::path::Path) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: "redb".to_owned(), feature: "redb" })
+}
+
+/// Memcached is a service: its backend is wrapped in a [`Breaker`] so an
+/// outage answers `503` at once.
+///
+/// [`Breaker`]: sessions_core::backend::Breaker
+#[cfg(feature = "memcached")]
+async fn memcached_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    use sessions_core::backend::{Breaker, BreakerConfig};
+    let backend = sessions_memcached::MemcachedBackend::connect(url)
+        .await
+        .map_err(|e| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() })?;
+    Ok(Arc::new(Breaker::new(Arc::new(backend), BreakerConfig::default())))
+}
+
+#[cfg(not(feature = "memcached"))]
+async fn memcached_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "memcached" })
+}
+
 fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     value
         .map(|v| {
@@ -369,6 +415,16 @@ mod tests {
     fn network_store_is_described_without_its_credentials() {
         let spec: StoreSpec = "postgres://app:hunter2@db/sessions".parse().unwrap();
         assert_eq!(spec.to_string(), "postgres:...");
+    }
+
+    #[test]
+    fn redb_and_memcache_stores_parse() {
+        assert_eq!("redb:/tmp/s.redb".parse::<StoreSpec>().unwrap(), StoreSpec::Redb("/tmp/s.redb".into()));
+        assert!("redb:".parse::<StoreSpec>().is_err());
+        for url in ["memcache://127.0.0.1:11211", "memcached://cache"] {
+            assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Memcached(url.into()), "{url}");
+        }
+        assert_eq!("memcache://h:1".parse::<StoreSpec>().unwrap().to_string(), "memcache:...");
     }
 
     #[cfg(not(feature = "redis"))]
