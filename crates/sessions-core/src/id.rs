@@ -11,23 +11,33 @@ pub(crate) const ID_LEN: usize = 32;
 
 /// A random server-side session id. It only ever travels inside an
 /// authenticated cookie; backends see the [`StorageKey`] derived from it.
+/// It carries its storage key, derived once when the id is made: a request
+/// needs it on load, on save and in its log events.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub(crate) struct SessionId([u8; ID_LEN]);
+pub(crate) struct SessionId {
+    bytes: [u8; ID_LEN],
+    #[zeroize(skip)]
+    key: StorageKey,
+}
 
 impl SessionId {
     /// Draws a fresh id from the operating system's RNG.
     pub(crate) fn generate() -> Result<SessionId, BackendError> {
         let mut bytes = [0u8; ID_LEN];
         getrandom::fill(&mut bytes).map_err(|e| BackendError::unavailable(format!("OS RNG failed: {e}")))?;
-        Ok(SessionId(bytes))
+        Ok(SessionId::new(bytes))
     }
 
     pub(crate) fn from_payload(payload: &[u8]) -> Option<SessionId> {
-        payload.try_into().ok().map(SessionId)
+        payload.try_into().ok().map(SessionId::new)
+    }
+
+    fn new(bytes: [u8; ID_LEN]) -> SessionId {
+        SessionId { key: StorageKey(derive(&STORAGE, &bytes)), bytes }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; ID_LEN] {
-        &self.0
+        &self.bytes
     }
 
     /// The key a backend stores this session under: a one-way hash of the
@@ -35,10 +45,35 @@ impl SessionId {
     ///
     /// It depends on the id alone, not on the signing keys: a key rotation
     /// re-signs the cookie and never moves the record.
-    pub(crate) fn storage_key(&self) -> StorageKey {
-        StorageKey(blake3::derive_key(CONTEXT_STORAGE, &self.0))
+    pub(crate) fn storage_key(&self) -> &StorageKey {
+        &self.key
     }
 }
+
+/// A BLAKE3 `derive_key` context, hashed once per process: `derive_key`
+/// hashes its context string on every call, which doubled the cost of
+/// each storage key.
+struct Context {
+    context: &'static str,
+    key: std::sync::OnceLock<blake3::hazmat::ContextKey>,
+}
+
+impl Context {
+    const fn new(context: &'static str) -> Context {
+        Context { context, key: std::sync::OnceLock::new() }
+    }
+}
+
+/// `blake3::derive_key(context.context, material)`, from the hashed context.
+fn derive(context: &Context, material: &[u8]) -> [u8; 32] {
+    use blake3::hazmat::HasherExt;
+    let key = context.key.get_or_init(|| blake3::hazmat::hash_derive_key_context(context.context));
+    *blake3::Hasher::new_from_context_key(key).update(material).finalize().as_bytes()
+}
+
+static STORAGE: Context = Context::new(CONTEXT_STORAGE);
+static FORWARD: Context = Context::new(CONTEXT_FORWARD);
+static USER_INDEX: Context = Context::new(CONTEXT_USER_INDEX);
 
 /// The BLAKE3 `derive_key` context of storage keys (`docs/wire-format.md`).
 const CONTEXT_STORAGE: &str = "sessions-rs 2026-11 v2 storage id";
@@ -49,7 +84,7 @@ impl StorageKey {
     /// Where a cycled session leaves the address of its successor: derived
     /// from the old storage key, so only a store holding that key finds it.
     pub(crate) fn forward(&self) -> StorageKey {
-        StorageKey(blake3::derive_key(CONTEXT_FORWARD, &self.0))
+        StorageKey(derive(&FORWARD, &self.0))
     }
 }
 
@@ -61,7 +96,7 @@ impl StorageKey {
 /// because it hides nothing a dump does not already show: session records
 /// hold their user binding.
 pub(crate) fn user_index_key(user: &str) -> StorageKey {
-    StorageKey(blake3::derive_key(CONTEXT_USER_INDEX, user.as_bytes()))
+    StorageKey(derive(&USER_INDEX, user.as_bytes()))
 }
 
 /// The context of user-index keys (`docs/wire-format.md`).
@@ -147,6 +182,18 @@ mod tests {
         for _ in 0..1_000_000 {
             let id = SessionId::generate().unwrap();
             assert!(seen.insert(*id.as_bytes()), "two ids collided");
+            assert_eq!(id.storage_key().as_bytes(), &blake3::derive_key(CONTEXT_STORAGE, id.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn hashed_contexts_derive_what_derive_key_derives() {
+        for material in [&b""[..], b"ada", &[7; 32], &[1; 1000]] {
+            for (context, name) in
+                [(&STORAGE, CONTEXT_STORAGE), (&FORWARD, CONTEXT_FORWARD), (&USER_INDEX, CONTEXT_USER_INDEX)]
+            {
+                assert_eq!(derive(context, material), blake3::derive_key(name, material), "{name}");
+            }
         }
     }
 

@@ -151,7 +151,16 @@ impl Registry {
     /// # }
     /// ```
     pub fn request_bytes<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> RequestSessions {
-        let mut values: Vec<Vec<String>> = vec![Vec::new(); self.stores.len()];
+        let mut slots = self.stores.iter().map(|store| Slot {
+            store: Arc::clone(store),
+            values: Values::default(),
+            ends: [0; MAX_CANDIDATES],
+            count: 0,
+            session: OnceCell::new(),
+        });
+        // A registry has at least one store: the first slot is kept inline.
+        let Some(first) = slots.next() else { unreachable!("a registry has at least one store") };
+        let mut slots = Slots { first, rest: slots.collect() };
         for pair in headers.into_iter().flat_map(|header| header.split(|&b| b == b';')) {
             let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
             let (name, value) = (pair[..eq].trim_ascii(), &pair[eq + 1..]);
@@ -159,18 +168,9 @@ impl Registry {
                 continue;
             };
             let Some(value) = cookie_value(value) else { continue };
-            if values[i].len() < MAX_CANDIDATES {
-                values[i].push(value.to_owned());
-            }
+            slots.get_mut(i).push(value);
         }
-        let slots = self.stores.iter().zip(values).map(|(store, values)| Slot {
-            store: Arc::clone(store),
-            values,
-            session: OnceCell::new(),
-        });
-        RequestSessions {
-            inner: Arc::new(Inner { slots: slots.collect(), policy: self.policy, failure: std::sync::OnceLock::new() }),
-        }
+        RequestSessions { inner: Arc::new(Inner { slots, policy: self.policy, failure: std::sync::OnceLock::new() }) }
     }
 }
 
@@ -182,7 +182,8 @@ fn cookie_value(raw: &[u8]) -> Option<&str> {
     if let [b'"', inner @ .., b'"'] = value {
         value = inner;
     }
-    if !value.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    // Without an early exit, the check compiles to a few wide comparisons.
+    if !value.iter().fold(true, |visible, &b| visible & (b.wrapping_sub(0x21) < 0x5e)) {
         return None;
     }
     std::str::from_utf8(value).ok()
@@ -190,8 +191,90 @@ fn cookie_value(raw: &[u8]) -> Option<&str> {
 
 struct Slot {
     store: Arc<dyn Store>,
-    values: Vec<String>,
+    /// The candidate cookie values, back to back, ending at `ends[..count]`.
+    values: Values,
+    ends: [usize; MAX_CANDIDATES],
+    count: usize,
     session: OnceCell<Session>,
+}
+
+impl Slot {
+    fn push(&mut self, value: &str) {
+        if self.count < MAX_CANDIDATES {
+            self.ends[self.count] = self.values.push(value);
+            self.count += 1;
+        }
+    }
+
+    /// The candidate values, in header order.
+    fn values(&self) -> impl Iterator<Item = &str> {
+        let all = self.values.as_str();
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends[..self.count]).map(|(start, &end)| all.get(start..end).unwrap_or_default())
+    }
+}
+
+/// Bytes of cookie values a slot holds without allocating: a server
+/// store's signed id cookie (114 characters) fits.
+const INLINE_VALUES: usize = 128;
+
+/// Cookie values, back to back: in the slot while they fit, one heap
+/// allocation however many duplicates the browser sent otherwise.
+struct Values {
+    inline: [u8; INLINE_VALUES],
+    len: usize,
+    heap: String,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values { inline: [0; INLINE_VALUES], len: 0, heap: String::new() }
+    }
+}
+
+impl Values {
+    /// Appends `value`; returns where it ends.
+    fn push(&mut self, value: &str) -> usize {
+        if self.heap.is_empty() {
+            if let Some(to) = self.inline.get_mut(self.len..self.len + value.len()) {
+                to.copy_from_slice(value.as_bytes());
+                self.len += value.len();
+                return self.len;
+            }
+            self.heap = self.as_str().to_owned();
+        }
+        self.heap.push_str(value);
+        self.heap.len()
+    }
+
+    fn as_str(&self) -> &str {
+        if self.heap.is_empty() {
+            // Only ever whole `str`s were copied in.
+            std::str::from_utf8(&self.inline[..self.len]).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+}
+
+/// The slots of a request, one per store; the first (the only one, in most
+/// applications) kept inline so that a request allocates one less.
+struct Slots {
+    first: Slot,
+    rest: Box<[Slot]>,
+}
+
+impl Slots {
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut Slot {
+        match i {
+            0 => &mut self.first,
+            i => &mut self.rest[i - 1],
+        }
+    }
 }
 
 /// The sessions of one request, loaded on first access and saved together.
@@ -221,7 +304,7 @@ pub struct RequestSessions {
 }
 
 struct Inner {
-    slots: Vec<Slot>,
+    slots: Slots,
     policy: Policy,
     failure: std::sync::OnceLock<FailureKind>,
 }
@@ -336,15 +419,18 @@ impl RequestSessions {
 
     /// The default session (the registry's first store).
     pub async fn default_session(&self) -> Result<Session> {
-        Self::load(&self.inner.slots[0]).await
+        Self::load(&self.inner.slots.first).await
     }
 
     async fn load(slot: &Slot) -> Result<Session> {
         let session = slot
             .session
             .get_or_try_init(|| async {
-                let values: Vec<&str> = slot.values.iter().map(String::as_str).collect();
-                slot.store.load(&values).await
+                let mut values = [""; MAX_CANDIDATES];
+                for (to, value) in values.iter_mut().zip(slot.values()) {
+                    *to = value;
+                }
+                slot.store.load(&values[..slot.count]).await
             })
             .await?;
         Ok(session.clone())

@@ -105,6 +105,18 @@ pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Seri
     Ok(bincode::serde::encode_to_vec(value, config())?)
 }
 
+/// Encodes one value and hands its bytes to `f`: into a buffer on the
+/// stack when the value is small (most session values are), so that
+/// overwriting a value allocates nothing.
+pub(crate) fn with_bytes<T: Serialize + ?Sized, R>(value: &T, f: impl FnOnce(&[u8]) -> R) -> Result<R, SerialError> {
+    let mut small = [0u8; 128];
+    match bincode::serde::encode_into_slice(value, &mut small, config()) {
+        Ok(len) => Ok(f(&small[..len])),
+        Err(bincode::error::EncodeError::UnexpectedEnd) => Ok(f(&to_bytes(value)?)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Decodes one value, refusing trailing bytes; see the module documentation
 /// for what it allocates.
 pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SerialError> {
@@ -482,6 +494,15 @@ mod tests {
         assert!(from_bytes::<String>(&forged).is_err());
         assert!(from_bytes::<Vec<String>>(&forged).is_err());
         assert!(from_bytes::<HashMap<String, u64>>(&forged).is_err());
+    }
+
+    #[test]
+    fn small_and_large_values_encode_alike_on_the_stack_or_not() {
+        for len in [0, 1, 100, 125, 126, 127, 128, 129, 1000] {
+            let value = "x".repeat(len);
+            let bytes = with_bytes(&value, <[u8]>::to_vec).unwrap();
+            assert_eq!(bytes, to_bytes(&value).unwrap(), "a string of {len} bytes");
+        }
     }
 
     #[test]

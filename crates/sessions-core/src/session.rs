@@ -166,14 +166,43 @@ impl State {
         }
     }
 
-    fn set_field(&mut self, name: String, value: Option<Vec<u8>>) -> bool {
+    /// Writes (or, with `None`, removes) field `name` and marks it changed;
+    /// returns whether it was there. A field that exists and is already
+    /// marked costs no allocation.
+    fn set_field(&mut self, name: &str, value: Option<Vec<u8>>) -> bool {
         self.begin_write();
-        let existed = match value {
-            Some(v) => self.fields.insert(name.clone(), v).is_some(),
-            None => self.fields.remove(&name).is_some(),
+        let existed = match (value, self.fields.get_mut(name)) {
+            (Some(v), Some(field)) => {
+                *field = v;
+                true
+            }
+            (Some(v), None) => {
+                self.fields.insert(name.to_owned(), v);
+                false
+            }
+            (None, _) => self.fields.remove(name).is_some(),
         };
-        self.dirty.insert(name);
+        if !self.dirty.contains(name) {
+            self.dirty.insert(name.to_owned());
+        }
         existed
+    }
+
+    /// Writes field `name` from `bytes`, into the field's own buffer when
+    /// it has one, and marks it changed.
+    fn write_field(&mut self, name: &str, bytes: &[u8]) {
+        match self.fields.get_mut(name) {
+            Some(field) if self.status != Status::Destroyed => {
+                field.clear();
+                field.extend_from_slice(bytes);
+                if !self.dirty.contains(name) {
+                    self.dirty.insert(name.to_owned());
+                }
+            }
+            _ => {
+                self.set_field(name, Some(bytes.to_vec()));
+            }
+        }
     }
 
     fn set_meta(&mut self, meta: Meta) {
@@ -181,7 +210,7 @@ impl State {
         let meta = Meta { created: self.meta.created, ..meta };
         if meta != self.meta {
             self.meta = meta;
-            self.set_field(META_FIELD.into(), Some(meta.encode()));
+            self.set_field(META_FIELD, Some(meta.encode()));
             self.reissue = true;
         }
     }
@@ -192,6 +221,22 @@ fn value_field(key: &str) -> String {
     name.push(VALUE_PREFIX);
     name.push_str(key);
     name
+}
+
+/// Calls `f` with the field name of value `key` (`v<key>`), written on the
+/// stack when the key is short, so that reading or overwriting a value
+/// allocates no name.
+fn with_value_field<R>(key: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    if let Some(rest) = buf.get_mut(1..=key.len()) {
+        rest.copy_from_slice(key.as_bytes());
+        buf[0] = VALUE_PREFIX as u8;
+        // A letter then a `str`: always UTF-8.
+        if let Ok(name) = std::str::from_utf8(&buf[..=key.len()]) {
+            return f(name);
+        }
+    }
+    f(&value_field(key))
 }
 
 /// Hex digits after a flash field's separator: nanoseconds, then a counter.
@@ -218,14 +263,14 @@ fn in_flash_queue(name: &str, queue: &str) -> bool {
 
 impl Session {
     /// A new session of a store: nothing stored yet.
-    pub(crate) fn fresh(name: &str, origin: Origin) -> Session {
+    pub(crate) fn fresh(name: &Arc<str>, origin: Origin) -> Session {
         let mut fields = Fields::new();
         fields.insert(META_FIELD.into(), origin.fresh.encode());
         Session::with_state(name, State::new(origin, fields, origin.fresh))
     }
 
     /// A session a store read back for this request.
-    pub(crate) fn opened(name: &str, origin: Origin, opened: Opened) -> Session {
+    pub(crate) fn opened(name: &Arc<str>, origin: Origin, opened: Opened) -> Session {
         let mut state = State::new(origin, opened.fields, opened.meta);
         state.loaded = true;
         state.id = opened.id;
@@ -237,8 +282,8 @@ impl Session {
         Session::with_state(name, state)
     }
 
-    fn with_state(name: &str, state: State) -> Session {
-        Session { name: Arc::from(name), state: Arc::new(Mutex::new(state)) }
+    fn with_state(name: &Arc<str>, state: State) -> Session {
+        Session { name: Arc::clone(name), state: Arc::new(Mutex::new(state)) }
     }
 
     /// A session that belongs to no store, for unit tests of code that takes
@@ -246,7 +291,10 @@ impl Session {
     pub fn new_detached() -> Session {
         let now = crate::clock::system().now();
         let fresh = Meta { created: now, max_age: None };
-        Session::fresh("session", Origin { fresh, remember_for: crate::store::DEFAULT_REMEMBER_FOR.as_secs(), now })
+        Session::fresh(
+            &Arc::from("session"),
+            Origin { fresh, remember_for: crate::store::DEFAULT_REMEMBER_FOR.as_secs(), now },
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -280,7 +328,7 @@ impl Session {
     /// `serde_json::Value`) or whose `Serialize` skips fields.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
-        match state.fields.get(&value_field(key)) {
+        match with_value_field(key, |name| state.fields.get(name)) {
             None => Ok(None),
             Some(bytes) => serial::from_bytes(bytes).map(Some).map_err(|source| Error::Value {
                 key: key.into(),
@@ -304,14 +352,18 @@ impl Session {
     /// ```
     pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let mut state = self.lock();
-        let field = value_field(key);
-        let Some(bytes) = state.fields.get(&field) else {
-            return Ok(None);
-        };
-        let value =
-            serial::from_bytes(bytes).map_err(|source| Error::Value { key: key.into(), action: "decoded", source })?;
-        state.set_field(field, None);
-        Ok(Some(value))
+        with_value_field(key, |field| {
+            let Some(bytes) = state.fields.get(field) else {
+                return Ok(None);
+            };
+            let value = serial::from_bytes(bytes).map_err(|source| Error::Value {
+                key: key.into(),
+                action: "decoded",
+                source,
+            })?;
+            state.set_field(field, None);
+            Ok(Some(value))
+        })
     }
 
     /// Stores `value` under `key`, replacing any previous value.
@@ -319,21 +371,21 @@ impl Session {
     /// After [`Session::destroy`] in the same request, the first write
     /// starts a fresh session that carries it.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
-        let bytes =
-            serial::to_bytes(value).map_err(|source| Error::Value { key: key.into(), action: "encoded", source })?;
-        let mut state = self.lock();
-        let field = value_field(key);
-        if state.fields.get(&field) != Some(&bytes) {
-            state.set_field(field, Some(bytes));
-        }
-        Ok(())
+        serial::with_bytes(value, |bytes| {
+            let mut state = self.lock();
+            with_value_field(key, |field| {
+                if state.fields.get(field).map(Vec::as_slice) != Some(bytes) {
+                    state.write_field(field, bytes);
+                }
+            });
+        })
+        .map_err(|source| Error::Value { key: key.into(), action: "encoded", source })
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&self, key: &str) -> bool {
         let mut state = self.lock();
-        let field = value_field(key);
-        state.fields.contains_key(&field) && state.set_field(field, None)
+        with_value_field(key, |field| state.fields.contains_key(field) && state.set_field(field, None))
     }
 
     /// Binds the session to a user id (`None` unbinds it).
@@ -354,7 +406,7 @@ impl Session {
             None => None,
         };
         if value.is_some() || state.fields.contains_key(USER_FIELD) {
-            state.set_field(USER_FIELD.into(), value);
+            state.set_field(USER_FIELD, value);
         }
         Ok(())
     }
@@ -387,7 +439,8 @@ impl Session {
 
     /// True when `key` holds a value.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.lock().fields.contains_key(&value_field(key))
+        let state = self.lock();
+        with_value_field(key, |field| state.fields.contains_key(field))
     }
 
     /// True when the session holds no value, no flash and no user binding:
@@ -408,7 +461,7 @@ impl Session {
     /// [`ServerStore::destroy_user_session`](crate::ServerStore::destroy_user_session).
     /// `None` in a cookie store and before the session is first saved.
     pub fn storage_key(&self) -> Option<StorageKey> {
-        self.lock().id.as_ref().map(SessionId::storage_key)
+        self.lock().id.as_ref().map(|id| id.storage_key().clone())
     }
 
     /// Queues a flash message in the default queue.
@@ -423,7 +476,7 @@ impl Session {
     pub fn add_flash_to<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<()> {
         let item =
             serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
-        self.lock().set_field(flash_field(queue), Some(item));
+        self.lock().set_field(&flash_field(queue), Some(item));
         Ok(())
     }
 
@@ -448,7 +501,7 @@ impl Session {
             .collect::<Result<Vec<T>, _>>()
             .map_err(|source| Error::Value { key: queue.into(), action: "decoded", source });
         for name in names {
-            state.set_field(name, None);
+            state.set_field(&name, None);
         }
         values
     }

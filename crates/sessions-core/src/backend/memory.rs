@@ -1,69 +1,35 @@
 //! A bounded in-process backend.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moka::Expiry;
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use hashbrown::HashTable;
 
 use super::{Backend, BackendError, Patch, StorageKey, Stored};
 use crate::clock::{self, Clock};
 use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields, META_FIELD, USER_FIELD};
 
-/// Measured cost of one entry beyond its record bytes (the cache's own
-/// bookkeeping, the key, the allocations), so the byte bound tracks the
-/// process's real memory (see the million-session test in `tests/faults.rs`).
-const ENTRY_OVERHEAD: usize = 512;
-
-/// Operations on one key are serialized by one of these locks, chosen by
-/// the key's first byte. A key moves between the two segments, which no
-/// single cache operation covers, so the lock is what makes each backend
-/// call atomic for its key.
-const STRIPES: usize = 64;
+/// Measured cost of one entry beyond its record bytes: its slot (the key,
+/// the record's pointer, expiry and links: 72 bytes, in a vector that may
+/// be up to half empty after it grows), its place in the hash index, and
+/// the record allocation's header and rounding. It makes the byte bound
+/// track the process's real memory (the `footprint` benchmark of
+/// `sessions-bench` measures it; the million-session test in
+/// `tests/faults.rs` checks it).
+const ENTRY_OVERHEAD: usize = 160;
 
 /// A scan of the protected segment that freed nothing is not repeated
 /// sooner than this: it costs a pass over every protected record, and
 /// refusing quickly is what a full segment under a login flood needs.
 const RECLAIM_BACKOFF: Duration = Duration::from_secs(1);
 
-#[derive(Debug)]
-struct Entry {
-    /// The record in its serialized form: one allocation, a fraction of
-    /// the memory of a map of strings and vectors.
-    record: Vec<u8>,
-    /// Expiry on the backend's clock, checked on every read.
-    expires_at: u64,
-    /// Time to live for the cache's own (monotonic) eviction.
-    ttl: Duration,
-    weight: u32,
-}
+/// How many of the least recently used anonymous records each write looks
+/// at, to drop those that have expired.
+const SWEEP_PER_WRITE: usize = 2;
 
-struct ByEntry;
-
-impl Expiry<StorageKey, Arc<Entry>> for ByEntry {
-    fn expire_after_create(&self, _: &StorageKey, entry: &Arc<Entry>, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &StorageKey,
-        entry: &Arc<Entry>,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-}
-
-/// Where a key's record is held.
-struct Held {
-    entry: Arc<Entry>,
-    protected: bool,
-}
+/// No slot: the end of a list.
+const NIL: u32 = u32::MAX;
 
 /// Sessions in this process's memory, bounded in entries and bytes, with
 /// per-record TTLs.
@@ -102,6 +68,9 @@ struct Held {
 /// [`record::encoded_len`] (default 1 MiB); larger ones are refused with
 /// [`BackendError::TooLarge`].
 ///
+/// Records are kept serialized, one allocation each, and an update merges
+/// its patch into the bytes without decoding the record.
+///
 /// ```
 /// use sessions_core::backend::MemoryBackend;
 ///
@@ -119,19 +88,62 @@ pub struct MemoryBackend {
 
 #[derive(Debug)]
 struct Inner {
-    anonymous: Cache<StorageKey, Arc<Entry>>,
-    /// Unbounded as a cache and without the cache's own expiry: every
-    /// record enters and leaves it through this backend, under the key's
-    /// lock, which is what keeps `protected_used` exact.
-    protected: Cache<StorageKey, Arc<Entry>>,
-    protected_used: AtomicU64,
+    table: Mutex<Table>,
     protected_budget: u64,
-    locks: Vec<Mutex<()>>,
+    anonymous_budget: u64,
     /// When the last reclaim that freed nothing ran.
     fruitless_reclaim: Mutex<Option<Instant>>,
     min_weight: usize,
     max_record_bytes: usize,
     clock: Arc<dyn Clock>,
+}
+
+/// Every record, in slots found through a hash index, with the anonymous
+/// ones linked from most to least recently used.
+///
+/// One lock guards it, held only for lookups and pointer updates: records
+/// are encoded, decoded and patched outside it. Each backend call is atomic
+/// for its key because each of its changes is made under the lock in one
+/// step; an update, which reads, patches outside the lock and writes back,
+/// writes only if the record is still the one it read (the same
+/// allocation, which it keeps alive meanwhile), and otherwise starts over.
+#[derive(Debug)]
+struct Table {
+    /// Slot numbers, hashed by their slot's key.
+    index: HashTable<u32>,
+    hasher: KeyHasher,
+    slots: Vec<Slot>,
+    /// Free slots, linked through `next`.
+    free: u32,
+    /// Most recently used anonymous slot.
+    head: u32,
+    /// Least recently used anonymous slot.
+    tail: u32,
+    anonymous_used: u64,
+    protected_used: u64,
+    anonymous_count: u64,
+    protected_count: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: StorageKey,
+    /// `None` when the slot is free.
+    record: Option<Arc<[u8]>>,
+    /// Expiry on the backend's clock, checked on every read.
+    expires_at: u64,
+    /// The anonymous list (or, for a free slot, the free list).
+    prev: u32,
+    next: u32,
+    weight: u32,
+    protected: bool,
+}
+
+/// A record as read under the lock.
+struct Held {
+    record: Arc<[u8]>,
+    expires_at: u64,
+    protected: bool,
 }
 
 /// Configures a [`MemoryBackend`].
@@ -190,27 +202,27 @@ impl MemoryBackendBuilder {
         // One weighted bound per segment enforces both limits: every entry
         // weighs at least max_bytes / max_entries, so no more than
         // max_entries fit in the two together. An entry heavier than its
-        // segment would be evicted as soon as it was admitted, so the
-        // record limit leaves room for the overhead.
+        // segment could never be stored, so the record limit leaves room
+        // for the overhead.
         let min_weight = usize::try_from(self.max_bytes.div_ceil(self.max_entries)).unwrap_or(usize::MAX).max(1);
         let max_record_bytes =
             self.max_record_bytes.min(smaller.saturating_sub(ENTRY_OVERHEAD)).min(u32::MAX as usize - ENTRY_OVERHEAD);
-        let anonymous = Cache::builder()
-            .max_capacity(anonymous_budget)
-            // Least recently used, not TinyLFU: TinyLFU may refuse a new
-            // entry after `create` has acknowledged it.
-            .eviction_policy(EvictionPolicy::lru())
-            .weigher(|_: &StorageKey, e: &Arc<Entry>| e.weight)
-            .expire_after(ByEntry)
-            .build();
-        let protected = Cache::builder().weigher(|_: &StorageKey, e: &Arc<Entry>| e.weight).build();
         MemoryBackend {
             inner: Arc::new(Inner {
-                anonymous,
-                protected,
-                protected_used: AtomicU64::new(0),
+                table: Mutex::new(Table {
+                    index: HashTable::new(),
+                    hasher: KeyHasher::new(),
+                    slots: Vec::new(),
+                    free: NIL,
+                    head: NIL,
+                    tail: NIL,
+                    anonymous_used: 0,
+                    protected_used: 0,
+                    anonymous_count: 0,
+                    protected_count: 0,
+                }),
                 protected_budget,
-                locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                anonymous_budget,
                 fruitless_reclaim: Mutex::new(None),
                 min_weight: if min_weight > smaller { smaller.max(1) } else { min_weight },
                 max_record_bytes,
@@ -244,13 +256,12 @@ impl MemoryBackend {
         }
     }
 
-    /// Number of records held, in both segments (after pending evictions
-    /// are applied).
+    /// Number of records held, in both segments. An expired record counts
+    /// until it is dropped: when read, overwritten, reached by the sweep of
+    /// least recently used records each write makes, or evicted.
     pub fn len(&self) -> u64 {
-        let inner = &self.inner;
-        inner.anonymous.run_pending_tasks();
-        inner.protected.run_pending_tasks();
-        inner.anonymous.entry_count() + inner.protected.entry_count()
+        let table = self.inner.table();
+        table.anonymous_count + table.protected_count
     }
 
     /// True when no record is held.
@@ -258,16 +269,15 @@ impl MemoryBackend {
         self.len() == 0
     }
 
-    /// The weight held in both segments, in estimated bytes (after pending
-    /// evictions).
+    /// The weight held in both segments, in estimated bytes.
     pub fn weighted_size(&self) -> u64 {
-        self.inner.anonymous.run_pending_tasks();
-        self.inner.anonymous.weighted_size() + self.inner.protected_used.load(Ordering::SeqCst)
+        let table = self.inner.table();
+        table.anonymous_used + table.protected_used
     }
 
     /// Runs `op`; if the protected segment was full, reclaims what it can
     /// and runs it once more.
-    fn with_room<T>(&self, op: impl Fn() -> Result<T, BackendError>) -> Result<T, BackendError> {
+    fn with_room<T>(&self, mut op: impl FnMut() -> Result<T, BackendError>) -> Result<T, BackendError> {
         match op() {
             Err(BackendError::Full(_)) if self.inner.reclaim() => op(),
             other => other,
@@ -279,109 +289,165 @@ impl MemoryBackend {
 /// a user index (only storage keys as field names, and no metadata, which
 /// every session record has).
 fn is_protected(fields: &Fields) -> bool {
-    fields.contains_key(USER_FIELD) || is_user_index(fields)
+    fields.contains_key(USER_FIELD) || is_user_index(fields.keys().map(String::as_bytes))
 }
 
-fn is_user_index(fields: &Fields) -> bool {
-    !fields.is_empty()
-        && !fields.contains_key(META_FIELD)
-        && fields.keys().all(|name| StorageKey::parse(name).is_some())
+fn is_user_index<'a>(names: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut any = false;
+    let mut all = true;
+    for name in names {
+        any = true;
+        all &= name != META_FIELD.as_bytes() && std::str::from_utf8(name).ok().and_then(StorageKey::parse).is_some();
+    }
+    any && all
+}
+
+/// [`is_protected`] of a record, from its field names as they go by.
+#[derive(Default)]
+struct Protection {
+    user: bool,
+    fields: bool,
+    /// No name so far rules out a user index.
+    index: bool,
+}
+
+impl Protection {
+    fn see(&mut self, name: &[u8]) {
+        self.user |= name == USER_FIELD.as_bytes();
+        self.index = (self.index || !self.fields) && is_user_index(std::iter::once(name));
+        self.fields = true;
+    }
+
+    fn protected(&self) -> bool {
+        self.user || (self.fields && self.index)
+    }
+}
+
+/// Hashes storage keys for the index: a folded multiply of the key's first
+/// 16 bytes with two per-process random words. Storage keys are BLAKE3
+/// outputs, so their bits are uniform already; the random words keep
+/// clients from lining up keys in one bucket (the name a user index's key
+/// is derived from is chosen by users). Keys that collide whatever the
+/// words would need equal first 16 bytes: a 128-bit BLAKE3 collision.
+#[derive(Debug)]
+struct KeyHasher([u64; 2]);
+
+impl KeyHasher {
+    fn new() -> KeyHasher {
+        // Should the OS RNG fail, std's randomly keyed hasher still gives
+        // words no client can predict.
+        let word = |n: u64| {
+            getrandom::u64().unwrap_or_else(|_| std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), n))
+        };
+        KeyHasher([word(0), word(1)])
+    }
+
+    fn hash(&self, key: &StorageKey) -> u64 {
+        let bytes = key.as_bytes();
+        let word = |at: usize| u64::from_le_bytes(std::array::from_fn(|i| bytes[at + i]));
+        let product = u128::from(word(0) ^ self.0[0]) * u128::from(word(8) ^ self.0[1]);
+        (product as u64) ^ ((product >> 64) as u64)
+    }
 }
 
 impl Inner {
-    fn lock(&self, key: &StorageKey) -> MutexGuard<'_, ()> {
-        self.locks[usize::from(key.as_bytes()[0]) % STRIPES].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // Every change to the table is made under the lock with nothing
+        // that can panic halfway, so a poisoned lock holds a consistent
+        // table.
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn check_size(&self, fields: &Fields) -> Result<(), BackendError> {
-        let size = record::encoded_len(fields);
+    fn check_size(&self, size: usize) -> Result<(), BackendError> {
         if size > self.max_record_bytes {
             return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
         }
         Ok(())
     }
 
-    fn entry(&self, fields: &Fields, ttl: Duration) -> Arc<Entry> {
-        let record = record::encode(fields);
-        let weight = u32::try_from((record.len() + ENTRY_OVERHEAD).max(self.min_weight)).unwrap_or(u32::MAX);
-        let expires_at = self.clock.now().saturating_add(ttl.as_secs());
-        Arc::new(Entry { record, expires_at, ttl, weight })
+    fn weight(&self, record: &[u8]) -> u32 {
+        u32::try_from((record.len() + ENTRY_OVERHEAD).max(self.min_weight)).unwrap_or(u32::MAX)
     }
 
-    fn live(&self, entry: &Entry) -> bool {
-        self.clock.now() < entry.expires_at
-    }
-
-    /// The record under `key`, in whichever segment. Callers hold the
-    /// key's lock, so the record cannot be between segments.
-    fn get(&self, key: &StorageKey) -> Option<Held> {
-        if let Some(entry) = self.protected.get(key) {
-            return Some(Held { entry, protected: true });
+    /// The live record under `key`; a read of an anonymous record makes it
+    /// the most recently used.
+    fn get_live(&self, key: &StorageKey, now: u64) -> Option<Held> {
+        let mut table = self.table();
+        let at = table.find(key)?;
+        let slot = &table.slots[at as usize];
+        if now >= slot.expires_at {
+            return None;
         }
-        self.anonymous.get(key).map(|entry| Held { entry, protected: false })
+        let held =
+            Held { record: Arc::clone(slot.record.as_ref()?), expires_at: slot.expires_at, protected: slot.protected };
+        if !held.protected {
+            table.touch_lru(at);
+        }
+        Some(held)
     }
 
-    fn get_live(&self, key: &StorageKey) -> Option<Held> {
-        self.get(key).filter(|held| self.live(&held.entry))
-    }
-
-    /// Stores `entry` under `key` in the segment `protected` names,
-    /// replacing `current`. Callers hold the key's lock.
+    /// Stores `record` under `key`, expiring at `expires_at`, in the segment
+    /// `protected` names, if the key's live record is still `expected`
+    /// (`None`: there is none). `Ok(false)`, and nothing written, when it
+    /// is not.
     fn put(
         &self,
         key: &StorageKey,
-        current: Option<&Held>,
-        entry: Arc<Entry>,
+        expected: Option<&Arc<[u8]>>,
+        record: Arc<[u8]>,
+        expires_at: u64,
         protected: bool,
-    ) -> Result<(), BackendError> {
-        let replaced = current.filter(|held| held.protected).map_or(0, |held| held.entry.weight);
+        now: u64,
+    ) -> Result<bool, BackendError> {
+        let weight = self.weight(&record);
+        let mut table = self.table();
+        let found = table.find(key);
+        let current = found.map(|at| &table.slots[at as usize]);
+        let live = current.filter(|slot| now < slot.expires_at).and_then(|slot| slot.record.as_ref());
+        let unchanged = match (expected, live) {
+            (None, None) => true,
+            (Some(expected), Some(live)) => Arc::ptr_eq(expected, live),
+            _ => false,
+        };
+        if !unchanged {
+            return Ok(false);
+        }
         if protected {
-            self.reserve(replaced, entry.weight)?;
-            self.protected.insert(key.clone(), entry);
-            if current.is_some_and(|held| !held.protected) {
-                self.anonymous.invalidate(key);
-            }
-        } else {
-            self.anonymous.insert(key.clone(), entry);
-            if current.is_some_and(|held| held.protected) {
-                self.protected.invalidate(key);
-                self.release(replaced);
+            let replaced = current.filter(|slot| slot.protected).map_or(0, |slot| u64::from(slot.weight));
+            let used = table.protected_used;
+            let next = used - replaced + u64::from(weight);
+            // A record may always shrink or keep its size, even in a full
+            // segment: a bound session that logs in again is served.
+            if next > used && next > self.protected_budget {
+                return Err(BackendError::Full(format!(
+                    "the memory backend's protected segment holds {used} of its {} bytes; \
+                     a record of {weight} more does not fit",
+                    self.protected_budget
+                )));
             }
         }
-        Ok(())
-    }
-
-    fn remove(&self, key: &StorageKey, held: &Held) {
-        if held.protected {
-            self.protected.invalidate(key);
-            self.release(held.entry.weight);
-        } else {
-            self.anonymous.invalidate(key);
+        match found {
+            Some(at) => table.replace(at, record, expires_at, weight, protected),
+            None => table.insert(key, record, expires_at, weight, protected),
         }
+        table.sweep(now);
+        table.evict(self.anonymous_budget);
+        Ok(true)
     }
 
-    /// Takes room in the protected segment for a record of weight `new`
-    /// replacing one of weight `replaced`, or fails with `Full`.
-    fn reserve(&self, replaced: u32, new: u32) -> Result<(), BackendError> {
-        let budget = self.protected_budget;
-        self.protected_used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                let next = used.saturating_sub(u64::from(replaced)).saturating_add(u64::from(new));
-                (next <= used || next <= budget).then_some(next)
-            })
-            .map(drop)
-            .map_err(|used| {
-                BackendError::Full(format!(
-                    "the memory backend's protected segment holds {used} of its {budget} bytes; \
-                     a record of {new} more does not fit"
-                ))
-            })
-    }
-
-    fn release(&self, weight: u32) {
-        let _ = self
-            .protected_used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| Some(used.saturating_sub(u64::from(weight))));
+    /// Removes the record under `key` if it is still `expected` (whatever
+    /// it is when `None`); returns what was removed.
+    fn remove(&self, key: &StorageKey, expected: Option<&Arc<[u8]>>) -> Option<Held> {
+        let mut table = self.table();
+        let at = table.find(key)?;
+        let slot = &table.slots[at as usize];
+        let record = slot.record.as_ref()?;
+        if expected.is_some_and(|expected| !Arc::ptr_eq(expected, record)) {
+            return None;
+        }
+        let held = Held { record: Arc::clone(record), expires_at: slot.expires_at, protected: slot.protected };
+        table.remove(at);
+        Some(held)
     }
 
     /// Makes room in the protected segment: drops expired records and moves
@@ -392,31 +458,35 @@ impl Inner {
         if fruitless.is_some_and(|at| at.elapsed() < RECLAIM_BACKOFF) {
             return false;
         }
-        let keys: Vec<StorageKey> = self.protected.iter().map(|(key, _)| StorageKey::clone(&key)).collect();
+        let now = self.clock.now();
+        let protected: Vec<(StorageKey, Held)> = {
+            let table = self.table();
+            table
+                .slots
+                .iter()
+                .filter(|slot| slot.protected)
+                .filter_map(|slot| {
+                    let record = Arc::clone(slot.record.as_ref()?);
+                    Some((slot.key.clone(), Held { record, expires_at: slot.expires_at, protected: true }))
+                })
+                .collect()
+        };
         let mut freed = false;
-        for key in keys {
-            let _guard = self.lock(&key);
-            let Some(entry) = self.protected.get(&key) else { continue };
-            let held = Held { entry, protected: true };
-            if !self.live(&held.entry) {
-                self.remove(&key, &held);
-                freed = true;
+        for (key, held) in protected {
+            if now >= held.expires_at {
+                freed |= self.remove(&key, Some(&held.record)).is_some();
                 continue;
             }
-            let Ok(fields) = record::decode(&held.entry.record) else { continue };
-            if !is_user_index(&fields)
-                || fields.keys().filter_map(|name| StorageKey::parse(name)).any(|s| self.lives(&s))
+            let Ok(fields) = record::decode(&held.record) else { continue };
+            if !is_user_index(fields.keys().map(String::as_bytes))
+                || fields.keys().filter_map(|name| StorageKey::parse(name)).any(|s| self.lives(&s, now))
             {
                 continue;
             }
-            let left = held.entry.expires_at.saturating_sub(self.clock.now());
-            let demoted = Arc::new(Entry {
-                record: held.entry.record.clone(),
-                expires_at: held.entry.expires_at,
-                ttl: Duration::from_secs(left),
-                weight: held.entry.weight,
-            });
-            if self.put(&key, Some(&held), demoted, false).is_ok() {
+            // Demoted as it is: the same record, expiry and weight, unless
+            // it changed meanwhile.
+            let record = Arc::clone(&held.record);
+            if let Ok(true) = self.put(&key, Some(&held.record), record, held.expires_at, false, now) {
                 freed = true;
             }
         }
@@ -424,13 +494,147 @@ impl Inner {
         freed
     }
 
-    /// Whether the session under `key` lives, looked up without its lock
-    /// (the caller holds another key's). Anonymous first: a session that
-    /// moves to the protected segment is put there before it leaves the
-    /// anonymous one, so it is never missed; one that moves the other way
-    /// has lost its user and is no longer the index's concern.
-    fn lives(&self, key: &StorageKey) -> bool {
-        self.anonymous.contains_key(key) || self.protected.get(key).is_some_and(|entry| self.live(&entry))
+    /// Whether the session under `key` lives. Read without changing its
+    /// place in the anonymous list.
+    fn lives(&self, key: &StorageKey, now: u64) -> bool {
+        let table = self.table();
+        table.find(key).is_some_and(|at| now < table.slots[at as usize].expires_at)
+    }
+}
+
+impl Table {
+    fn find(&self, key: &StorageKey) -> Option<u32> {
+        self.index.find(self.hasher.hash(key), |&at| self.slots[at as usize].key == *key).copied()
+    }
+
+    fn account(&mut self, weight: u32, protected: bool, added: bool) {
+        let (used, count) = if protected {
+            (&mut self.protected_used, &mut self.protected_count)
+        } else {
+            (&mut self.anonymous_used, &mut self.anonymous_count)
+        };
+        if added {
+            *used += u64::from(weight);
+            *count += 1;
+        } else {
+            *used -= u64::from(weight);
+            *count -= 1;
+        }
+    }
+
+    fn insert(&mut self, key: &StorageKey, record: Arc<[u8]>, expires_at: u64, weight: u32, protected: bool) {
+        let slot = Slot { key: key.clone(), record: Some(record), expires_at, prev: NIL, next: NIL, weight, protected };
+        let at = if self.free != NIL {
+            let at = self.free;
+            self.free = self.slots[at as usize].next;
+            self.slots[at as usize] = slot;
+            at
+        } else {
+            self.slots.push(slot);
+            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 records")
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hasher.hash(key), at, |&i| hasher.hash(&slots[i as usize].key));
+        self.account(weight, protected, true);
+        if !protected {
+            self.push_front(at);
+        }
+    }
+
+    fn replace(&mut self, at: u32, record: Arc<[u8]>, expires_at: u64, weight: u32, protected: bool) {
+        let (old_weight, was_protected) = {
+            let slot = &self.slots[at as usize];
+            (slot.weight, slot.protected)
+        };
+        self.account(old_weight, was_protected, false);
+        if !was_protected {
+            self.unlink(at);
+        }
+        let slot = &mut self.slots[at as usize];
+        slot.record = Some(record);
+        slot.expires_at = expires_at;
+        slot.weight = weight;
+        slot.protected = protected;
+        self.account(weight, protected, true);
+        if !protected {
+            self.push_front(at);
+        }
+    }
+
+    fn remove(&mut self, at: u32) {
+        let hash = self.hasher.hash(&self.slots[at as usize].key);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == at) {
+            entry.remove();
+        }
+        let (weight, protected) = {
+            let slot = &self.slots[at as usize];
+            (slot.weight, slot.protected)
+        };
+        self.account(weight, protected, false);
+        if !protected {
+            self.unlink(at);
+        }
+        let slot = &mut self.slots[at as usize];
+        slot.record = None;
+        slot.next = self.free;
+        self.free = at;
+    }
+
+    fn push_front(&mut self, at: u32) {
+        let old_head = self.head;
+        let slot = &mut self.slots[at as usize];
+        slot.prev = NIL;
+        slot.next = old_head;
+        match old_head {
+            NIL => self.tail = at,
+            head => self.slots[head as usize].prev = at,
+        }
+        self.head = at;
+    }
+
+    fn unlink(&mut self, at: u32) {
+        let (prev, next) = {
+            let slot = &self.slots[at as usize];
+            (slot.prev, slot.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            prev => self.slots[prev as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            next => self.slots[next as usize].prev = prev,
+        }
+    }
+
+    /// Makes an anonymous slot the most recently used.
+    fn touch_lru(&mut self, at: u32) {
+        if self.head != at {
+            self.unlink(at);
+            self.push_front(at);
+        }
+    }
+
+    /// Drops the least recently used anonymous records that have expired,
+    /// a few per write, so that expired sessions do not wait for eviction
+    /// to give their memory back.
+    fn sweep(&mut self, now: u64) {
+        for _ in 0..SWEEP_PER_WRITE {
+            match self.tail {
+                NIL => return,
+                at if now < self.slots[at as usize].expires_at => return,
+                at => self.remove(at),
+            }
+        }
+    }
+
+    /// Evicts least recently used anonymous records until the segment is
+    /// within its budget. The record just written is the most recently
+    /// used and fits the segment alone, so it is never the one evicted.
+    fn evict(&mut self, budget: u64) {
+        while self.anonymous_used > budget && self.tail != NIL && self.tail != self.head {
+            self.remove(self.tail);
+        }
     }
 }
 
@@ -438,83 +642,72 @@ impl Inner {
 impl Backend for MemoryBackend {
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let inner = &self.inner;
-        let found = {
-            let _guard = inner.lock(key);
-            inner.get_live(key)
-        };
-        let Some(held) = found else { return Ok(None) };
-        let ttl = Some(Duration::from_secs(held.entry.expires_at.saturating_sub(inner.clock.now())));
-        Ok(Some(Stored { fields: record::decode(&held.entry.record)?, ttl }))
+        let now = inner.clock.now();
+        let Some(held) = inner.get_live(key, now) else { return Ok(None) };
+        let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
+        Ok(Some(Stored { fields: record::decode(&held.record)?, ttl }))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
         let inner = &self.inner;
-        inner.check_size(fields)?;
-        let entry = inner.entry(fields, ttl);
+        inner.check_size(record::encoded_len(fields))?;
+        let record = record::encode_shared(fields);
         let protected = is_protected(fields);
-        self.with_room(|| {
-            let _guard = inner.lock(key);
-            match inner.get(key) {
-                Some(held) if inner.live(&held.entry) => Ok(false),
-                current => inner.put(key, current.as_ref(), Arc::clone(&entry), protected).map(|()| true),
-            }
-        })
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
+        self.with_room(|| inner.put(key, None, Arc::clone(&record), expires_at, protected, now))
     }
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         let inner = &self.inner;
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
         self.with_room(|| {
-            let _guard = inner.lock(key);
-            let Some(held) = inner.get_live(key) else { return Ok(false) };
-            let mut fields = record::decode(&held.entry.record)?;
-            patch.apply(&mut fields);
-            inner.check_size(&fields)?;
-            inner.put(key, Some(&held), inner.entry(&fields, ttl), is_protected(&fields))?;
-            Ok(true)
+            // Read, patch outside the lock, and write back if no other call
+            // changed the record meanwhile; otherwise start over from what
+            // that call wrote. Each round that fails is another's success.
+            loop {
+                let Some(held) = inner.get_live(key, now) else { return Ok(false) };
+                let mut protection = Protection::default();
+                let patched = record::patch_encoded(&held.record, patch, |name| protection.see(name))?;
+                inner.check_size(patched.len())?;
+                let protected = protection.protected();
+                if inner.put(key, Some(&held.record), patched, expires_at, protected, now)? {
+                    return Ok(true);
+                }
+            }
         })
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
-        let inner = &self.inner;
-        // Under the key's lock, which `update` holds from read to write:
-        // an update racing the delete either finishes first or finds
-        // nothing, so it cannot put the record back.
-        let _guard = inner.lock(key);
-        if let Some(held) = inner.get(key) {
-            inner.remove(key, &held);
-        }
+        self.inner.remove(key, None);
         Ok(())
     }
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let inner = &self.inner;
-        let _guard = inner.lock(key);
-        let Some(held) = inner.get_live(key) else { return Ok(false) };
-        let touched = Arc::new(Entry {
-            record: held.entry.record.clone(),
-            expires_at: inner.clock.now().saturating_add(ttl.as_secs()),
-            ttl,
-            weight: held.entry.weight,
-        });
-        // Same record, same weight, same segment: this never needs room.
-        inner.put(key, Some(&held), touched, held.protected)?;
-        Ok(true)
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
+        loop {
+            let Some(held) = inner.get_live(key, now) else { return Ok(false) };
+            // Same record, same weight, same segment: this never needs room.
+            let record = Arc::clone(&held.record);
+            if inner.put(key, Some(&held.record), record, expires_at, held.protected, now)? {
+                return Ok(true);
+            }
+        }
     }
 
     async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
         let inner = &self.inner;
-        // Under the key's lock, like `update`: an update lands before the
-        // take (and is in what it returns) or after it (and finds nothing).
-        let held = {
-            let _guard = inner.lock(key);
-            let held = inner.get_live(key);
-            if let Some(held) = &held {
-                inner.remove(key, held);
-            }
-            held
-        };
-        let Some(held) = held else { return Ok(None) };
-        let ttl = Some(Duration::from_secs(held.entry.expires_at.saturating_sub(inner.clock.now())));
-        Ok(Some(Stored { fields: record::decode(&held.entry.record)?, ttl }))
+        let now = inner.clock.now();
+        // Removed in one step under the lock: an update that read the record
+        // before finds it gone when it writes back, and reports so.
+        let Some(held) = inner.remove(key, None) else { return Ok(None) };
+        if now >= held.expires_at {
+            return Ok(None);
+        }
+        let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
+        Ok(Some(Stored { fields: record::decode(&held.record)?, ttl }))
     }
 }

@@ -10,7 +10,7 @@ use super::{Session, Status};
 use crate::backend::Patch;
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
+use crate::record::{self, Fields, META_FIELD, Meta, USER_FIELD};
 
 /// What the store must do with the session's record.
 #[derive(Debug)]
@@ -21,9 +21,12 @@ pub(crate) enum Plan {
     Touch,
     /// Apply this request's changes to the stored record, as it is now.
     Patch(Patch),
-    /// Store this whole record: a session seen for the first time, or a
-    /// cookie store's cookie.
+    /// Store this whole record: a session seen for the first time.
     Write(Fields),
+    /// Put this whole record, serialized, in the cookie (a cookie store's
+    /// plan for any change): encoded under the lock, with no copy of the
+    /// fields.
+    Whole(Vec<u8>),
     /// Move the stored record under a new id, applying this patch.
     Cycle(Patch),
     /// End the stored session (`destroy`), and any successor a concurrent
@@ -74,7 +77,8 @@ pub(crate) enum Outcome {
 
 impl Session {
     /// Takes this request's changes. `whole`: the store keeps the whole
-    /// record in the cookie, so it needs all fields rather than a patch.
+    /// record in the cookie, so it needs all fields, serialized
+    /// ([`Plan::Whole`]), rather than a patch.
     pub(crate) fn changes(&self, whole: bool) -> Changes {
         let state = self.lock();
         let modified = state.is_modified();
@@ -82,6 +86,7 @@ impl Session {
         let plan = match state.status {
             Status::Destroyed => Plan::End,
             Status::Reset if emptied => Plan::End,
+            Status::Reset if whole => Plan::Whole(record::encode(&state.fields)),
             Status::Reset => Plan::Replace(state.fields.clone()),
             _ if whole && emptied => {
                 if state.loaded && (modified || state.status == Status::Cycle) {
@@ -92,7 +97,7 @@ impl Session {
             }
             _ if whole => {
                 let due = modified || state.reissue || state.status == Status::Cycle || !state.loaded;
-                if due { Plan::Write(state.fields.clone()) } else { Plan::Keep }
+                if due { Plan::Whole(record::encode(&state.fields)) } else { Plan::Keep }
             }
             _ if state.id.is_none() => {
                 if emptied {

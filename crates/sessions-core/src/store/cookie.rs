@@ -75,7 +75,7 @@ impl Store for CookieStore {
                         tracing::debug!(cookie = s.name(), "session revoked; starting a fresh session");
                         continue;
                     }
-                    return Ok(Session::opened(s.name(), s.origin(now), opened));
+                    return Ok(Session::opened(&s.shared_name, s.origin(now), opened));
                 }
                 Err(reason) => tracing::debug!(cookie = s.name(), %reason, "session cookie refused"),
             }
@@ -88,13 +88,13 @@ impl Store for CookieStore {
         let changes = session.changes(true);
         let options = changes.options.as_ref();
         let (outcome, header) = match &changes.plan {
-            Plan::Write(fields) | Plan::Replace(fields) => {
+            Plan::Whole(record) => {
                 if !changes.loaded {
                     tracing::debug!(cookie = s.name(), "session created");
                 }
                 let now = s.now();
                 let times = s.times(&changes.meta, now);
-                let value = s.codec.encode(s.name(), &record::encode(fields), times)?;
+                let value = s.encode(record, times)?;
                 (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, &value, times)))
             }
             // Nothing left to keep: drop the browser's copy if it has one.
@@ -104,7 +104,16 @@ impl Store for CookieStore {
                 }
                 (Outcome::Ended, changes.loaded.then(|| s.removal(options)))
             }
-            Plan::Keep | Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty => return Ok(None),
+            // A session asked for its whole record never plans these.
+            Plan::Keep
+            | Plan::Touch
+            | Plan::Patch(_)
+            | Plan::Cycle(_)
+            | Plan::Empty
+            | Plan::Write(_)
+            | Plan::Replace(_) => {
+                return Ok(None);
+            }
         };
         session.commit(outcome);
         Ok(header)

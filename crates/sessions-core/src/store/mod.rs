@@ -212,7 +212,7 @@ impl StoreConfig {
         let codec = Codec::new(self.ring.clone(), self.mode.unwrap_or(default_mode))
             .with_limit(self.limit)
             .with_clock_skew(self.skew);
-        Ok(Settings { codec, config: self })
+        Ok(Settings { codec, shared_name: Arc::from(self.name.as_str()), config: self })
     }
 }
 
@@ -220,6 +220,8 @@ impl StoreConfig {
 #[derive(Debug)]
 struct Settings {
     codec: Codec,
+    /// The cookie name, shared with every session of the store.
+    shared_name: Arc<str>,
     config: StoreConfig,
 }
 
@@ -232,6 +234,14 @@ impl Settings {
         self.config.clock.now()
     }
 
+    /// The cookie value carrying `payload`: every cookie a store writes is
+    /// encoded here (counted by `testing::cookie_encodes_on_this_thread`).
+    fn encode(&self, payload: &[u8], times: Times) -> Result<String> {
+        #[cfg(feature = "testing")]
+        crate::testing::count_cookie_encode();
+        self.codec.encode(self.name(), payload, times)
+    }
+
     /// What a session of this store, handed to a request at `now`, starts
     /// from.
     fn origin(&self, now: u64) -> Origin {
@@ -241,7 +251,7 @@ impl Settings {
 
     /// A fresh session of this store.
     fn fresh(&self, now: u64) -> Session {
-        Session::fresh(self.name(), self.origin(now))
+        Session::fresh(&self.shared_name, self.origin(now))
     }
 
     /// True when the absolute timeout of a session created at `meta.created`

@@ -75,9 +75,35 @@ pub struct ServerStore {
     backend: Arc<dyn Backend>,
 }
 
-/// The first 12 hex digits of a storage key: a log handle for a session.
-fn handle(key: &StorageKey) -> String {
-    key.as_str().chars().take(12).collect()
+/// The first 12 hex digits of a storage key: a log handle for a session,
+/// written without allocating.
+struct Handle([u8; 12]);
+
+impl Handle {
+    fn of(key: &StorageKey) -> Handle {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 12];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(key.as_bytes()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        Handle(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn handle(key: &StorageKey) -> Handle {
+    Handle::of(key)
 }
 
 /// Where a save left the session, before the cookie is decided.
@@ -130,7 +156,7 @@ impl ServerStore {
             return Ok(None);
         };
         let storage_key = id.storage_key();
-        let Some(stored) = self.backend.load(&storage_key).await? else {
+        let Some(stored) = self.backend.load(storage_key).await? else {
             tracing::debug!(cookie = s.name(), "session id unknown or expired; starting a fresh session");
             return Ok(None);
         };
@@ -142,7 +168,7 @@ impl ServerStore {
         let user = binding.as_ref().map(|(user, _)| user.clone());
         if s.outlived(&meta, now) || s.revoked(binding).await? {
             tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
-            self.end(&storage_key, user.as_deref()).await?;
+            self.end(storage_key, user.as_deref()).await?;
             return Ok(None);
         }
         let refresh = s.refresh_due(&meta, opened.times.issued, now);
@@ -165,14 +191,14 @@ impl ServerStore {
             reissue: refresh || opened.key_index > 0,
             touch_due: refresh || idle_due,
         };
-        Ok(Some(Session::opened(s.name(), s.origin(now), opened)))
+        Ok(Some(Session::opened(&s.shared_name, s.origin(now), opened)))
     }
 
     /// Writes a new record under a freshly minted id; returns the id.
     async fn create(&self, fields: &Fields, ttl: Duration) -> Result<SessionId> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate()?;
-            if self.backend.create(&id.storage_key(), fields, ttl).await? {
+            if self.backend.create(id.storage_key(), fields, ttl).await? {
                 return Ok(id);
             }
             tracing::error!(cookie = self.settings.name(), "session id collision: check the RNG and the backend");
@@ -216,7 +242,7 @@ impl ServerStore {
     /// are kept).
     async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Landed> {
         let id = SessionId::generate()?;
-        let new = id.storage_key();
+        let new = id.storage_key().clone();
         let forward = Fields::from([(FORWARD_FIELD.to_owned(), new.as_str().into_bytes())]);
         if !self.backend.create(&old.forward(), &forward, FORWARD_TTL).await? {
             return Ok(Landed::Superseded);
@@ -255,7 +281,7 @@ impl ServerStore {
 
     async fn apply(&self, changes: &Changes, ttl: Duration) -> Result<Landed> {
         let old = changes.id.as_ref().map(SessionId::storage_key);
-        let landed = match (&changes.plan, &old) {
+        let landed = match (&changes.plan, old) {
             (Plan::Keep, _) => Landed::Kept,
             (Plan::Touch, Some(old)) => match self.backend.touch(old, ttl).await? {
                 true => Landed::Kept,
@@ -297,8 +323,9 @@ impl ServerStore {
             }
             (Plan::Write(fields), _) => self.place(fields, changes, ttl).await?,
             // A plan on a record the session does not have: a session seen
-            // for the first time always comes as `Write`.
-            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty, None) => Landed::Kept,
+            // for the first time always comes as `Write`. And `Whole` is only
+            // the plan of a cookie store, which asks for it.
+            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty, None) | (Plan::Whole(_), _) => Landed::Kept,
         };
         Ok(landed)
     }
@@ -312,7 +339,7 @@ impl ServerStore {
         } else {
             self.create(fields, ttl).await?
         };
-        self.index(changes.user.as_deref(), &id.storage_key()).await?;
+        self.index(changes.user.as_deref(), id.storage_key()).await?;
         Ok(Landed::Moved(id))
     }
 
@@ -329,7 +356,7 @@ impl ServerStore {
     fn id_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, id: &SessionId, now: u64) -> Result<String> {
         let s = &self.settings;
         let times = s.times(meta, now);
-        let value = s.codec.encode(s.name(), id.as_bytes(), times)?;
+        let value = s.encode(id.as_bytes(), times)?;
         Ok(s.set_cookie(options, meta, &value, times))
     }
 }
@@ -387,24 +414,25 @@ impl ServerStore {
     /// session through the logs, never enough to use it.
     fn trace(&self, changes: &Changes, landed: &Landed) {
         let cookie = self.settings.name();
-        let old = changes.id.as_ref().map(|id| handle(&id.storage_key()));
+        let old = changes.id.as_ref().map(|id| handle(id.storage_key()));
+        let old = old.as_ref().map(Handle::as_str);
         match (landed, &changes.plan) {
             (Landed::Moved(id), Plan::Cycle(_)) => {
-                tracing::info!(cookie, from = old.as_deref(), to = %handle(&id.storage_key()), "session id cycled");
+                tracing::info!(cookie, from = old, to = %handle(id.storage_key()), "session id cycled");
             }
             (Landed::Moved(id), Plan::Replace(_)) => {
-                tracing::info!(cookie, ended = old.as_deref(), to = %handle(&id.storage_key()), "session destroyed, a fresh one started");
+                tracing::info!(cookie, ended = old, to = %handle(id.storage_key()), "session destroyed, a fresh one started");
             }
-            (Landed::Moved(id), _) => tracing::debug!(cookie, session = %handle(&id.storage_key()), "session created"),
-            (Landed::Ended, Plan::End) => tracing::info!(cookie, session = old.as_deref(), "session destroyed"),
+            (Landed::Moved(id), _) => tracing::debug!(cookie, session = %handle(id.storage_key()), "session created"),
+            (Landed::Ended, Plan::End) => tracing::info!(cookie, session = old, "session destroyed"),
             (Landed::Ended, _) => {
-                tracing::debug!(cookie, session = old.as_deref(), "session emptied or ended elsewhere")
+                tracing::debug!(cookie, session = old, "session emptied or ended elsewhere")
             }
             (Landed::Kept, _) if changes.emptied => {
-                tracing::debug!(cookie, session = old.as_deref(), "session emptied")
+                tracing::debug!(cookie, session = old, "session emptied")
             }
             (Landed::Superseded, _) => {
-                tracing::debug!(cookie, session = old.as_deref(), "session cycled by another request; changes dropped");
+                tracing::debug!(cookie, session = old, "session cycled by another request; changes dropped");
             }
             (Landed::Kept, _) => {}
         }

@@ -84,4 +84,11 @@ impl Backend for CountingBackend {
         Self::count(&self.touches);
         self.inner.touch(key, ttl).await
     }
+
+    /// Passed on as one call, so the wrapped backend's atomic `take` is
+    /// kept (the provided one is a load and a delete).
+    async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        Self::count(&self.writes);
+        self.inner.take(key).await
+    }
 }
