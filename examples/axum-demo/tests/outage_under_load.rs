@@ -200,6 +200,8 @@ async fn outage_under_load(name: &str, store: &str, fail: impl FnOnce(), revive:
     let back_at = load.now();
     load.phase.store(BACK, Ordering::SeqCst);
     tokio::task::block_in_place(revive);
+    // The restart returns once the store answers: recovery counts from here.
+    let ready_at = load.now();
     load.until("every client served again after the store returned", |samples| {
         (0..CLIENTS).all(|c| samples.iter().any(|s| s.client == c && s.start >= back_at && s.status < 300))
     })
@@ -213,6 +215,7 @@ async fn outage_under_load(name: &str, store: &str, fail: impl FnOnce(), revive:
         outage.iter().filter(|s| s.start >= first_503 && s.start < back_at).map(|s| s.took()).collect();
     fast.sort();
     let recovered_first = log.samples.iter().filter(|s| s.start >= back_at && s.status < 300).map(|s| s.end).min();
+    let after_ready = |t: Option<Duration>| t.map_or(Duration::ZERO, |t| t.saturating_sub(ready_at));
     let recovered_all = (0..CLIENTS)
         .filter_map(|c| {
             log.samples.iter().filter(|s| s.client == c && s.start >= back_at && s.status < 300).map(|s| s.end).min()
@@ -221,15 +224,16 @@ async fn outage_under_load(name: &str, store: &str, fail: impl FnOnce(), revive:
     let acknowledged: usize = log.acknowledged.iter().map(Vec::len).sum();
     eprintln!(
         "{name}: first 503 {} after the store went down; {} 503s after it: p50 {}, p99 {}, max {}; \
-         {window} within one call timeout; served again {} after the store returned (every client: {}); \
-         {acknowledged} acknowledged writes; {} requests",
+         {window} within one call timeout; the restart took {}, served again {} after the store answered \
+         (every client: {}); {acknowledged} acknowledged writes; {} requests",
         ms(first_503 - down_at),
         fast.len(),
         ms(percentile(&fast, 0.50)),
         ms(percentile(&fast, 0.99)),
         ms(fast.last().copied().unwrap_or_default()),
-        ms(recovered_first.map_or(Duration::ZERO, |t| t - back_at)),
-        ms(recovered_all.map_or(Duration::ZERO, |t| t - back_at)),
+        ms(ready_at - back_at),
+        ms(after_ready(recovered_first)),
+        ms(after_ready(recovered_all)),
         log.samples.len(),
     );
 
