@@ -18,8 +18,23 @@ fn record() -> Fields {
     Fields::from([("vcount".to_owned(), b"1".to_vec())])
 }
 
-fn temp_path(tag: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("demo-kit-sweep-{tag}-{}", random_key().as_str()))
+/// A path in the temporary directory, removed (with SQLite's `-wal` and
+/// `-shm` files) when dropped, even by a failing test.
+struct TempPath(std::path::PathBuf);
+
+impl TempPath {
+    fn new(tag: &str) -> TempPath {
+        TempPath(std::env::temp_dir().join(format!("demo-kit-sweep-{tag}-{}", random_key().as_str())))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
 }
 
 /// Writes `EXPIRED` records that are already expired, and one that is not.
@@ -38,29 +53,29 @@ fn files_in(dir: &Path) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn a_demo_on_the_filesystem_store_deletes_expired_sessions() {
-    let dir = temp_path("fs");
+    let temp = TempPath::new("fs");
+    let dir = &temp.0;
     let config = Config::from_vars([("SESSION_STORE", format!("fs:{}", dir.display()))]).unwrap();
     let backend = config.backend().await.unwrap().expect("a server store");
     expired_and_live(&*backend).await;
-    assert_eq!(files_in(&dir), EXPIRED + 1);
+    assert_eq!(files_in(dir), EXPIRED + 1);
 
     // The paused clock jumps to the sweep; the sweep itself runs on the
     // blocking pool, which holds the clock while it works.
     tokio::time::sleep(Config::SWEEP_EVERY).await;
     for _ in 0..1000 {
-        if files_in(&dir) == 1 {
+        if files_in(dir) == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(files_in(&dir), 1, "the expired sessions' files are gone, the live one stays");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(files_in(dir), 1, "the expired sessions' files are gone, the live one stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_on_an_sql_store_deletes_expired_sessions() {
-    let path = temp_path("sqlite");
-    let url = format!("sqlite:{}", path.display());
+    let path = TempPath::new("sqlite");
+    let url = format!("sqlite:{}", path.0.display());
     // Rows written before the demo starts; its first sweep runs at start.
     let writer = sessions_sql::SqlBackend::connect(&url).await.unwrap();
     expired_and_live(&writer).await;
@@ -84,7 +99,4 @@ async fn a_demo_on_an_sql_store_deletes_expired_sessions() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(left, 1, "the expired rows are gone, the live one stays");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
