@@ -430,7 +430,13 @@ impl RequestSessions {
                 for (to, value) in values.iter_mut().zip(slot.values()) {
                     *to = value;
                 }
-                slot.store.load(&values[..slot.count]).await
+                let loaded = slot.store.load(&values[..slot.count]).await;
+                // Logged here, once per request and store, like a failed
+                // save: the client only ever sees the public reason.
+                if let Err(err) = &loaded {
+                    tracing::error!(cookie = %slot.store.cookie_name(), error = %err, "session could not be loaded");
+                }
+                loaded
             })
             .await?;
         Ok(session.clone())

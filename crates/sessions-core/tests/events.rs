@@ -75,3 +75,30 @@ fn lifecycle_events_name_the_session_by_a_handle_never_by_its_cookie() {
         }
     }
 }
+
+#[test]
+fn a_storage_outage_at_load_is_logged_with_the_store_and_never_the_cookie() {
+    let recorder = Recorder::default();
+    let cookie = tracing::subscriber::with_default(recorder.clone(), || {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+            let clock = ManualClock::new(START);
+            let up = ServerStore::new(config("id", &clock), Arc::new(MemoryBackend::new())).unwrap();
+            let session = up.load(&[]).await.unwrap();
+            session.insert("k", &1).unwrap();
+            let header = up.save(&session).await.unwrap().unwrap();
+            let pair = header.split(';').next().unwrap().to_owned();
+            let down = ServerStore::new(config("id", &clock), Arc::new(sessions_core::testing::UnavailableBackend));
+            let sessions = sessions_core::Registry::single(down.unwrap()).request([pair.as_str()]);
+            assert!(sessions.default_session().await.unwrap_err().is_unavailable());
+            assert!(sessions.default_session().await.is_err(), "a second try in the same request fails too");
+            value(&header).to_owned()
+        })
+    });
+    let lines = recorder.0.lock().unwrap().clone();
+    let failures: Vec<&String> = lines.iter().filter(|l| l.contains("session could not be loaded")).collect();
+    assert!(!failures.is_empty(), "no load failure event in {lines:#?}");
+    assert!(failures.iter().all(|l| l.contains("cookie=id")), "{failures:#?}");
+    for line in &lines {
+        assert!(!line.contains(cookie.as_str()), "an event carries a cookie: {line}");
+    }
+}
