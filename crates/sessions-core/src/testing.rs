@@ -475,6 +475,59 @@ pub async fn log_out_everywhere_ends_every_session_of_a_user(backend: Arc<dyn Ba
     assert_eq!(store.destroy_user_sessions(&bob).await.expect("clean up"), 1);
 }
 
+/// Round trips a server store makes per request, as [`store_round_trips`]
+/// counts them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreRoundTrips {
+    /// Loading an existing session (one cookie, one record).
+    pub load: f64,
+    /// Saving a session whose value changed.
+    pub changed_save: f64,
+    /// Saving a session the request only read.
+    pub unchanged_save: f64,
+}
+
+/// Counts the round trips a [`ServerStore`] over `backend` makes per
+/// request: `backend` must talk to its server through `trips`' relay
+/// ([`RoundTrips::relay`]). Each figure is the mean over `requests`
+/// requests on one existing session, in which a request loads the session
+/// and then either reads a counter or writes it.
+///
+/// The target of issue 12 for networked backends: one round trip per load,
+/// one per changed save, none for an unchanged session.
+pub async fn store_round_trips(backend: Arc<dyn Backend>, trips: &RoundTrips, requests: u64) -> StoreRoundTrips {
+    let config =
+        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
+    let store = ServerStore::new(config, backend).expect("store");
+    let session = store.load(&[]).await.expect("load");
+    session.insert("count", &0u64).expect("insert");
+    let header = store.save(&session).await.expect("save").expect("a new session sets a cookie");
+    let cookie = header.split(';').next().and_then(|pair| pair.split_once('=')).map(|(_, v)| v.to_owned());
+    let cookie = cookie.expect("a cookie value");
+    let (mut load, mut changed, mut unchanged) = (0, 0, 0);
+    for n in 0..requests * 2 {
+        let before = trips.count();
+        let session = store.load(&[&cookie]).await.expect("load");
+        let loaded = trips.count();
+        assert!(!session.is_new(), "the session loads");
+        let count = session.get::<u64>("count").expect("decode").unwrap_or(0);
+        let write = n % 2 == 0;
+        if write {
+            session.insert("count", &(count + 1)).expect("insert");
+        }
+        store.save(&session).await.expect("save");
+        let saved = trips.count();
+        load += loaded - before;
+        if write {
+            changed += saved - loaded;
+        } else {
+            unchanged += saved - loaded;
+        }
+    }
+    let per = |n: u64| n as f64 / requests as f64;
+    StoreRoundTrips { load: per(load) / 2.0, changed_save: per(changed), unchanged_save: per(unchanged) }
+}
+
 /// Counts round trips between a client and a TCP server, for benchmarks
 /// that prove claims such as "one round trip per load": a relay on a free
 /// loopback port that counts each client turn starting after the server

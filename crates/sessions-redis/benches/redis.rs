@@ -11,13 +11,14 @@
 //! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-redis --bench redis`
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::{Backend, Patch, StorageKey};
 use sessions_core::record::Fields;
-use sessions_core::testing::RoundTrips;
+use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_redis::RedisBackend;
 
 const TTL: Duration = Duration::from_secs(600);
@@ -112,20 +113,40 @@ fn print_round_trips(runtime: &tokio::runtime::Runtime, url: &str) {
                     $op;
                 }
                 let after = trips.count();
-                eprintln!(
-                    "round trips per request, {:<32} {:.2}",
-                    $name,
-                    (after - before) as f64 / COUNTED_REQUESTS as f64
-                );
+                let per = (after - before) as f64 / COUNTED_REQUESTS as f64;
+                eprintln!("round trips per request, {:<32} {:.2}", $name, per);
+                per
             }};
         }
         count!("floor GET:", floor_get(&s).await);
         count!("sessions-redis load:", s.ours.load(&s.ours_key).await.expect("load"));
         count!("sessions-redis save (1 change):", s.ours.update(&s.ours_key, &one_change(), TTL).await.expect("save"));
         count!("sessions-redis touch:", s.ours.touch(&s.ours_key, TTL).await.expect("touch"));
-        count!("actix-session load:", peer_load(&s).await);
-        count!("actix-session save (1 change):", peer_save(&s).await);
+        let peer_load_trips = count!("actix-session load:", peer_load(&s).await);
+        let peer_save_trips = count!("actix-session save (1 change):", peer_save(&s).await);
+        let backend = RedisBackend::builder().key_prefix("bench:store:").connect(&relayed).await.expect("connect");
+        let store = store_round_trips(Arc::new(backend), &trips, COUNTED_REQUESTS).await;
+        eprintln!(
+            "round trips per request through ServerStore: load {:.2}, changed save {:.2}, unchanged save {:.2}",
+            store.load, store.changed_save, store.unchanged_save
+        );
+        write_results(&format!(
+            "{{\"engine\": \"redis\", \"load\": {}, \"changed_save\": {}, \"unchanged_save\": {}, \"peer\": \"actix-session RedisSessionStore\", \"peer_load\": {peer_load_trips}, \"peer_save\": {peer_save_trips}}}",
+            store.load, store.changed_save, store.unchanged_save
+        ));
     });
+}
+
+/// Leaves the counted round trips where `cargo xtask bench` reads them:
+/// `target/sessions-bench/roundtrips-redis.json`.
+fn write_results(json: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("sessions-bench");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join("roundtrips-redis.json"), json);
+    }
 }
 
 fn benches(c: &mut Criterion) {

@@ -5,16 +5,20 @@
 //!
 //! Round trips per request on the networked engines are counted, not
 //! assumed: a counting pass talks through a local TCP relay that counts how
-//! often the client speaks after the server has answered.
+//! often the client speaks after the server has answered, for the
+//! backend's calls and for whole requests through a `ServerStore` (load,
+//! changed save, unchanged save), written to
+//! `target/sessions-bench/roundtrips-<engine>.json`.
 //!
 //! Run: `SESSIONS_POSTGRES_URL=... SESSIONS_MYSQL_URL=... cargo bench -p sessions-sql --bench sql`
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::{Backend, Patch, StorageKey};
 use sessions_core::record::Fields;
-use sessions_core::testing::RoundTrips;
+use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_sql::SqlBackend;
 use tokio::runtime::Runtime;
 
@@ -126,7 +130,28 @@ fn print_round_trips(runtime: &Runtime, name: &str, url: &str) {
         count!("load:", b.load(&key).await.expect("load"));
         count!("save (1 change):", b.update(&key, &one_change(), TTL).await.expect("save"));
         count!("touch:", b.touch(&key, TTL).await.expect("touch"));
+        let store = store_round_trips(Arc::new(b), &trips, COUNTED_REQUESTS).await;
+        eprintln!(
+            "round trips per request through ServerStore on {name}: load {:.2}, changed save {:.2}, unchanged save {:.2}",
+            store.load, store.changed_save, store.unchanged_save
+        );
+        write_results(name, &format!(
+            "{{\"engine\": \"{name}\", \"load\": {}, \"changed_save\": {}, \"unchanged_save\": {}}}",
+            store.load, store.changed_save, store.unchanged_save
+        ));
     });
+}
+
+/// Leaves the counted round trips where `cargo xtask bench` reads them:
+/// `target/sessions-bench/roundtrips-<engine>.json`.
+fn write_results(engine: &str, json: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("sessions-bench");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("roundtrips-{engine}.json")), json);
+    }
 }
 
 fn bench_engine(c: &mut Criterion, runtime: &Runtime, name: &str, url: &str) {
