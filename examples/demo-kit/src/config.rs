@@ -226,9 +226,12 @@ impl Config {
     /// Async because the network backends connect here.
     ///
     /// A backend on a service (Redis, SQL) is wrapped in a [`Breaker`]
-    /// with its default settings (a 1 s call timeout, a probe every
-    /// 250 ms): while the service is down, requests answer `503` at once
-    /// instead of each waiting out a timeout. The filesystem and SQL
+    /// with its default settings (a probe every 250 ms): once the service
+    /// is seen down, requests answer `503` at once instead of each waiting
+    /// out a timeout; only the first ones wait, for the backend's own
+    /// timeout (Redis: 2 s when it stops answering; PostgreSQL: 5 s for a
+    /// connection it refuses, 10 s when it stops answering). The
+    /// filesystem and SQL
     /// stores get a sweeper that deletes expired records every
     /// [`Config::SWEEP_EVERY`] for as long as the runtime this runs on, so
     /// anonymous traffic does not fill them.

@@ -35,20 +35,26 @@ pub struct BreakerConfig {
 }
 
 impl Default for BreakerConfig {
-    /// A one-second call timeout and a probe every 250 ms: an outage costs
-    /// the requests in flight at most a second, and a store that is back
-    /// serves again within a quarter of a second.
+    /// A 10-second call timeout and a probe every 250 ms: a store that is
+    /// back serves again within a quarter of a second. The timeout is a
+    /// backstop, as long as the SQL backend's own request timeout: a store
+    /// that refuses connections fails the first calls at once, and the
+    /// networked backends bound a silent store themselves (Redis: 2 s).
+    /// A healthy store can be slow: saves of 16 requests on one session,
+    /// serialized by a row lock on a loaded machine, took up to 5 s in
+    /// the demos' test suite, and a 1 s timeout failed them.
     fn default() -> Self {
-        BreakerConfig { call_timeout: Duration::from_secs(1), probe_interval: Duration::from_millis(250) }
+        BreakerConfig { call_timeout: Duration::from_secs(10), probe_interval: Duration::from_millis(250) }
     }
 }
 
 impl BreakerConfig {
     /// The longest one backend call may take before it fails with
-    /// [`BackendError::Unavailable`] and opens the breaker (default 1 s,
+    /// [`BackendError::Unavailable`] and opens the breaker (default 10 s,
     /// at least 1 ms). Only the calls made before the breaker opens wait
-    /// this long. Keep it above the slowest answer of a healthy store
-    /// (a save under contention, a sweep holding a lock).
+    /// this long. Keep it above the slowest answer of a healthy store (a
+    /// save under contention, a sweep holding a lock): a call it cuts
+    /// short fails its request and opens the breaker for everyone.
     pub fn with_call_timeout(self, timeout: Duration) -> Self {
         BreakerConfig { call_timeout: timeout.max(MIN_DURATION), ..self }
     }
