@@ -5,11 +5,14 @@
 //! or replayed past its expiry. The layout is specified byte by byte in
 //! `docs/wire-format.md`; the known-answer tests below freeze it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+mod aead;
 
+// base64url without padding, strict (no padding, no other alphabet, no
+// non-zero trailing bits), with SIMD picked at run time: three to ten times
+// the speed of the `base64` crate on cookie-sized values.
+use base64_simd::URL_SAFE_NO_PAD;
+
+use self::aead::{NONCE_LEN, TAG_LEN as AEAD_TAG_LEN};
 use crate::error::{BackendError, Error, Rejection, Result};
 use crate::key::{DerivedKeys, KEY_ID_LEN, KeyRing};
 
@@ -19,8 +22,6 @@ const SEALED_V1: u8 = 0x11;
 const SIGNED_V1: u8 = 0x12;
 const HEADER_LEN: usize = 1 + KEY_ID_LEN;
 const TIMES_LEN: usize = 16;
-const NONCE_LEN: usize = 24;
-const AEAD_TAG_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 
 /// The default limit for `name=value` of one cookie: what every browser keeps.
@@ -168,10 +169,10 @@ impl Codec {
                 frame.extend_from_slice(nonce);
                 frame.extend_from_slice(payload);
                 push_times(&mut frame, times);
-                let aad = associated_data(&frame[..HEADER_LEN], name);
-                let tag = cipher(key)
-                    .encrypt_in_place_detached(XNonce::from_slice(nonce), &aad, &mut frame[HEADER_LEN + NONCE_LEN..])
-                    .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
+                let (head, plaintext) = frame.split_at_mut(HEADER_LEN + NONCE_LEN);
+                let tag =
+                    with_associated_data(&head[..HEADER_LEN], name, |aad| aead::seal(&key.seal, nonce, aad, plaintext))
+                        .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
                 frame.extend_from_slice(&tag);
             }
             Mode::Signed => {
@@ -181,7 +182,7 @@ impl Codec {
                 frame.extend_from_slice(tag.as_bytes());
             }
         }
-        Ok(URL_SAFE_NO_PAD.encode(&frame))
+        Ok(URL_SAFE_NO_PAD.encode_to_string(&frame))
     }
 
     /// Opens the value of cookie `name`, checking authenticity, the cookie
@@ -194,7 +195,7 @@ impl Codec {
         if value.len() < self.encoded_len(0) {
             return Err(Rejection::Malformed);
         }
-        let mut frame = URL_SAFE_NO_PAD.decode(value).map_err(|_| Rejection::Malformed)?;
+        let mut frame = URL_SAFE_NO_PAD.decode_to_vec(value).map_err(|_| Rejection::Malformed)?;
         if frame.len() < self.mode.overhead() {
             return Err(Rejection::Malformed);
         }
@@ -205,17 +206,14 @@ impl Codec {
         let body_len = match self.mode {
             Mode::Sealed => {
                 let tag_at = frame.len() - AEAD_TAG_LEN;
-                let tag = Tag::clone_from_slice(&frame[tag_at..]);
-                let aad = associated_data(&frame[..HEADER_LEN], name);
                 let (head, rest) = frame.split_at_mut(HEADER_LEN + NONCE_LEN);
-                cipher(key)
-                    .decrypt_in_place_detached(
-                        XNonce::from_slice(&head[HEADER_LEN..]),
-                        &aad,
-                        &mut rest[..tag_at - HEADER_LEN - NONCE_LEN],
-                        &tag,
-                    )
-                    .map_err(|_| Rejection::Forged)?;
+                let (ciphertext, tag) = rest.split_at_mut(tag_at - HEADER_LEN - NONCE_LEN);
+                let nonce = <&[u8; NONCE_LEN]>::try_from(&head[HEADER_LEN..]).map_err(|_| Rejection::Malformed)?;
+                let tag = <&[u8; AEAD_TAG_LEN]>::try_from(&*tag).map_err(|_| Rejection::Malformed)?;
+                with_associated_data(&head[..HEADER_LEN], name, |aad| {
+                    aead::open(&key.seal, nonce, aad, ciphertext, tag)
+                })
+                .map_err(|_| Rejection::Forged)?;
                 frame.truncate(tag_at);
                 frame.drain(..HEADER_LEN + NONCE_LEN);
                 frame.len()
@@ -259,17 +257,24 @@ fn fill_nonce(nonce: &mut [u8; NONCE_LEN]) -> Result<()> {
     getrandom::fill(nonce).map_err(|e| Error::Backend(BackendError::unavailable(format!("OS RNG failed: {e}"))))
 }
 
-fn cipher(key: &DerivedKeys) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new((&key.seal).into())
-}
-
-/// The AEAD associated data: frame byte, key id, then the cookie name. The
-/// first two have fixed lengths, so the name is unambiguous.
-fn associated_data(header: &[u8], name: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(header.len() + name.len());
-    aad.extend_from_slice(header);
-    aad.extend_from_slice(name.as_bytes());
-    aad
+/// Runs `f` on the AEAD associated data: frame byte, key id, then the
+/// cookie name. The first two have fixed lengths, so the name is
+/// unambiguous. Built on the stack for names up to 123 bytes, so sealing and
+/// opening allocate nothing for it.
+fn with_associated_data<R>(header: &[u8], name: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const ON_STACK: usize = 128;
+    let len = header.len() + name.len();
+    if len <= ON_STACK {
+        let mut aad = [0u8; ON_STACK];
+        aad[..header.len()].copy_from_slice(header);
+        aad[header.len()..len].copy_from_slice(name.as_bytes());
+        f(&aad[..len])
+    } else {
+        let mut aad = Vec::with_capacity(len);
+        aad.extend_from_slice(header);
+        aad.extend_from_slice(name.as_bytes());
+        f(&aad)
+    }
 }
 
 /// The MAC over a signed frame. The long body goes first so BLAKE3 hashes it
