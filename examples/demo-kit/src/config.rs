@@ -280,7 +280,10 @@ impl Config {
         if let Some(max) = self.max {
             main = main.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
         }
-        let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone()).cookie_options(options);
+        // A preference outlives a login: the theme is kept for 180 days
+        // after its last use, not dropped with the main session's timeouts.
+        let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone())
+            .cookie_options(options.max_age(Some(Duration::from_secs(180 * 24 * 60 * 60))));
         let builder = match backend {
             Some(backend) if self.store.is_server() => Registry::builder().store(ServerStore::new(main, backend)?),
             _ => Registry::builder().store(CookieStore::new(main)?),
