@@ -3,7 +3,10 @@
 //! - `ci`: what CI runs (format check, clippy, the whole test suite).
 //! - `keygen`: print a fresh master key for `SESSION_KEYS`.
 //! - `fuzz <target> --seconds N`: run one decoder's fuzz target (see `fuzz.rs`).
+//! - `bench [--quick] [--report-only]`: run every benchmark and write
+//!   `docs/benchmarks.md` and `docs/benchmarks.svg` (see `bench.rs`).
 
+mod bench;
 mod fuzz;
 
 use std::process::{Command, ExitCode};
@@ -14,8 +17,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("keygen") => keygen(),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | keygen | fuzz>");
+            eprintln!("usage: cargo xtask <ci | keygen | fuzz | bench>");
             return ExitCode::from(2);
         }
     };

@@ -4,13 +4,17 @@
 //! Each framework's group holds, in the same run:
 //! - the floor: the same counter handler on a process-wide atomic, no sessions;
 //! - ours with the cookie store (sealed cookie) and the memory store;
-//! - the peer: tower-sessions 0.15 `MemoryStore` for axum, actix-session
-//!   0.11 `CookieSessionStore` for actix-web, rocket's own private cookie
+//! - the peers: tower-sessions 0.15 `MemoryStore` and axum-extra 0.12
+//!   `PrivateCookieJar` (AES-256-GCM, the session a serde_json map) for
+//!   axum; actix-session 0.11 `CookieSessionStore` for actix-web, and its
+//!   `RedisSessionStore` beside ours on the same Redis when
+//!   `SESSIONS_REDIS_URL` is set; rocket's own private cookie
 //!   (`CookieJar::add_private`) for rocket; warp has no maintained peer
 //!   for its current release, so it is measured against its floor only.
 //!
 //! The `core` group measures the same session work with no framework at
-//! all, so the adapters' own share is the difference.
+//! all, so the adapters' own share is the difference; it also measures a
+//! request that only reads the counter.
 //!
 //! Every request carries the cookie of an earlier response, so each
 //! iteration loads an existing session and saves a changed one.
@@ -34,9 +38,13 @@ fn cookie_registry() -> Registry {
 }
 
 fn memory_registry() -> Registry {
+    registry_over(std::sync::Arc::new(MemoryBackend::new()))
+}
+
+fn registry_over(backend: std::sync::Arc<dyn sessions_core::backend::Backend>) -> Registry {
     let config =
         StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
-    Registry::single(ServerStore::new(config, std::sync::Arc::new(MemoryBackend::new())).expect("valid server store"))
+    Registry::single(ServerStore::new(config, backend).expect("valid server store"))
 }
 
 /// The `name=value` part of a `Set-Cookie` value.
@@ -58,6 +66,16 @@ mod core_bench {
         sessions.finish(200, None).await.set_cookies.pop()
     }
 
+    async fn read_only(registry: &Registry, cookie: Option<&str>) -> u64 {
+        let sessions = registry.request(cookie);
+        let count = match sessions.default_session().await {
+            Ok(session) => session.get::<u64>("count").ok().flatten().unwrap_or(0),
+            Err(_) => 0,
+        };
+        assert!(sessions.finish(200, None).await.set_cookies.is_empty(), "a read-only request sends no cookie");
+        count
+    }
+
     pub fn bench(c: &mut Criterion) {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
@@ -66,16 +84,22 @@ mod core_bench {
         {
             let cookie = runtime.block_on(one_request(&registry, None)).as_deref().map(super::cookie_pair);
             group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&registry, cookie.as_deref())));
+            group.bench_function(format!("{name}_read_only"), |b| {
+                b.to_async(&runtime).iter(|| read_only(&registry, cookie.as_deref()))
+            });
         }
         group.finish();
     }
 }
 
 mod axum_bench {
+    use std::collections::HashMap;
+
     use axum::Router;
     use axum::body::Body;
     use axum::http::{Request, header};
     use axum::routing::get;
+    use axum_extra::extract::cookie::{Cookie, Key, PrivateCookieJar, SameSite};
     use criterion::Criterion;
     use sessions_core::Registry;
     use tower::ServiceExt;
@@ -105,6 +129,23 @@ mod axum_bench {
         Router::new().route("/", get(peer)).layer(layer)
     }
 
+    /// The cookie-store peer: the session is a serde_json map in one
+    /// private (AES-256-GCM) cookie, as an axum application writes it with
+    /// axum-extra.
+    async fn private_jar(jar: PrivateCookieJar) -> (PrivateCookieJar, String) {
+        let mut map: HashMap<String, serde_json::Value> =
+            jar.get("id").and_then(|c| serde_json::from_str(c.value()).ok()).unwrap_or_default();
+        let count = map.get("count").and_then(serde_json::Value::as_u64).unwrap_or(0) + 1;
+        map.insert("count".to_owned(), count.into());
+        let value = serde_json::to_string(&map).unwrap_or_default();
+        let cookie = Cookie::build(("id", value)).path("/").http_only(true).same_site(SameSite::Lax);
+        (jar.add(cookie), count.to_string())
+    }
+
+    fn with_private_jar() -> Router {
+        Router::new().route("/", get(private_jar)).with_state(Key::generate())
+    }
+
     fn request(cookie: Option<&str>) -> Request<Body> {
         let mut builder = Request::get("/");
         if let Some(cookie) = cookie {
@@ -128,6 +169,7 @@ mod axum_bench {
             ("sessions_cookie_store", with_ours(super::cookie_registry())),
             ("sessions_memory_store", with_ours(super::memory_registry())),
             ("tower_sessions_memory_store", with_peer()),
+            ("axum_extra_private_cookie_jar", with_private_jar()),
         ];
         for (name, router) in apps {
             let cookie = runtime.block_on(first_cookie(&router));
@@ -218,6 +260,26 @@ mod actix_bench {
         .build();
         let app = system.block_on(test::init_service(App::new().wrap(middleware).route("/", web::get().to(peer))));
         measure(&mut group, &system, "actix_session_cookie_store", app);
+
+        // Server stores on the same Redis: ours and actix-session's.
+        if let Ok(url) = std::env::var("SESSIONS_REDIS_URL") {
+            let backend =
+                system.block_on(sessions_redis::RedisBackend::builder().key_prefix("bench:adapters:").connect(&url));
+            let registry = super::registry_over(std::sync::Arc::new(backend.expect("connect to Redis")));
+            let app = system.block_on(test::init_service(
+                App::new().wrap(sessions_actix::SessionMiddleware::new(registry)).route("/", web::get().to(ours)),
+            ));
+            measure(&mut group, &system, "sessions_redis_store", app);
+            let store = system.block_on(actix_session::storage::RedisSessionStore::new(url.as_str()));
+            let middleware = actix_session::SessionMiddleware::builder(
+                store.expect("connect to Redis"),
+                actix_web::cookie::Key::generate(),
+            )
+            .cookie_secure(false)
+            .build();
+            let app = system.block_on(test::init_service(App::new().wrap(middleware).route("/", web::get().to(peer))));
+            measure(&mut group, &system, "actix_session_redis_store", app);
+        }
         group.finish();
     }
 }
