@@ -23,6 +23,9 @@ const SIGNED_V1: u8 = 0x12;
 const HEADER_LEN: usize = 1 + KEY_ID_LEN;
 const TIMES_LEN: usize = 16;
 const MAC_LEN: usize = 32;
+/// Frames up to this length are put together on the stack when encoding:
+/// every session id, and sessions of up to about 450 bytes.
+const FRAME_ON_STACK: usize = 512;
 
 /// The default limit for `name=value` of one cookie: what every browser keeps.
 pub const DEFAULT_COOKIE_LIMIT: usize = 4096;
@@ -160,29 +163,44 @@ impl Codec {
         if size > self.limit {
             return Err(Error::TooLarge { name: name.to_owned(), size, limit: self.limit });
         }
+        let frame_len = payload.len() + self.mode.overhead();
+        // Frames of session ids and of small sessions are put together on
+        // the stack, so the cookie value is the only allocation.
+        if frame_len <= FRAME_ON_STACK {
+            let mut frame = [0u8; FRAME_ON_STACK];
+            self.fill_frame(&mut frame[..frame_len], name, payload, times, nonce)?;
+            Ok(URL_SAFE_NO_PAD.encode_to_string(&frame[..frame_len]))
+        } else {
+            let mut frame = vec![0u8; frame_len];
+            self.fill_frame(&mut frame, name, payload, times, nonce)?;
+            Ok(URL_SAFE_NO_PAD.encode_to_string(&frame))
+        }
+    }
+
+    /// Writes the frame of `payload` under the newest key into `frame`,
+    /// which is exactly `payload.len() + overhead` bytes long.
+    fn fill_frame(&self, frame: &mut [u8], name: &str, payload: &[u8], times: Times, nonce: &[u8; 24]) -> Result<()> {
         let key = self.ring.newest();
-        let mut frame = Vec::with_capacity(payload.len() + self.mode.overhead());
-        frame.push(self.mode.frame_byte());
-        frame.extend_from_slice(&key.id);
+        let (header, rest) = frame.split_at_mut(HEADER_LEN);
+        header[0] = self.mode.frame_byte();
+        header[1..].copy_from_slice(&key.id);
         match self.mode {
             Mode::Sealed => {
-                frame.extend_from_slice(nonce);
-                frame.extend_from_slice(payload);
-                push_times(&mut frame, times);
-                let (head, plaintext) = frame.split_at_mut(HEADER_LEN + NONCE_LEN);
-                let tag =
-                    with_associated_data(&head[..HEADER_LEN], name, |aad| aead::seal(&key.seal, nonce, aad, plaintext))
-                        .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
-                frame.extend_from_slice(&tag);
+                let (nonce_at, rest) = rest.split_at_mut(NONCE_LEN);
+                nonce_at.copy_from_slice(nonce);
+                let (body, tag_at) = rest.split_at_mut(rest.len() - AEAD_TAG_LEN);
+                write_body(body, payload, times);
+                let tag = with_associated_data(header, name, |aad| aead::seal(&key.seal, nonce, aad, body))
+                    .map_err(|_| Error::Config("XChaCha20-Poly1305 refused to seal".into()))?;
+                tag_at.copy_from_slice(&tag);
             }
             Mode::Signed => {
-                frame.extend_from_slice(payload);
-                push_times(&mut frame, times);
-                let tag = mac(key, &frame, name);
-                frame.extend_from_slice(tag.as_bytes());
+                let (body, mac_at) = rest.split_at_mut(rest.len() - MAC_LEN);
+                write_body(body, payload, times);
+                mac_at.copy_from_slice(mac(key, header, body, name).as_bytes());
             }
         }
-        Ok(URL_SAFE_NO_PAD.encode_to_string(&frame))
+        Ok(())
     }
 
     /// Opens the value of cookie `name`, checking authenticity, the cookie
@@ -220,7 +238,7 @@ impl Codec {
             }
             Mode::Signed => {
                 let tag_at = frame.len() - MAC_LEN;
-                let expected = mac(key, &frame[..tag_at], name);
+                let expected = mac(key, &frame[..HEADER_LEN], &frame[HEADER_LEN..tag_at], name);
                 // `blake3::Hash` compares in constant time.
                 if expected != <[u8; MAC_LEN]>::try_from(&frame[tag_at..]).map_err(|_| Rejection::Malformed)? {
                     return Err(Rejection::Forged);
@@ -280,8 +298,7 @@ fn with_associated_data<R>(header: &[u8], name: &str, f: impl FnOnce(&[u8]) -> R
 /// The MAC over a signed frame. The long body goes first so BLAKE3 hashes it
 /// from a chunk boundary; the fixed-width trailer of lengths and header that
 /// follows makes the split between body and name unambiguous.
-fn mac(key: &DerivedKeys, header_and_body: &[u8], name: &str) -> blake3::Hash {
-    let (header, body) = header_and_body.split_at(HEADER_LEN);
+fn mac(key: &DerivedKeys, header: &[u8], body: &[u8], name: &str) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new_keyed(&key.mac);
     hasher.update(body);
     hasher.update(name.as_bytes());
@@ -291,13 +308,16 @@ fn mac(key: &DerivedKeys, header_and_body: &[u8], name: &str) -> blake3::Hash {
     hasher.finalize()
 }
 
-fn push_times(frame: &mut Vec<u8>, times: Times) {
-    frame.extend_from_slice(&times.issued.to_le_bytes());
+/// Writes `payload || times` into `body`, exactly as long as the two.
+fn write_body(body: &mut [u8], payload: &[u8], times: Times) {
+    let (payload_at, times_at) = body.split_at_mut(payload.len());
+    payload_at.copy_from_slice(payload);
+    times_at[..8].copy_from_slice(&times.issued.to_le_bytes());
     // Zero on the wire means "no expiry". An expiry at the epoch is past for
     // every real clock, so it is written as second 1 instead of silently
     // turning into "never expires".
     let expires = times.expires.map_or(0, |e| e.max(1));
-    frame.extend_from_slice(&expires.to_le_bytes());
+    times_at[8..].copy_from_slice(&expires.to_le_bytes());
 }
 
 fn read_times(bytes: &[u8]) -> Times {
