@@ -65,13 +65,28 @@ impl Drop for Twin {
 }
 
 /// One `GET path` on its own connection; returns the `name=value` of the
-/// response's `Set-Cookie`, if any.
+/// response's `Set-Cookie`, if any. A connection reset while an app is
+/// still starting (Rocket binds its socket late) is tried again.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let exchange = || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(addr)?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    };
+    let mut attempts = 0;
+    let response = loop {
+        match exchange() {
+            Ok(response) if response.starts_with("HTTP/1.1 200") => break response,
+            outcome if attempts < 10 => {
+                attempts += 1;
+                eprintln!("GET {path} on {addr}: {outcome:?}; trying again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            outcome => panic!("GET {path} on {addr}: {outcome:?}"),
+        }
+    };
     let head = response.split("\r\n\r\n").next().unwrap_or_default();
     head.lines()
         .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie")))

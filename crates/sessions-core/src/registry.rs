@@ -161,16 +161,38 @@ impl Registry {
         // A registry has at least one store: the first slot is kept inline.
         let Some(first) = slots.next() else { unreachable!("a registry has at least one store") };
         let mut slots = Slots { first, rest: slots.collect() };
-        for pair in headers.into_iter().flat_map(|header| header.split(|&b| b == b';')) {
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
-            let (name, value) = (pair[..eq].trim_ascii(), &pair[eq + 1..]);
-            let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else {
-                continue;
-            };
-            let Some(value) = cookie_value(value) else { continue };
-            slots.get_mut(i).push(value);
+        for header in headers {
+            // A header that is text (nearly all are) is split with `str`'s
+            // searches, which skip ahead many bytes at a time; bytes that
+            // are not UTF-8 take the byte-by-byte path, to the same result.
+            match std::str::from_utf8(header) {
+                Ok(text) => {
+                    for pair in text.split(';') {
+                        let Some((name, value)) = pair.split_once('=') else { continue };
+                        self.offer(&mut slots, name.as_bytes(), value.as_bytes());
+                    }
+                }
+                Err(_) => {
+                    for pair in header.split(|&b| b == b';') {
+                        let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
+                        self.offer(&mut slots, &pair[..eq], &pair[eq + 1..]);
+                    }
+                }
+            }
         }
         RequestSessions { inner: Arc::new(Inner { slots, policy: self.policy, failure: std::sync::OnceLock::new() }) }
+    }
+}
+
+impl Registry {
+    /// Keeps the `name=value` pair as a candidate of the store named `name`,
+    /// if there is one and the value is a cookie value.
+    fn offer(&self, slots: &mut Slots, name: &[u8], value: &[u8]) {
+        let name = name.trim_ascii();
+        let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else { return };
+        if let Some(value) = cookie_value(value) {
+            slots.get_mut(i).push(value);
+        }
     }
 }
 

@@ -22,9 +22,9 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 const PINNED: [(&str, usize); 5] = [
     ("memory store, read and write a counter", 18),
     ("memory store, read only", 11),
-    ("cookie store, read and write a counter", 19),
-    ("cookie store, read only", 11),
-    ("memory store, new session", 22),
+    ("cookie store, read and write a counter", 16),
+    ("cookie store, read only", 10),
+    ("memory store, new session", 21),
 ];
 
 fn config() -> StoreConfig {

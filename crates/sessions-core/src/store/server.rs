@@ -164,12 +164,17 @@ impl ServerStore {
             tracing::debug!(cookie = s.name(), "stored record is not a live session; starting a fresh session");
             return Ok(None);
         };
-        let binding = record::user_of(&stored.fields);
-        let user = binding.as_ref().map(|(user, _)| user.clone());
-        if s.outlived(&meta, now) || s.revoked(binding).await? {
-            tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
-            self.end(storage_key, user.as_deref()).await?;
-            return Ok(None);
+        // The user binding is decoded only when something reads it: a
+        // revocation hook, or the end of an outlived session.
+        let outlived = s.outlived(&meta, now);
+        if outlived || s.config.revocation.is_some() {
+            let binding = record::user_of(&stored.fields);
+            let user = binding.as_ref().map(|(user, _)| user.clone());
+            if outlived || s.revoked(binding).await? {
+                tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
+                self.end(storage_key, user.as_deref()).await?;
+                return Ok(None);
+            }
         }
         let refresh = s.refresh_due(&meta, opened.times.issued, now);
         // Sliding idle timeout: extend the record once an eighth of the idle
