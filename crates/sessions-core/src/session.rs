@@ -100,6 +100,8 @@ pub(crate) struct Opened {
     pub(crate) touch_due: bool,
     /// The id is due for renewal: save under a new one, as `cycle_id`.
     pub(crate) renew: bool,
+    /// The backend's version of the record as loaded ([`Stored::revision`](crate::backend::Stored::revision)).
+    pub(crate) revision: Option<u64>,
 }
 
 /// The session's data and what this request did to it. Only this module
@@ -122,6 +124,8 @@ struct State {
     /// The user binding as loaded, to move the session out of that user's
     /// index if the binding changes.
     loaded_user: Option<String>,
+    /// The backend's version of the record as loaded, until it is saved.
+    revision: Option<u64>,
 }
 
 impl State {
@@ -139,6 +143,7 @@ impl State {
             id: None,
             options: None,
             origin,
+            revision: None,
         }
     }
 
@@ -276,6 +281,7 @@ impl Session {
         state.id = opened.id;
         state.reissue = opened.reissue;
         state.touch_due = opened.touch_due;
+        state.revision = opened.revision;
         if opened.renew {
             state.status = Status::Cycle;
         }

@@ -368,7 +368,7 @@ impl Backend for MemcachedBackend {
         let key = self.item_key(key);
         let Some(item) = command::get(self.pool(), &key).await? else { return Ok(None) };
         match self.read(&item) {
-            Ok(fields) => Ok(Some(Stored { fields, ttl: item.ttl })),
+            Ok(fields) => Ok(Some(Stored::new(fields, item.ttl))),
             Err(error) => {
                 self.discard(&key, &item, &error).await?;
                 Ok(None)
@@ -436,7 +436,7 @@ impl Backend for MemcachedBackend {
             match command::delete(self.pool(), &key, Some(item.cas)).await? {
                 Ok(()) => {
                     return match self.read(&item) {
-                        Ok(fields) => Ok(Some(Stored { fields, ttl: item.ttl })),
+                        Ok(fields) => Ok(Some(Stored::new(fields, item.ttl))),
                         Err(error) => {
                             tracing::warn!(%error, "unreadable session item deleted; its session starts afresh");
                             Ok(None)

@@ -348,7 +348,7 @@ impl RedbBackend {
 }
 
 fn stored(fields: Fields, expires: u64, now: u64) -> Stored {
-    Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }
+    Stored::new(fields, Some(Duration::from_secs(expires.saturating_sub(now))))
 }
 
 #[async_trait]

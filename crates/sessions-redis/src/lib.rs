@@ -670,7 +670,7 @@ impl Backend for RedisBackend {
         }
         // PTTL: -1 no expiry (never written by us), -2 gone in between.
         let ttl = u64::try_from(pttl).ok().map(Duration::from_millis);
-        Ok(Some(Stored { fields, ttl }))
+        Ok(Some(Stored::new(fields, ttl)))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
@@ -738,7 +738,7 @@ impl Backend for RedisBackend {
         let (hash, pttl, _): (Value, i64, i64) =
             self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
-        Ok(Some(Stored { fields, ttl: u64::try_from(pttl).ok().map(Duration::from_millis) }))
+        Ok(Some(Stored::new(fields, u64::try_from(pttl).ok().map(Duration::from_millis))))
     }
 }
 

@@ -7,12 +7,15 @@
 //! |-----------|--------------------------------------------------------------|
 //! | `id`      | the 32-byte storage key (a keyed hash of the session id)     |
 //! | `data`    | the record, in [`sessions_core::record`]'s versioned format  |
-//! | `version` | bumped by every write, for compare-and-set                   |
+//! | `version` | random at insert, bumped by every write, for compare-and-set |
 //! | `expires` | expiry in Unix milliseconds, indexed for the sweep           |
 //!
-//! Saves never lose a concurrent request's writes to other keys: a save
-//! reads the row, applies its [`Patch`], and writes back only if `version`
-//! is unchanged; on a conflict it re-applies the patch to the newer row,
+//! A load and a changed save are one round trip each: the save writes the
+//! record the request loaded, with its changes, under a compare-and-set on
+//! the `version` it was loaded at. Saves never lose a concurrent request's
+//! writes to other keys: when that `version` moved on, the save reads the
+//! row, applies its [`Patch`], and writes back only if `version` is
+//! unchanged; on a conflict it re-applies the patch to the newer row,
 //! and if that conflicts again it takes a row lock (`SELECT ... FOR UPDATE`,
 //! or `BEGIN IMMEDIATE` on SQLite) so heavy contention is served in turn
 //! rather than retried. A save only ever updates an existing, unexpired
@@ -53,7 +56,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
 use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sqlx::Row;
 
@@ -232,7 +235,7 @@ impl Statements {
         Statements {
             migrate,
             load: p(format!("SELECT data, version, expires FROM {t} WHERE id = ? AND expires > ?")),
-            insert: p(format!("INSERT INTO {t} (id, data, version, expires) VALUES (?, ?, 1, ?)")),
+            insert: p(format!("INSERT INTO {t} (id, data, version, expires) VALUES (?, ?, ?, ?)")),
             purge_expired_one: p(format!("DELETE FROM {t} WHERE id = ? AND expires <= ?")),
             compare_and_set: p(format!(
                 "UPDATE {by_id} SET data = ?, version = version + 1, expires = ? \
@@ -285,6 +288,16 @@ fn valid_table_name(name: &str) -> bool {
 fn now_millis() -> i64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A new row's version, drawn at random: a save checks the version its
+/// request loaded, and a row deleted and made again under the same key
+/// must not match a version loaded from the row before. Below 2^62, so
+/// counting up from it never overflows.
+fn first_version() -> Result<i64, BackendError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|err| BackendError::unavailable(format!("OS RNG: {err}")))?;
+    Ok(i64::from_le_bytes(bytes) & ((1 << 62) - 1))
 }
 
 fn expiry(now: i64, ttl: Duration) -> i64 {
@@ -817,7 +830,11 @@ impl SqlBackend {
             }
         };
         let ttl = Duration::from_millis(u64::try_from(row.expires.saturating_sub(now)).unwrap_or(0));
-        Ok(Some(Stored { fields, ttl: Some(ttl) }))
+        let stored = Stored::new(fields, Some(ttl));
+        Ok(Some(match u64::try_from(row.version) {
+            Ok(revision) => stored.at_revision(revision),
+            Err(_) => stored,
+        }))
     }
 
     async fn create_now(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
@@ -827,7 +844,7 @@ impl SqlBackend {
         let expires = expiry(now, ttl);
         for first in [true, false] {
             let inserted = with_pool!(self, pool => sqlx::query(&self.sql.insert)
-                .bind(id).bind(&data).bind(expires).execute(pool).await.map(|_| ()));
+                .bind(id).bind(&data).bind(first_version()?).bind(expires).execute(pool).await.map(|_| ()));
             match inserted {
                 Ok(()) => return Ok(true),
                 Err(err) if is_unique_violation(&err) => {
@@ -865,6 +882,35 @@ impl SqlBackend {
         Err(BackendError::unavailable(format!(
             "session update still deadlocked after {LOCKED_ATTEMPTS} attempts under a row lock"
         )))
+    }
+
+    /// The save of a row this request loaded: one compare-and-set on the
+    /// version it was loaded at, which lands when no other request wrote
+    /// the row since. Otherwise (or when the loaded record with the patch
+    /// is over the limit, which the row as it is now may not be) the patch
+    /// goes through `update`.
+    async fn update_seen_now(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        if let (Ok(version), Ok(data)) = (i64::try_from(seen.revision), self.encode(seen.fields)) {
+            let id = &key.as_bytes()[..];
+            let now = now_millis();
+            let written = with_pool!(self, pool => sqlx::query(&self.sql.compare_and_set)
+                .bind(data).bind(expiry(now, ttl)).bind(id).bind(version).bind(now)
+                .execute(pool).await.map(|r| r.rows_affected()));
+            match written {
+                Ok(1) => return Ok(true),
+                // Written since, or gone: the full path tells which.
+                Ok(_) => {}
+                Err(err) if is_retryable(&err) => {}
+                Err(err) => return Err(map_error(err)),
+            }
+        }
+        self.update_now(key, patch, ttl).await
     }
 
     async fn delete_now(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -915,7 +961,7 @@ impl SqlBackend {
                 return retry(err);
             }
             let ttl = Duration::from_millis(u64::try_from(expires.saturating_sub(now)).unwrap_or(0));
-            Ok(Some(Some(Stored { fields: record::decode(&data)?, ttl: Some(ttl) })))
+            Ok(Some(Some(Stored::new(record::decode(&data)?, Some(ttl)))))
         })
     }
 
@@ -954,6 +1000,16 @@ impl Backend for SqlBackend {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         self.bounded(self.update_now(key, patch, ttl)).await
+    }
+
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        self.bounded(self.update_seen_now(key, seen, patch, ttl)).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

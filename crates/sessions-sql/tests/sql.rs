@@ -420,3 +420,45 @@ async fn apps_starting_together_on_a_fresh_postgres_table_all_migrate() {
     let first = TestTable { backend: backends.remove(0), url, sqlite_file: None };
     first.drop_table().await;
 }
+
+/// A URL like `url` that reaches its server through `relay` (`host:port`),
+/// and the server's own `host:port`.
+fn relayed(url: &str, relay: Option<&str>) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (user, rest) = rest.split_once('@').map_or((String::new(), rest), |(u, r)| (format!("{u}@"), r));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let port = if scheme.starts_with("postgres") { 5432 } else { 3306 };
+    let upstream = if host.contains(':') { host.to_owned() } else { format!("{host}:{port}") };
+    (format!("{scheme}://{user}{}/{path}", relay.unwrap_or(&upstream)), upstream)
+}
+
+/// Issue 12's target for a networked store, counted on the wire: one round
+/// trip to load a session, one to save a change, none for a request that
+/// only read. The first pass warms each connection's prepared statements.
+/// sqlx pings a connection when it goes back to the pool, after the
+/// request's answer: that is counted apart, one per statement.
+async fn round_trips(url: &str, tag: &str) {
+    let table = TestTable::new(url, tag).await;
+    let (_, upstream) = relayed(url, None);
+    let (relay, trips) = testing::RoundTrips::relay(upstream).await;
+    let (through, _) = relayed(url, Some(&relay));
+    let backend = SqlBackend::builder().table(table.backend.table()).connect(&through).await.expect("connect");
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    testing::store_round_trips(Arc::clone(&backend), &trips, 5).await;
+    let counted = testing::store_round_trips(backend, &trips, 20).await;
+    assert_eq!((counted.load, counted.changed_save, counted.unchanged_save), (1.0, 1.0, 0.0), "{counted:?}");
+    assert_eq!(counted.after_the_request, 1.5, "one release ping per statement: {counted:?}");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn postgres_loads_and_saves_a_change_in_one_round_trip_each() {
+    let Some(url) = service_url("SESSIONS_POSTGRES_URL") else { return };
+    round_trips(&url, "trips").await;
+}
+
+#[tokio::test]
+async fn mysql_loads_and_saves_a_change_in_one_round_trip_each() {
+    let Some(url) = service_url("SESSIONS_MYSQL_URL") else { return };
+    round_trips(&url, "trips").await;
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Backend, BackendError, Patch, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
 use crate::record::Fields;
 
 /// The shortest call timeout and probe interval a [`BreakerConfig`] keeps:
@@ -333,6 +333,16 @@ impl Backend for Breaker {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         self.call(|| self.inner.update(key, patch, ttl)).await
+    }
+
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        self.call(|| self.inner.update_seen(key, seen, patch, ttl)).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

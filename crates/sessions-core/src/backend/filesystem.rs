@@ -476,7 +476,7 @@ impl Backend for FilesystemBackend {
         let found = self.run(key, |inner, path| inner.live(path)).await?;
         let now = self.inner.now();
         Ok(found
-            .map(|(expires, fields, _)| Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }))
+            .map(|(expires, fields, _)| Stored::new(fields, Some(Duration::from_secs(expires.saturating_sub(now))))))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
@@ -532,7 +532,7 @@ impl Backend for FilesystemBackend {
             .await?;
         let now = self.inner.now();
         Ok(found
-            .map(|(expires, fields, _)| Stored { fields, ttl: Some(Duration::from_secs(expires.saturating_sub(now))) }))
+            .map(|(expires, fields, _)| Stored::new(fields, Some(Duration::from_secs(expires.saturating_sub(now))))))
     }
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {

@@ -646,7 +646,7 @@ impl Backend for MemoryBackend {
         let now = inner.clock.now();
         let Some(held) = inner.get_live(key, now) else { return Ok(None) };
         let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
-        Ok(Some(Stored { fields: record::decode(&held.record)?, ttl }))
+        Ok(Some(Stored::new(record::decode(&held.record)?, ttl)))
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
@@ -709,6 +709,6 @@ impl Backend for MemoryBackend {
             return Ok(None);
         }
         let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
-        Ok(Some(Stored { fields: record::decode(&held.record)?, ttl }))
+        Ok(Some(Stored::new(record::decode(&held.record)?, ttl)))
     }
 }

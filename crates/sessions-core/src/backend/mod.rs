@@ -28,14 +28,44 @@ pub use filesystem::FilesystemBackend;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
 
-/// A record as loaded from a backend.
+/// A record as loaded from a backend. Made with [`Stored::new`] (and
+/// [`Stored::at_revision`] for a backend that versions its records), so
+/// that fields can be added without breaking backends written elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stored {
     /// The session's fields.
     pub fields: Fields,
     /// Time left before the record expires, when the backend knows it.
     /// Lets the store skip refreshing an idle timeout that is still fresh.
     pub ttl: Option<Duration>,
+    /// The record's version, for a backend that keeps one: handed back in
+    /// [`Seen`] so that a save can write the whole record in one step when
+    /// nothing changed it since this load ([`Backend::update_seen`]).
+    pub revision: Option<u64>,
+}
+
+impl Stored {
+    /// A record with no version.
+    pub fn new(fields: Fields, ttl: Option<Duration>) -> Stored {
+        Stored { fields, ttl, revision: None }
+    }
+
+    /// The same record, loaded at `revision`.
+    pub fn at_revision(self, revision: u64) -> Stored {
+        Stored { revision: Some(revision), ..self }
+    }
+}
+
+/// A record as this request loaded it at [`Stored::revision`], with the
+/// request's [`Patch`] already applied: what storage should hold after the
+/// save if no other request wrote the record meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The revision the record was loaded at.
+    pub revision: u64,
+    /// The loaded fields with the patch applied.
+    pub fields: &'a Fields,
 }
 
 /// The changes one request made to a session: apply them to the record
@@ -109,6 +139,23 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Applies `patch` to the existing record and sets its TTL; `Ok(false)`
     /// (and nothing written) if there is no record.
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// [`update`](Backend::update) of a record this request loaded at
+    /// `seen.revision`. A backend that versions its records writes
+    /// `seen.fields` whole, in one round trip, when the record is still at
+    /// that revision, and otherwise applies `patch` as `update` does; the
+    /// outcome must be the same as `update`'s. The provided implementation
+    /// is `update`.
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        let _ = seen;
+        self.update(key, patch, ttl).await
+    }
 
     /// Deletes the record; deleting an absent record is not an error.
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError>;

@@ -61,6 +61,10 @@ pub(crate) struct Changes {
     /// This request left the session empty: the browser drops its cookie,
     /// whatever concurrent requests may still have added to the record.
     pub(crate) emptied: bool,
+    /// For a [`Plan::Patch`] of a record loaded at a revision: that
+    /// revision and the record it should become (the loaded fields with the
+    /// patch applied), so a versioned backend can write it in one step.
+    pub(crate) seen: Option<(u64, Fields)>,
 }
 
 /// How the store applied the changes.
@@ -115,7 +119,12 @@ impl Session {
             _ if state.touch_due => Plan::Touch,
             _ => Plan::Keep,
         };
+        let seen = match (&plan, state.revision) {
+            (Plan::Patch(_), Some(revision)) => Some((revision, state.fields.clone())),
+            _ => None,
+        };
         Changes {
+            seen,
             plan,
             loaded: state.loaded,
             id: state.id.clone(),
@@ -137,6 +146,9 @@ impl Session {
         state.cleared = false;
         state.reissue = false;
         state.touch_due = false;
+        // Whatever the store did, the record is no longer at the revision
+        // this request loaded.
+        state.revision = None;
         match outcome {
             Outcome::Saved | Outcome::Renamed(_) => {
                 state.loaded_user = state.user();

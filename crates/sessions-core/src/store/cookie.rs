@@ -55,7 +55,7 @@ impl CookieStore {
             return Err(Rejection::Expired);
         }
         let reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
-        Ok(Opened { fields, meta, id: None, reissue, touch_due: false, renew: false })
+        Ok(Opened { fields, meta, id: None, revision: None, reissue, touch_due: false, renew: false })
     }
 }
 

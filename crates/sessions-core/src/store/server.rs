@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
-use crate::backend::{Backend, Patch, StorageKey};
+use crate::backend::{Backend, Patch, Seen, StorageKey};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
@@ -188,6 +188,7 @@ impl ServerStore {
         let renew = s.config.renewal.is_some_and(|after| now.saturating_sub(minted.unwrap_or(meta.created)) >= after);
         let opened = Opened {
             renew,
+            revision: stored.revision,
             fields: stored.fields,
             meta,
             id: Some(id),
@@ -284,6 +285,23 @@ impl ServerStore {
         }
     }
 
+    /// Applies `patch`; in one round trip on a backend that versions its
+    /// records, when the request loaded the record at a revision.
+    async fn patch_record(
+        &self,
+        key: &StorageKey,
+        seen: Option<&(u64, Fields)>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        match seen {
+            Some((revision, fields)) => {
+                self.backend.update_seen(key, Seen { revision: *revision, fields }, patch, ttl).await
+            }
+            None => self.backend.update(key, patch, ttl).await,
+        }
+    }
+
     async fn apply(&self, changes: &Changes, ttl: Duration) -> Result<Landed> {
         let old = changes.id.as_ref().map(SessionId::storage_key);
         let landed = match (&changes.plan, old) {
@@ -292,7 +310,7 @@ impl ServerStore {
                 true => Landed::Kept,
                 false => self.vanished(old).await?,
             },
-            (Plan::Patch(patch), Some(old)) => match self.backend.update(old, patch, ttl).await? {
+            (Plan::Patch(patch), Some(old)) => match self.patch_record(old, changes.seen.as_ref(), patch, ttl).await? {
                 true => {
                     if changes.user_written {
                         if changes.user != changes.loaded_user {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, Patch, StorageKey, Stored};
+use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
 use crate::error::BackendError;
 use crate::record::Fields;
 
@@ -73,6 +73,17 @@ impl Backend for CountingBackend {
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         Self::count(&self.writes);
         self.inner.update(key, patch, ttl).await
+    }
+
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        Self::count(&self.writes);
+        self.inner.update_seen(key, seen, patch, ttl).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
