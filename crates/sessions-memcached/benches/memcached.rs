@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_memcached::{Client, MetaProtocol};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessions_core::backend::{Backend, Patch, StorageKey};
+use sessions_core::backend::{Backend, Patch, Seen, StorageKey, Stored};
 use sessions_core::record::Fields;
 use sessions_core::testing::RoundTrips;
 use sessions_memcached::MemcachedBackend;
@@ -41,6 +41,16 @@ fn random_key() -> StorageKey {
 
 fn one_change() -> Patch {
     Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
+}
+
+/// The save of a loaded session, as a server store makes it: the loaded
+/// record with the change, under the CAS token of the load.
+async fn save_loaded(ours: &MemcachedBackend, key: &StorageKey, loaded: Stored) {
+    let patch = one_change();
+    let mut fields = loaded.fields;
+    patch.apply(&mut fields);
+    let seen = Seen { revision: loaded.revision.expect("a load returns the CAS token"), fields: &fields };
+    assert!(ours.update_seen(key, seen, &patch, TTL).await.expect("save"));
 }
 
 struct Subjects {
@@ -76,7 +86,7 @@ fn print_round_trips(runtime: &tokio::runtime::Runtime, url: &str) {
                 }
                 let after = trips.count();
                 eprintln!(
-                    "round trips per request, {:<36} {:.2}",
+                    "round trips per request, {:<44} {:.2}",
                     $name,
                     (after - before) as f64 / COUNTED_REQUESTS as f64
                 );
@@ -84,7 +94,19 @@ fn print_round_trips(runtime: &tokio::runtime::Runtime, url: &str) {
         }
         count!("floor mg:", floor_get(&s).await);
         count!("sessions-memcached load:", s.ours.load(&s.key).await.expect("load"));
-        count!("sessions-memcached save (1 change):", s.ours.update(&s.key, &one_change(), TTL).await.expect("save"));
+        count!("sessions-memcached update (1 change):", s.ours.update(&s.key, &one_change(), TTL).await.expect("save"));
+        let mut seen = 0;
+        for _ in 0..COUNTED_REQUESTS {
+            let loaded = s.ours.load(&s.key).await.expect("load").expect("record");
+            let before = trips.count();
+            save_loaded(&s.ours, &s.key, loaded).await;
+            seen += trips.count() - before;
+        }
+        eprintln!(
+            "round trips per request, {:<44} {:.2}",
+            "sessions-memcached update_seen (1 change):",
+            seen as f64 / COUNTED_REQUESTS as f64
+        );
         count!("sessions-memcached touch:", s.ours.touch(&s.key, TTL).await.expect("touch"));
         count!(
             "sessions-memcached create:",
@@ -117,6 +139,23 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async { assert!(s.ours.touch(&s.key, TTL).await.expect("touch")) })
     });
     save.finish();
+
+    // A request that changes its session: load, then save through `update`
+    // (read and swap) or `update_seen` (one swap under the load's token).
+    let mut request = c.benchmark_group("memcached_load_and_save_one_change");
+    request.bench_function("update", |b| {
+        b.to_async(&runtime).iter(|| async {
+            s.ours.load(&s.key).await.expect("load").expect("record");
+            assert!(s.ours.update(&s.key, &one_change(), TTL).await.expect("save"));
+        })
+    });
+    request.bench_function("update_seen", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let loaded = s.ours.load(&s.key).await.expect("load").expect("record");
+            save_loaded(&s.ours, &s.key, loaded).await;
+        })
+    });
+    request.finish();
 }
 
 criterion_group!(memcached, benches);

@@ -2,10 +2,13 @@
 //!
 //! [`MemcachedBackend`] implements [`sessions_core::Backend`] with
 //! memcached's meta commands: a session is one item, created with an add
-//! (never over an existing one), changed by compare-and-swap (a save reads
-//! the item and its CAS token, applies its patch, and writes back only if
-//! no one wrote in between, else reads again), and expired by memcached
-//! itself. No hashes and no scripts are needed; what memcached cannot
+//! (never over an existing one), changed by compare-and-swap, and expired
+//! by memcached itself. A load returns the item's CAS token as the
+//! record's revision, and the save of a loaded session writes the record
+//! with its changes under that token, in one round trip; when another
+//! request wrote the item in between, the save reads the item and its
+//! token, applies its patch, and writes back only if no one wrote in
+//! between, else reads again. No hashes and no scripts are needed; what memcached cannot
 //! promise (eviction, log out everywhere under eviction) is in the README.
 //!
 //! ```no_run
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
 use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
@@ -99,8 +102,9 @@ struct Inner {
     max_record_bytes: usize,
     /// Compare-and-swap keeps saves of one session correct between
     /// processes; within one, concurrent saves of a session would mostly
-    /// lose their swap and read again. Queuing them here makes each one
-    /// two round trips. A wait is bounded by the request timeout, after
+    /// lose their swap and read again. Queued here, each one takes at most
+    /// three round trips while only this process writes the session (the
+    /// swap under the token of its load, then a read and a swap). A wait is bounded by the request timeout, after
     /// which the save goes on without the lock (the swap still guards it).
     locks: Vec<tokio::sync::Mutex<()>>,
     request_timeout: Duration,
@@ -170,8 +174,10 @@ impl MemcachedBackendBuilder {
 
     /// The longest one request may take, from waiting for a connection to
     /// reading the answer, before the call fails with
-    /// [`BackendError::Unavailable`] (default 2 s). A save is two requests
-    /// (more when concurrent saves of one session conflict).
+    /// [`BackendError::Unavailable`] (default 2 s). The save of a loaded
+    /// session is one request when no one wrote it since the load, else
+    /// two more (a read and a swap; more when concurrent saves of one
+    /// session conflict).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -333,6 +339,36 @@ impl MemcachedBackend {
             }
         }
     }
+
+    /// `update` of the item under `key` (the memcached key), once queued:
+    /// reads the item and its CAS token, applies `patch` to the record as
+    /// it is now, and writes it back with `ttl` (`T<exptime>`) only if the
+    /// token still matches, else reads again. `Ok(false)` if there is no
+    /// item.
+    async fn read_patch_swap(&self, key: &str, patch: &Patch, ttl: &str) -> Result<bool, BackendError> {
+        let mut attempt = 0;
+        loop {
+            let Some(item) = command::get(self.pool(), key).await? else { return Ok(false) };
+            let mut fields = match self.read(&item) {
+                Ok(fields) => fields,
+                Err(error) => {
+                    self.discard(key, &item, &error).await?;
+                    return Ok(false);
+                }
+            };
+            patch.apply(&mut fields);
+            let size = self.check_size(&fields)?;
+            let cas = format!("C{}", item.cas);
+            // With `C`, `ms` never creates: `NF` when the item is gone.
+            match command::set(self.pool(), key, &item_bytes(&fields), &[ttl, cas.as_str()]).await? {
+                Ok(Ok(())) => return Ok(true),
+                Ok(Err(Refused::Changed)) => back_off(attempt).await,
+                Ok(Err(Refused::Gone | Refused::NotStored)) => return Ok(false),
+                Err(said) => return Err(self.server_said(said, size)),
+            }
+            attempt += 1;
+        }
+    }
 }
 
 /// The item of `fields`, already checked against the limit.
@@ -368,6 +404,12 @@ impl Backend for MemcachedBackend {
         let key = self.item_key(key);
         let Some(item) = command::get(self.pool(), &key).await? else { return Ok(None) };
         match self.read(&item) {
+            // The CAS token, read by the same `mg`, is the revision: every
+            // write of an item gives it a new one from a server-wide
+            // counter, so an item written, or deleted and made again, since
+            // cannot match it. A server run with CAS off (`-C`) answers 0
+            // for every item, which is no revision.
+            Ok(fields) if item.cas != 0 => Ok(Some(Stored::new(fields, item.ttl).at_revision(item.cas))),
             Ok(fields) => Ok(Some(Stored::new(fields, item.ttl))),
             Err(error) => {
                 self.discard(&key, &item, &error).await?;
@@ -391,30 +433,37 @@ impl Backend for MemcachedBackend {
         // The record after the patch holds every field it sets.
         self.check_size(&patch.set)?;
         let _queued = self.queue(key).await;
+        self.read_patch_swap(&self.item_key(key), patch, &format!("T{}", exptime(ttl))).await
+    }
+
+    /// The save of a record this request loaded: one `ms` of the loaded
+    /// record with its patch, under the CAS token it was loaded with, which
+    /// lands when no one wrote the item since. Otherwise (`EX`: written
+    /// since; `NF`: gone), or when the loaded record with the patch is over
+    /// the limit (the item as it is now may not be), or when the server
+    /// refuses the write, the patch goes the way of `update`, which tells
+    /// these cases apart and gives the same answer `update` would.
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        self.check_size(&patch.set)?;
+        let _queued = self.queue(key).await;
         let key = self.item_key(key);
         let ttl = format!("T{}", exptime(ttl));
-        let mut attempt = 0;
-        loop {
-            let Some(item) = command::get(self.pool(), &key).await? else { return Ok(false) };
-            let mut fields = match self.read(&item) {
-                Ok(fields) => fields,
-                Err(error) => {
-                    self.discard(&key, &item, &error).await?;
-                    return Ok(false);
-                }
-            };
-            patch.apply(&mut fields);
-            let size = self.check_size(&fields)?;
-            let cas = format!("C{}", item.cas);
-            // With `C`, `ms` never creates: `NF` when the item is gone.
-            match command::set(self.pool(), &key, &item_bytes(&fields), &[ttl.as_str(), cas.as_str()]).await? {
-                Ok(Ok(())) => return Ok(true),
-                Ok(Err(Refused::Changed)) => back_off(attempt).await,
-                Ok(Err(Refused::Gone | Refused::NotStored)) => return Ok(false),
-                Err(said) => return Err(self.server_said(said, size)),
+        if seen.revision != 0 && self.check_size(seen.fields).is_ok() {
+            let cas = format!("C{}", seen.revision);
+            // With `C`, `ms` never creates.
+            if let Ok(Ok(())) =
+                command::set(self.pool(), &key, &item_bytes(seen.fields), &[ttl.as_str(), cas.as_str()]).await?
+            {
+                return Ok(true);
             }
-            attempt += 1;
         }
+        self.read_patch_swap(&key, patch, &ttl).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MemcachedProcess, memcached_installed, raw, silent_server, unique_prefix};
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
 use sessions_core::record::Fields;
 use sessions_core::testing::{self, service_url};
 use sessions_memcached::{Error, MemcachedBackend};
@@ -58,6 +58,30 @@ async fn bounds_whole_records() {
         .await
         .unwrap();
     testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
+}
+
+/// Issue 12's target, counted on the wire by a relay in front of the
+/// server: a server store loads a session in one round trip (`mg` with the
+/// CAS token), saves a change in one (`ms` of the loaded record with its
+/// change, under that token) and makes none for a request that only read.
+/// The first pass opens the pool's connection.
+#[tokio::test]
+async fn a_server_store_loads_and_saves_a_change_in_one_round_trip_each() {
+    let Some(url) = service_url("SESSIONS_MEMCACHED_URL") else { return };
+    let host = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest).trim_end_matches('/');
+    let has_port = host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    let upstream = if has_port { host.to_owned() } else { format!("{host}:11211") };
+    let (relay, trips) = testing::RoundTrips::relay(upstream).await;
+    let backend = MemcachedBackend::builder()
+        .key_prefix(unique_prefix("trips"))
+        .connect(&format!("memcache://{relay}"))
+        .await
+        .expect("connect through the relay");
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    testing::store_round_trips(Arc::clone(&backend), &trips, 5).await;
+    let counted = testing::store_round_trips(backend, &trips, 20).await;
+    assert_eq!((counted.load, counted.changed_save, counted.unchanged_save), (1.0, 1.0, 0.0), "{counted:?}");
+    assert_eq!(counted.after_the_request, 0.0, "the client sends nothing after a request: {counted:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -123,6 +147,54 @@ async fn a_foreign_item_under_a_session_key_is_removed_and_starts_afresh() {
     let patch = Patch { set: one_field("va", b"1"), ..Patch::default() };
     assert!(!backend.update(&key, &patch, TTL).await.unwrap(), "a torn record is not updated");
     assert!(backend.create(&key, &one_field("va", b"1"), TTL).await.unwrap(), "the key is free again");
+    backend.delete(&key).await.unwrap();
+}
+
+/// What a server store saves for a request that loaded `loaded` and made
+/// `patch`: the loaded record with the patch, at the loaded CAS token.
+async fn save_loaded(
+    backend: &MemcachedBackend,
+    key: &StorageKey,
+    loaded: &Stored,
+    patch: &Patch,
+) -> Result<bool, BackendError> {
+    let mut fields = loaded.fields.clone();
+    patch.apply(&mut fields);
+    let seen = Seen { revision: loaded.revision.expect("a load returns the CAS token"), fields: &fields };
+    backend.update_seen(key, seen, patch, TTL).await
+}
+
+/// `update_seen` bounds the record as `update` does, the item as it is now
+/// with the patch: a loaded record over the limit with the patch, but not
+/// since another request shrank it, is saved; one within it, grown over it
+/// by another request, is `TooLarge` and the item is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn update_seen_bounds_the_record_as_it_is_now_not_as_loaded() {
+    let Some(url) = service_url("SESSIONS_MEMCACHED_URL") else { return };
+    let backend = MemcachedBackend::builder()
+        .key_prefix(unique_prefix("seen-limit"))
+        .max_record_bytes(KIT_LIMIT)
+        .connect(&url)
+        .await
+        .unwrap();
+    let sized = |name: &str, share: f64| one_field(name, &vec![7u8; (KIT_LIMIT as f64 * share) as usize]);
+    let set = |fields: Fields| Patch { set: fields, ..Patch::default() };
+    let key = testing::random_key();
+
+    assert!(backend.create(&key, &sized("va", 0.5), TTL).await.unwrap());
+    let loaded = backend.load(&key).await.unwrap().unwrap();
+    let shrink = Patch { remove: vec!["va".into()], ..Patch::default() };
+    assert!(backend.update(&key, &shrink, TTL).await.unwrap());
+    assert!(save_loaded(&backend, &key, &loaded, &set(sized("vb", 0.6))).await.unwrap(), "there is room now");
+    assert_eq!(backend.load(&key).await.unwrap().unwrap().fields, sized("vb", 0.6));
+
+    let loaded = backend.load(&key).await.unwrap().unwrap();
+    assert!(backend.update(&key, &set(sized("vc", 0.3)), TTL).await.unwrap());
+    let err = save_loaded(&backend, &key, &loaded, &set(sized("vd", 0.2))).await.unwrap_err();
+    assert!(matches!(err, BackendError::TooLarge { .. }), "{err:?}");
+    let mut kept = sized("vb", 0.6);
+    kept.extend(sized("vc", 0.3));
+    assert_eq!(backend.load(&key).await.unwrap().unwrap().fields, kept, "and nothing changed");
     backend.delete(&key).await.unwrap();
 }
 
@@ -285,6 +357,15 @@ impl Backend for TwoProcesses {
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         self.next().update(key, patch, ttl).await
     }
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        self.next().update_seen(key, seen, patch, ttl).await
+    }
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         self.next().delete(key).await
     }
@@ -304,6 +385,10 @@ async fn saves_from_two_processes_meet_only_compare_and_swap_and_lose_nothing() 
     let other = MemcachedBackend::builder().key_prefix(&prefix).connect(&url).await.unwrap();
     let both: Arc<dyn Backend> = Arc::new(TwoProcesses { backends: [one, other], turn: Default::default() });
     testing::concurrent_distinct_keys_are_kept(Arc::clone(&both), 16, 100).await;
+    // A record loaded by one saved by the other: the CAS token is the
+    // server's, not a process's.
+    testing::update_seen_keeps_what_others_wrote(&*both).await;
+    testing::concurrent_saves_of_loaded_records_are_kept(Arc::clone(&both), 16, 20).await;
     testing::take_racing_updates_loses_nothing(Arc::clone(&both)).await;
     testing::update_racing_delete_does_not_resurrect(both).await;
 }
