@@ -238,6 +238,7 @@ impl MemcachedBackendBuilder {
         command::get(&backend.inner.pool, &backend.item_key(&StorageKey::from_bytes([0; 32])))
             .await
             .map_err(Error::Connect)?;
+        backend.check_compare_and_swap().await?;
         Ok(backend)
     }
 }
@@ -272,6 +273,27 @@ impl MemcachedBackend {
     /// `MemcachedBackend::connect("memcache://127.0.0.1:11211").await`.
     pub async fn connect(url: &str) -> Result<MemcachedBackend, Error> {
         Self::builder().connect(url).await
+    }
+
+    /// Refuses a server started with `-C`: with compare-and-swap off, every
+    /// item's token is 0 and every conditional write is refused, so saves
+    /// could never land. Checked on a probe item under the prefix that
+    /// lives ten seconds (another process probing at the same moment can
+    /// only make the check pass, never fail).
+    async fn check_compare_and_swap(&self) -> Result<(), Error> {
+        let key = format!("{}cas-probe", self.inner.prefix);
+        // Refused or not, the `mg` below tells.
+        let _answer = command::set(self.pool(), &key, b"probe", &["T10"]).await.map_err(Error::Connect)?;
+        let item = command::get(self.pool(), &key).await.map_err(Error::Connect)?;
+        let _ = command::delete(self.pool(), &key, None).await;
+        match item {
+            Some(item) if item.cas == 0 => Err(Error::Config(
+                "memcached runs with compare-and-swap turned off (-C); sessions need it so that concurrent saves \
+                 of one session keep each other's writes"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The memcached key a session is stored under: the prefix, then the

@@ -288,6 +288,21 @@ async fn a_killed_server_yields_unavailable_and_recovers_after_restart() {
     assert!(backend.load(&key).await.unwrap().is_none(), "a restarted memcached has lost every session");
 }
 
+/// With `-C` every conditional write is refused, so a save could never
+/// land (it would retry for ever): such a server is refused at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_with_compare_and_swap_off_is_refused_at_connect() {
+    if !memcached_installed() {
+        return;
+    }
+    let server = MemcachedProcess::start(64, &["-C"]);
+    let refused = tokio::time::timeout(HANG_GUARD, MemcachedBackend::connect(&server.url())).await.expect("hung");
+    match refused {
+        Err(Error::Config(reason)) => assert!(reason.contains("-C"), "{reason}"),
+        other => panic!("a server without compare-and-swap must be refused: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_server_that_must_not_evict_refuses_new_sessions_and_keeps_the_old() {
     if !memcached_installed() {
