@@ -236,30 +236,43 @@ pub async fn update_seen_keeps_what_others_wrote(backend: &dyn Backend) {
 /// field and save it with `update_seen`, `saves` times: every field must
 /// survive with its last value, however the saves interleave.
 pub async fn concurrent_saves_of_loaded_records_are_kept(backend: Arc<dyn Backend>, tasks: usize, saves: usize) {
+    every_writer_is_kept(backend, tasks, saves, |backend, key, patch| async move {
+        let loaded = backend.load(&key).await.expect("load").expect("record vanished under load");
+        save_loaded(&*backend, &key, &loaded, &patch).await
+    })
+    .await;
+}
+
+/// `tasks` tasks write their own field of one record `writes` times each,
+/// through `write` (which answers whether the record was there); then
+/// every field must hold its last value.
+async fn every_writer_is_kept<F, W>(backend: Arc<dyn Backend>, tasks: usize, writes: usize, write: W)
+where
+    W: Fn(Arc<dyn Backend>, StorageKey, Patch) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = bool> + Send,
+{
     let key = random_key();
     assert!(backend.create(&key, &fields(&[("m", b"meta")]), TTL).await.expect("create"));
     let mut handles = Vec::new();
     for task in 0..tasks {
-        let backend = Arc::clone(&backend);
-        let key = key.clone();
+        let (backend, key, write) = (Arc::clone(&backend), key.clone(), write.clone());
         handles.push(tokio::spawn(async move {
-            for n in 0..saves {
-                let loaded = backend.load(&key).await.expect("load").expect("record vanished under load");
+            for n in 0..writes {
                 let patch =
                     Patch { set: fields(&[(&format!("vtask{task}"), n.to_string().as_bytes())]), ..Patch::default() };
-                assert!(save_loaded(&*backend, &key, &loaded, &patch).await, "record vanished under load");
+                assert!(write(Arc::clone(&backend), key.clone(), patch).await, "record vanished under load");
             }
         }));
     }
     for handle in handles {
-        handle.await.expect("saving task panicked");
+        handle.await.expect("writer task panicked");
     }
     let stored = backend.load(&key).await.expect("load").expect("record");
-    let last = (saves - 1).to_string();
+    let last = (writes - 1).to_string();
     let lost: Vec<usize> = (0..tasks)
         .filter(|t| stored.fields.get(&format!("vtask{t}")).map(Vec::as_slice) != Some(last.as_bytes()))
         .collect();
-    assert!(lost.is_empty(), "{} of {tasks} concurrent saves lost their write: {lost:?}", lost.len());
+    assert!(lost.is_empty(), "{} of {tasks} concurrent writers lost their write: {lost:?}", lost.len());
     backend.delete(&key).await.expect("delete");
 }
 
@@ -422,30 +435,10 @@ pub async fn expired_records_are_not_loaded(backend: &dyn Backend) {
 /// `tasks` concurrent writers each write their own field `writes` times
 /// into one record: every field must survive with its last value.
 pub async fn concurrent_distinct_keys_are_kept(backend: Arc<dyn Backend>, tasks: usize, writes: usize) {
-    let key = random_key();
-    assert!(backend.create(&key, &fields(&[("m", b"meta")]), TTL).await.expect("create"));
-    let mut handles = Vec::new();
-    for task in 0..tasks {
-        let backend = Arc::clone(&backend);
-        let key = key.clone();
-        handles.push(tokio::spawn(async move {
-            for n in 0..writes {
-                let patch =
-                    Patch { set: fields(&[(&format!("vtask{task}"), n.to_string().as_bytes())]), ..Patch::default() };
-                assert!(backend.update(&key, &patch, TTL).await.expect("update"), "record vanished under load");
-            }
-        }));
-    }
-    for handle in handles {
-        handle.await.expect("writer task panicked");
-    }
-    let stored = backend.load(&key).await.expect("load").expect("record");
-    let last = (writes - 1).to_string();
-    let lost: Vec<usize> = (0..tasks)
-        .filter(|t| stored.fields.get(&format!("vtask{t}")).map(Vec::as_slice) != Some(last.as_bytes()))
-        .collect();
-    assert!(lost.is_empty(), "{} of {tasks} concurrent writers lost their write: {lost:?}", lost.len());
-    backend.delete(&key).await.expect("delete");
+    every_writer_is_kept(backend, tasks, writes, |backend, key, patch| async move {
+        backend.update(&key, &patch, TTL).await.expect("update")
+    })
+    .await;
 }
 
 /// Updates racing a delete never bring the record back.
