@@ -40,28 +40,34 @@ const NIL: u32 = u32::MAX;
 ///
 /// # Bounds and eviction
 ///
-/// Memory is split into two segments, each with its own byte budget; both
-/// together stay within [`max_bytes`](MemoryBackendBuilder::max_bytes) and
-/// [`max_entries`](MemoryBackendBuilder::max_entries):
+/// Records fall in two segments that share one bound: together they stay
+/// within [`max_bytes`](MemoryBackendBuilder::max_bytes) and
+/// [`max_entries`](MemoryBackendBuilder::max_entries).
 ///
-/// - **Protected** ([`protected_bytes`](MemoryBackendBuilder::protected_bytes),
-///   half by default): records bound to a user (a `u` field, set by
+/// - **Protected**: records bound to a user (a `u` field, set by
 ///   [`Session::set_user`](crate::Session::set_user)) and user indexes
 ///   (records whose fields are all storage keys, with no `m` metadata
-///   field). Nothing is ever evicted from it: records leave when deleted or
-///   expired. When a write would take it past its budget, the backend first
-///   drops expired records and moves user indexes that no longer list a
-///   live session to the anonymous segment; if that frees too little, the
-///   write fails with [`BackendError::Full`] (a `503`) and changes nothing.
-///   A login is refused rather than logging someone else out, and a user
-///   index is never evicted while one of its sessions lives, so "log out
-///   everywhere" always finds every session.
-/// - **Anonymous** (the rest): every other record. When full, the least
-///   recently used anonymous record is evicted. A new record is always
-///   admitted: once `create` returns `Ok(true)`, the record loads until it
-///   is deleted, expires, or becomes the least recently used of a full
-///   segment. A flood of new anonymous sessions therefore evicts older
-///   anonymous sessions, and never a protected record.
+///   field). It may hold up to
+///   [`protected_bytes`](MemoryBackendBuilder::protected_bytes) (half by
+///   default), and nothing is ever evicted from it: records leave when
+///   deleted or expired. When a write would take it past that budget, the
+///   backend first drops expired records and moves user indexes that no
+///   longer list a live session to the anonymous segment; if that frees
+///   too little, the write fails with [`BackendError::Full`] (a `503`) and
+///   changes nothing. A login is refused rather than logging someone else
+///   out, and a user index is never evicted while one of its sessions
+///   lives, so "log out everywhere" always finds every session.
+/// - **Anonymous**: every other record, in whatever the protected segment
+///   does not hold: all of the backend while no one is logged in. When the
+///   backend is full, the least recently used anonymous record is evicted,
+///   for a new anonymous record as for a protected one (a login takes its
+///   room from anonymous sessions, never from another login). A new record
+///   is always admitted: once `create` returns `Ok(true)`, the record loads
+///   until it is deleted, expires, or becomes the least recently used
+///   anonymous record of a full backend. A flood of new anonymous sessions
+///   therefore evicts older anonymous sessions, and never a protected
+///   record; the anonymous segment always keeps at least `max_bytes -
+///   protected_bytes`.
 ///
 /// A record moves between segments when an update adds or removes its `u`
 /// field. Records are at most
@@ -91,7 +97,9 @@ pub struct MemoryBackend {
 struct Inner {
     table: Mutex<Table>,
     protected_budget: u64,
-    anonymous_budget: u64,
+    /// Both segments together; anonymous records are evicted down to what
+    /// the protected ones leave of it.
+    max_bytes: u64,
     /// When the last reclaim that freed nothing ran.
     fruitless_reclaim: Mutex<Option<Instant>>,
     min_weight: usize,
@@ -171,10 +179,10 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// The part of [`max_bytes`](Self::max_bytes) for records bound to a
-    /// user and user indexes, which are never evicted (default half). The
-    /// anonymous segment gets the rest, so this also bounds how much of
-    /// the memory anonymous sessions can take.
+    /// The most of [`max_bytes`](Self::max_bytes) that records bound to a
+    /// user and user indexes may take; they are never evicted (default
+    /// half). Anonymous sessions use whatever protected records do not
+    /// hold, so the rest is always theirs.
     pub fn protected_bytes(mut self, n: u64) -> Self {
         self.protected_bytes = Some(n);
         self
@@ -223,7 +231,7 @@ impl MemoryBackendBuilder {
                     protected_count: 0,
                 }),
                 protected_budget,
-                anonymous_budget,
+                max_bytes: self.max_bytes,
                 fruitless_reclaim: Mutex::new(None),
                 min_weight: if min_weight > smaller { smaller.max(1) } else { min_weight },
                 max_record_bytes,
@@ -432,7 +440,10 @@ impl Inner {
             None => table.insert(key, record, expires_at, weight, protected),
         }
         table.sweep(now);
-        table.evict(self.anonymous_budget);
+        // Anonymous records take what protected ones leave: a protected
+        // write within its budget always finds room, by evicting them.
+        let room = self.max_bytes.saturating_sub(table.protected_used);
+        table.evict(room);
         Ok(true)
     }
 
@@ -630,8 +641,10 @@ impl Table {
     }
 
     /// Evicts least recently used anonymous records until the segment is
-    /// within its budget. The record just written is the most recently
-    /// used and fits the segment alone, so it is never the one evicted.
+    /// within `budget`. The budget is never below what the protected budget
+    /// leaves, and one record fits in that alone, so the most recently
+    /// used record (the one just written, when it is anonymous) is never
+    /// the one evicted.
     fn evict(&mut self, budget: u64) {
         while self.anonymous_used > budget && self.tail != NIL && self.tail != self.head {
             self.remove(self.tail);
