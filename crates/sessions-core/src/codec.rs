@@ -425,8 +425,8 @@ mod known_answers {
         std::array::from_fn(|i| 0x80 + i as u8)
     }
 
-    const RECORD: &str = "0102016d0bfc00f1536501fc805101000576757365720403616461";
-    const SEALED: &str = "EVjUg01AQUJDREVGR0hJSktMTU5PUFFSU1RVVlfkU-MlMPekHu8wEP5JEhtUFzZIRIXDRGd8bKLV2JtVeL9yWscshsQSdrZaMod0YiRjofgB2yfaDDM1zg";
+    const RECORD: &str = "0202016d0bfc00f1536501fc805101000576757365720ce5641d30de21404503616461";
+    const SEALED: &str = "EVjUg01AQUJDREVGR0hJSktMTU5PUFFSU1RVVlfnU-MlMPekHu8wEP5JEhtUFzZIRIXDTIF5FfMLCIh1e94WO0efgMQSdrZax1Nz8qtSNNRYG9skaF1gxOLuEGF4FD0N";
     const SIGNED: &str = "EljUg02AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2enwDxU2UAAAAAAAAAAAAAAABtjFm--ElGOHtA2P9FtEhUEX03ev3rc5L3tJx2DTnhFg";
     const SEALED_UNDER_B: &str = "EbGHTo1AQUJDREVGR0hJSktMTU5PUFFSU1RVVlc_PlRMWZnO29rl6sH48a1wnpUBd9woO-vCpWm43PyrrA";
 
@@ -434,7 +434,7 @@ mod known_answers {
         let mut fields = Fields::new();
         let meta = Meta { created: ISSUED, max_age: Some(86_400) };
         fields.insert("m".into(), crate::serial::to_bytes(&meta).unwrap());
-        fields.insert("vuser".into(), crate::serial::to_bytes("ada").unwrap());
+        fields.insert("vuser".into(), crate::serial::value_to_bytes("ada").unwrap());
         record::encode(&fields)
     }
 

@@ -11,7 +11,7 @@
 //! a record is:
 //!
 //! ```text
-//! version: u8 = 1
+//! version: u8 = 2
 //! count:   varint
 //! count × { name_len: varint, name: UTF-8, value_len: varint, value }
 //! ```
@@ -36,7 +36,8 @@ use crate::error::BackendError;
 /// The fields of one session, by name.
 pub type Fields = BTreeMap<String, Vec<u8>>;
 
-const RECORD_V1: u8 = 1;
+/// Version 2: session values carry their shape fingerprint.
+const RECORD_VERSION: u8 = 2;
 
 /// The record size limit backends apply unless configured otherwise: 1 MiB
 /// of [`encoded_len`].
@@ -92,10 +93,15 @@ pub(crate) fn holds_data(fields: &Fields) -> bool {
 
 /// Serializes fields in the record format.
 pub fn encode(fields: &Fields) -> Vec<u8> {
-    let size: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    encode_entries(fields.len(), fields.iter().map(|(name, value)| (name.as_str(), value.as_slice())))
+}
+
+/// Serializes `count` fields, given in name order, in the record format.
+pub(crate) fn encode_entries<'a>(count: usize, fields: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> Vec<u8> {
+    let size: usize = fields.clone().map(|(k, v)| k.len() + v.len() + 4).sum();
     let mut out = Vec::with_capacity(size + 11);
-    out.push(RECORD_V1);
-    put_varint(&mut out, fields.len() as u64);
+    out.push(RECORD_VERSION);
+    put_varint(&mut out, count as u64);
     for (name, value) in fields {
         put_varint(&mut out, name.len() as u64);
         out.extend_from_slice(name.as_bytes());
@@ -147,7 +153,7 @@ pub fn decode(bytes: &[u8]) -> Result<Fields, BackendError> {
 /// serialized.
 pub(crate) fn encode_shared(fields: &Fields) -> Arc<[u8]> {
     let mut out = Out::new(encoded_len(fields));
-    out.put(&[RECORD_V1]);
+    out.put(&[RECORD_VERSION]);
     out.put_varint(fields.len() as u64);
     for (name, value) in fields {
         out.put_field(name.as_bytes(), value);
@@ -173,7 +179,7 @@ impl<'a> Reader<'a> {
     /// Reads the header; the fields follow as the iterator's items.
     pub(crate) fn new(mut bytes: &'a [u8]) -> Result<Reader<'a>, BackendError> {
         match bytes.split_first() {
-            Some((&RECORD_V1, rest)) => bytes = rest,
+            Some((&RECORD_VERSION, rest)) => bytes = rest,
             Some(_) => return Err(corrupt("unknown version")),
             None => return Err(corrupt("empty")),
         }
@@ -246,7 +252,7 @@ pub(crate) fn patch_encoded(
     })?;
     if let Some(body) = body.written() {
         let mut out = Out::new(1 + varint_len(count) + body.len());
-        out.put(&[RECORD_V1]);
+        out.put(&[RECORD_VERSION]);
         out.put_varint(count);
         out.put(body);
         return Ok(out.finish());
@@ -254,7 +260,7 @@ pub(crate) fn patch_encoded(
     let mut size = 0usize;
     merge(record, patch, |name, value| size = size.saturating_add(field_len(name.len(), value.len())))?;
     let mut out = Out::new(1 + varint_len(count) + size);
-    out.put(&[RECORD_V1]);
+    out.put(&[RECORD_VERSION]);
     out.put_varint(count);
     merge(record, patch, |name, value| out.put_field(name, value))?;
     Ok(out.finish())
@@ -391,7 +397,7 @@ impl Out {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -399,7 +405,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+pub(crate) fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
     let mut n: u64 = 0;
     for i in 0..10 {
         let (&b, rest) = bytes.split_first()?;
@@ -416,7 +422,7 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
     None
 }
 
-fn take_slice<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+pub(crate) fn take_slice<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
     let len = usize::try_from(take_varint(bytes)?).ok()?;
     if len > bytes.len() {
         return None;
@@ -526,12 +532,12 @@ mod tests {
             put_varint(out, value.len() as u64);
             out.extend_from_slice(value);
         };
-        let mut unordered = vec![RECORD_V1, 2];
+        let mut unordered = vec![RECORD_VERSION, 2];
         field(&mut unordered, "vb", b"1");
         field(&mut unordered, "va", b"2");
         assert!(decode(&unordered).is_ok(), "order is not required to decode");
         assert!(patch_encoded(&unordered, &Patch::default(), |_| {}).is_err());
-        let mut repeated = vec![RECORD_V1, 2];
+        let mut repeated = vec![RECORD_VERSION, 2];
         field(&mut repeated, "va", b"1");
         field(&mut repeated, "va", b"2");
         assert!(decode(&repeated).is_err());
@@ -553,10 +559,10 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
-        let mut forged = vec![RECORD_V1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let mut forged = vec![RECORD_VERSION, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
         forged.extend_from_slice(b"x");
         assert!(decode(&forged).is_err());
-        let mut many = vec![RECORD_V1];
+        let mut many = vec![RECORD_VERSION];
         put_varint(&mut many, u64::MAX);
         assert!(decode(&many).is_err());
         let mut appended = bytes.clone();

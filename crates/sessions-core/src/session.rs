@@ -17,6 +17,7 @@ use crate::record::{self, FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VA
 use crate::serial;
 
 mod changes;
+pub(crate) mod flashes;
 
 pub(crate) use changes::{Changes, Outcome, Plan};
 
@@ -317,26 +318,39 @@ impl Session {
 
     /// Reads the value stored under `key`, decoding it as `T`.
     ///
-    /// `Ok(None)` when the key is absent. [`Error::Value`] when the stored
-    /// bytes are not exactly one encoding of a `T` (the value is kept,
-    /// nothing is lost): too short or bytes left over, an integer wider than
-    /// `T` allows, a `bool` or `Option` tag other than 0 or 1, an enum
-    /// variant `T` does not have, a string that is not UTF-8, or anything
-    /// `T`'s own `Deserialize` refuses.
+    /// `Ok(None)` when the key is absent. [`Error::Value`] when the value
+    /// was stored as a type of another serde shape, or the stored bytes
+    /// are not exactly one encoding of a `T` (the value is kept, nothing is
+    /// lost): a value read as another type is an error, never another
+    /// value.
     ///
-    /// Stored values carry no type, so bytes that also encode a `T` decode
-    /// as that `T`: a `u64` read as an `i64` gives its zigzag decoding (`42`
-    /// reads as `21`), a `String` reads as a `Vec<u8>` of its bytes. Read a
-    /// value with the type it was inserted with. Every value
-    /// [`Session::insert`] accepts reads back equal, at any size, except
-    /// types whose `Deserialize` needs a self-describing format
-    /// (`#[serde(untagged)]` or internally tagged enums, `#[serde(flatten)]`,
-    /// `serde_json::Value`) or whose `Serialize` skips fields.
+    /// ```
+    /// let session = sessions_core::Session::new_detached();
+    /// session.insert("user_id", &42u64)?;
+    /// assert!(session.get::<i64>("user_id").is_err());
+    /// assert_eq!(session.get::<u64>("user_id")?, Some(42));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    ///
+    /// Every value stores the fingerprint of the serde calls its
+    /// `Serialize` made, and a read compares it with the calls `T`'s
+    /// `Deserialize` makes: integers of another width or sign, floats,
+    /// strings and bytes, options, sequences, maps, tuples, and structs and
+    /// enums of another name, field names or variant all differ. Types of
+    /// the same serde shape read each other (`Vec<T>` and `VecDeque<T>`),
+    /// and a `None` or an empty collection reads as one of any element
+    /// type. Renaming a struct, enum, variant or field changes the shape
+    /// (`#[serde(rename)]` keeps the old one). Every value
+    /// [`Session::insert`] accepts reads back equal as its own type, at any
+    /// size, except types whose `Deserialize` needs a self-describing
+    /// format (`#[serde(untagged)]` or internally tagged enums,
+    /// `#[serde(flatten)]`, `serde_json::Value`), whose `Serialize` skips
+    /// fields, or that have `#[serde(alias)]` fields.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
         match with_value_field(key, |name| state.fields.get(name)) {
             None => Ok(None),
-            Some(bytes) => serial::from_bytes(bytes).map(Some).map_err(|source| Error::Value {
+            Some(bytes) => serial::value_from_bytes(bytes).map(Some).map_err(|source| Error::Value {
                 key: key.into(),
                 action: "decoded",
                 source,
@@ -362,7 +376,7 @@ impl Session {
             let Some(bytes) = state.fields.get(field) else {
                 return Ok(None);
             };
-            let value = serial::from_bytes(bytes).map_err(|source| Error::Value {
+            let value = serial::value_from_bytes(bytes).map_err(|source| Error::Value {
                 key: key.into(),
                 action: "decoded",
                 source,
@@ -377,7 +391,7 @@ impl Session {
     /// After [`Session::destroy`] in the same request, the first write
     /// starts a fresh session that carries it.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
-        serial::with_bytes(value, |bytes| {
+        serial::with_value_bytes(value, |bytes| {
             let mut state = self.lock();
             with_value_field(key, |field| {
                 if state.fields.get(field).map(Vec::as_slice) != Some(bytes) {
@@ -477,11 +491,15 @@ impl Session {
 
     /// Queues a flash message in the named queue.
     ///
-    /// Each message is a field of its own, so requests that queue messages
-    /// at the same time keep each other's.
+    /// On a server store each message is a field of its own, so requests
+    /// that queue messages at the same time keep each other's; a cookie
+    /// store writes each queue as one field, a few bytes a message.
     pub fn add_flash_to<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<()> {
-        let item =
-            serial::to_bytes(value).map_err(|source| Error::Value { key: queue.into(), action: "encoded", source })?;
+        let item = serial::value_to_bytes(value).map_err(|source| Error::Value {
+            key: queue.into(),
+            action: "encoded",
+            source,
+        })?;
         self.lock().set_field(&flash_field(queue), Some(item));
         Ok(())
     }
@@ -503,7 +521,7 @@ impl Session {
         let values = names
             .iter()
             .filter_map(|name| state.fields.get(name))
-            .map(|bytes| serial::from_bytes(bytes))
+            .map(|bytes| serial::value_from_bytes(bytes))
             .collect::<Result<Vec<T>, _>>()
             .map_err(|source| Error::Value { key: queue.into(), action: "decoded", source });
         for name in names {

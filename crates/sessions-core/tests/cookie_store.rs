@@ -297,3 +297,71 @@ async fn host_prefixed_cookie_gets_the_attributes_browsers_require() {
         StoreConfig::new("__Host-session", KeyRing::from(key(1))).cookie_options(CookieOptions::new().secure(false));
     assert!(matches!(CookieStore::new(insecure), Err(Error::Config(_))), "refused at start-up");
 }
+
+/// The cookie value after queueing `n` one-byte flashes (`u8`s, or
+/// one-character strings), one request each.
+async fn cookie_with_flashes(store: &CookieStore, n: usize, text: bool) -> String {
+    let mut cookie: Option<String> = None;
+    for i in 0..n {
+        let values: Vec<&str> = cookie.iter().map(|c| value(c)).collect();
+        let session = store.load(&values).await.unwrap();
+        if text {
+            session.add_flash("x").unwrap();
+        } else {
+            session.add_flash(&(i as u8)).unwrap();
+        }
+        cookie = Some(store.save(&session).await.unwrap().expect("a flash sets the cookie"));
+    }
+    value(&cookie.expect("at least one flash")).to_owned()
+}
+
+#[tokio::test]
+async fn a_cookie_holds_a_hundred_one_byte_flashes_at_most_eight_characters_each() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock);
+    for text in [false, true] {
+        let hundred = cookie_with_flashes(&store, 100, text).await;
+        assert!(hundred.len() <= 4096, "100 one-byte flashes make a cookie of {} characters", hundred.len());
+        for n in [101, 120] {
+            let more = cookie_with_flashes(&store, n, text).await;
+            let each = (more.len() - hundred.len()) as f64 / (n - 100) as f64;
+            assert!(each <= 8.0, "each flash after 100 adds {each} characters");
+        }
+        // And they come back, in order, once.
+        let session = store.load(&[&hundred]).await.unwrap();
+        if text {
+            assert_eq!(session.flashes::<String>().unwrap(), vec!["x".to_owned(); 100]);
+        } else {
+            assert_eq!(session.flashes::<u8>().unwrap(), (0..100).collect::<Vec<u8>>());
+        }
+        let header = store.save(&session).await.unwrap().expect("reading flashes changes the session");
+        assert!(store.load(&[value(&header)]).await.unwrap().flashes::<u8>().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn flashes_of_several_queues_and_types_keep_their_order_through_the_cookie() {
+    let clock = ManualClock::new(START);
+    let store = store(&clock);
+    let session = store.load(&[]).await.unwrap();
+    session.add_flash("first").unwrap();
+    session.add_flash_to("a#b", &1u32).unwrap();
+    let header = store.save(&session).await.unwrap().unwrap();
+    // The next request adds to both, with another type in between.
+    let session = store.load(&[value(&header)]).await.unwrap();
+    session.add_flash("second").unwrap();
+    session.add_flash_to("a#b", &2u32).unwrap();
+    session.add_flash_to("a", &"other queue").unwrap();
+    let header = store.save(&session).await.unwrap().unwrap();
+    let session = store.load(&[value(&header)]).await.unwrap();
+    assert_eq!(session.flashes::<String>().unwrap(), ["first", "second"]);
+    assert_eq!(session.flashes_from::<u32>("a#b").unwrap(), [1, 2]);
+    assert_eq!(session.flashes_from::<String>("a").unwrap(), ["other queue"]);
+    // A queue of mixed types is an error as a whole, and is emptied.
+    session.add_flash(&1u8).unwrap();
+    session.add_flash("text").unwrap();
+    let header = store.save(&session).await.unwrap().unwrap();
+    let session = store.load(&[value(&header)]).await.unwrap();
+    assert!(matches!(session.flashes::<u8>(), Err(Error::Value { .. })));
+    assert!(session.flashes::<u8>().unwrap().is_empty());
+}

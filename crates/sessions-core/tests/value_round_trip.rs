@@ -463,14 +463,75 @@ fn bytes_that_are_no_value_of_the_type_are_an_error() {
     assert!(read_as::<_, std::num::NonZeroU32>(&0u32).is_err());
 }
 
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct User {
+    id: u64,
+    group: u64,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Reordered {
+    group: u64,
+    id: u64,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "User")]
+struct SameFieldsOtherOrder {
+    group: u64,
+    id: u64,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Swapped {
+    B,
+    A,
+}
+
 #[test]
-fn bytes_that_are_also_a_value_of_the_type_are_that_value() {
-    // The format carries no type: the documented limit of the guarantee.
-    assert_eq!(read_as::<_, i64>(&42u64), Ok(21));
-    assert_eq!(read_as::<_, u8>(&42u64), Ok(42));
-    assert_eq!(read_as::<_, u64>(&300u16), Ok(300));
-    assert_eq!(read_as::<_, Vec<u8>>("ab"), Ok(b"ab".to_vec()));
-    assert_eq!(read_as::<_, (u8, u8, u8)>("ab"), Ok((2, b'a', b'b')));
-    assert_eq!(read_as::<_, Two>(&1u8), Ok(Two::B));
-    assert_eq!(read_as::<_, Option<bool>>(&(true, false)), Ok(Some(false)));
+fn a_value_read_as_another_type_is_an_error() {
+    // Each of these bytes is also a valid encoding of the type read: the
+    // shape stored with the value is what tells them apart.
+    assert_eq!(read_as::<_, i64>(&42u64), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, u8>(&42u64), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, u64>(&300u16), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, i32>(&-7i64), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, Vec<u8>>("ab"), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, Bytes>("ab"), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, String>(&Bytes(b"ab".to_vec())), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, (u8, u8, u8)>("ab"), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, Two>(&1u8), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, Option<bool>>(&(true, false)), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, bool>(&1u8), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, char>(&97u8), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, f32>(&1u32), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, ()>(&()), Ok(()));
+    // Structs of the same field types: another name, another order, or a
+    // tuple of the same fields.
+    let user = User { id: 1, group: 2 };
+    assert_eq!(read_as::<_, Reordered>(&user), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, SameFieldsOtherOrder>(&user), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, (u64, u64)>(&user), Err("Error::Value".into()));
+    assert_eq!(read_as::<_, User>(&(1u64, 2u64)), Err("Error::Value".into()));
+    // Enums whose variants moved.
+    assert_eq!(read_as::<_, Swapped>(&Two::A), Err("Error::Value".into()));
+    // Collections of another element type, when they hold an element.
+    assert_eq!(read_as::<_, Vec<i8>>(&vec![1u8]), Err("Error::Value".into()));
+    assert_eq!(
+        read_as::<_, BTreeMap<String, u8>>(&BTreeMap::from([("a".to_owned(), 1u16)])),
+        Err("Error::Value".into())
+    );
+    assert_eq!(read_as::<_, Option<u16>>(&Some(1u8)), Err("Error::Value".into()));
+    // What has nothing of its type in it reads as the same value.
+    assert_eq!(read_as::<_, Option<String>>(&None::<u8>), Ok(None));
+    assert_eq!(read_as::<_, Vec<String>>(&Vec::<u8>::new()), Ok(Vec::new()));
+    // Types of the same serde shape are the same to the check.
+    assert_eq!(read_as::<_, std::collections::VecDeque<u8>>(&vec![1u8, 2]), Ok([1, 2].into()));
+}
+
+#[test]
+fn flashes_read_as_another_type_are_an_error() {
+    let session = Session::new_detached();
+    session.add_flash(&42u64).unwrap();
+    assert!(matches!(session.flashes::<i64>(), Err(Error::Value { .. })));
 }

@@ -6,11 +6,11 @@
 //! [`Session::changes`] once, under one lock, applies the [`Changes`] with
 //! no lock held, and reports an [`Outcome`] to [`Session::commit`].
 
-use super::{Session, Status};
+use super::{Session, Status, flashes};
 use crate::backend::Patch;
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{self, Fields, META_FIELD, Meta, USER_FIELD};
+use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
 
 /// What the store must do with the session's record.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Session {
         let plan = match state.status {
             Status::Destroyed => Plan::End,
             Status::Reset if emptied => Plan::End,
-            Status::Reset if whole => Plan::Whole(record::encode(&state.fields)),
+            Status::Reset if whole => Plan::Whole(flashes::encode_folded(&state.fields)),
             Status::Reset => Plan::Replace(state.fields.clone()),
             _ if whole && emptied => {
                 if state.loaded && (modified || state.status == Status::Cycle) {
@@ -101,7 +101,7 @@ impl Session {
             }
             _ if whole => {
                 let due = modified || state.reissue || state.status == Status::Cycle || !state.loaded;
-                if due { Plan::Whole(record::encode(&state.fields)) } else { Plan::Keep }
+                if due { Plan::Whole(flashes::encode_folded(&state.fields)) } else { Plan::Keep }
             }
             _ if state.id.is_none() => {
                 if emptied {

@@ -6,7 +6,7 @@ use super::{Settings, Store, StoreConfig};
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
 use crate::record::{self, Meta};
-use crate::session::{Opened, Outcome, Plan, Session};
+use crate::session::{Opened, Outcome, Plan, Session, flashes};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
 ///
@@ -50,6 +50,7 @@ impl CookieStore {
         let s = &self.settings;
         let opened = s.codec.decode(s.name(), value, now)?;
         let fields = record::decode(&opened.payload).map_err(|_| Rejection::BadPayload)?;
+        let fields = flashes::unfold(fields).ok_or(Rejection::BadPayload)?;
         let meta = Meta::of(&fields).ok_or(Rejection::BadPayload)?;
         if s.outlived(&meta, now) {
             return Err(Rejection::Expired);
