@@ -165,3 +165,41 @@ async fn a_cycle_or_logout_leaves_no_bound_session_unlisted_whichever_call_fails
         }
     }
 }
+
+/// A login that gives the session a new id fails at any one call (or hangs
+/// there until the request is dropped); the same login, sent again with
+/// the same cookie, is served with a new id and keeps the session's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_cycle_can_be_sent_again_at_once() {
+    for failure in [Failure::Unavailable, Failure::Full, Failure::Hang] {
+        for n in 1..=6 {
+            let rig = rig();
+            let session = rig.store.load(&[]).await.unwrap();
+            session.insert("cart", &3).unwrap();
+            let cookie = value(&rig.store.save(&session).await.unwrap().unwrap()).to_owned();
+            let login = || async {
+                let session = rig.store.load(&[&cookie]).await.unwrap();
+                session.cycle_id();
+                session.set_user(Some("ada")).unwrap();
+                session
+            };
+            let session = login().await;
+            rig.faulty.inject(Fault::nth_call(n, failure));
+            let failed = tokio::select! {
+                saved = rig.store.save(&session) => saved.is_err(),
+                () = rig.faulty.stalled() => true,
+            };
+            rig.faulty.clear();
+            if !failed {
+                continue;
+            }
+            // A dropped request cleans up in a task of its own.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let session = login().await;
+            assert_eq!(session.get::<i32>("cart").unwrap(), Some(3), "call {n} {failure:?}: the session was lost");
+            let header = rig.store.save(&session).await.unwrap();
+            let header = header.unwrap_or_else(|| panic!("call {n} {failure:?}: the login sent again sent no cookie"));
+            assert_eq!(rig.user_of(value(&header)).await.as_deref(), Some("ada"), "call {n} {failure:?}");
+        }
+    }
+}

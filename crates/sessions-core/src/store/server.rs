@@ -106,6 +106,78 @@ fn handle(key: &StorageKey) -> Handle {
     Handle::of(key)
 }
 
+/// What undoes a cycle that failed before its new record was in place.
+struct Undo {
+    backend: Arc<dyn Backend>,
+    old: StorageKey,
+    new: StorageKey,
+    /// The record taken from `old`, and its time to live.
+    taken: Option<(Fields, Duration)>,
+    /// Still to be undone: dropped so, the undo runs in a task of its own.
+    armed: bool,
+}
+
+/// The writes that undo a failed cycle, owned so a task can run them.
+struct UndoSteps {
+    backend: Arc<dyn Backend>,
+    old: StorageKey,
+    new: StorageKey,
+    taken: Option<(Fields, Duration)>,
+}
+
+impl Undo {
+    fn steps(&mut self) -> UndoSteps {
+        UndoSteps {
+            backend: Arc::clone(&self.backend),
+            old: self.old.clone(),
+            new: self.new.clone(),
+            taken: self.taken.take(),
+        }
+    }
+}
+
+impl Drop for Undo {
+    /// The request was dropped mid-cycle (a timeout while a call hung):
+    /// undo in a task, when there is a runtime to run it.
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let steps = self.steps();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(steps.run());
+        }
+    }
+}
+
+impl UndoSteps {
+    /// Best effort: each failure here is logged, and what it leaves is what
+    /// the failed cycle left.
+    async fn run(self) {
+        if let Some((fields, ttl)) = &self.taken {
+            // Only while nothing is at the new id: a tombstone there means
+            // a logout ended the session meanwhile, and a record means the
+            // move did land (its answer was lost).
+            match self.backend.load(&self.new).await {
+                Ok(None) => {
+                    if let Err(err) = self.backend.create(&self.old, fields, *ttl).await {
+                        tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                        return;
+                    }
+                }
+                Ok(Some(_)) => return,
+                Err(err) => {
+                    tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                    return;
+                }
+            }
+        }
+        if let Err(err) = self.backend.delete(&self.old.forward()).await {
+            tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle left its forward; retries of it are dropped until it expires");
+        }
+    }
+}
+
 /// Where a save left the session, before the cookie is decided.
 enum Landed {
     /// Stored under the id the cookie already names.
@@ -257,6 +329,13 @@ impl ServerStore {
     /// Moves the record under `old` to a new id, applying `patch` to the
     /// record as it is now (so writes other requests saved before the move
     /// are kept).
+    ///
+    /// A call that fails (or a request dropped while one hangs) after the
+    /// forwarding record is written and before the new record is in place
+    /// is undone: the old record is put back if it was taken and the
+    /// forward removed, so the request can be sent again. Left as they
+    /// were, the forward would make every retry for ten minutes a no-op
+    /// ("cycled by another request"), and the session would be gone.
     async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Landed> {
         let id = SessionId::generate()?;
         let new = id.storage_key().clone();
@@ -264,25 +343,54 @@ impl ServerStore {
         if !self.backend.create(&old.forward(), &forward, FORWARD_TTL).await? {
             return Ok(Landed::Superseded);
         }
+        let mut undo =
+            Undo { backend: Arc::clone(&self.backend), old: old.clone(), new: new.clone(), taken: None, armed: true };
+        match self.move_record(old, id, patch, ttl, &mut undo).await {
+            Ok(landed) => {
+                undo.armed = false;
+                Ok(landed)
+            }
+            Err(err) => {
+                undo.armed = false;
+                undo.steps().run().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The part of [`cycle`](Self::cycle) after the forward is written.
+    async fn move_record(
+        &self,
+        old: &StorageKey,
+        id: SessionId,
+        patch: &Patch,
+        ttl: Duration,
+        undo: &mut Undo,
+    ) -> Result<Landed> {
+        let new = id.storage_key();
         let Some(stored) = self.backend.take(old).await? else {
+            undo.armed = false;
             return Ok(Landed::Ended);
         };
+        undo.taken = Some((stored.fields.clone(), stored.ttl.unwrap_or(ttl)));
         let old_user = record::user_of(&stored.fields).map(|(user, _)| user);
         let mut fields = stored.fields;
         patch.apply(&mut fields);
         if !record::holds_data(&fields) {
+            undo.armed = false;
             self.forget(old_user.as_deref(), old).await;
             return Ok(Landed::Ended);
         }
         self.stamp(&mut fields);
         // Listed before the record says whose it is.
-        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), &new).await?;
-        if !self.backend.create(&new, &fields, ttl).await? {
+        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
+        let created = self.backend.create(new, &fields, ttl).await?;
+        undo.armed = false;
+        self.forget(old_user.as_deref(), old).await;
+        if !created {
             // A logout followed the forward and blocked the new id.
-            self.forget(old_user.as_deref(), old).await;
             return Ok(Landed::Ended);
         }
-        self.forget(old_user.as_deref(), old).await;
         Ok(Landed::Moved(id))
     }
 
