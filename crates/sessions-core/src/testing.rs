@@ -27,12 +27,14 @@ use crate::record::{Fields, encoded_len};
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;
+mod faults;
 mod lifecycle;
 mod races;
 mod values;
 
 pub use counting::CountingBackend;
-pub use lifecycle::{ModelRun, lifecycle_model};
+pub use faults::{Call, Failure, Fault, FaultyBackend, unlisted_bound_sessions};
+pub use lifecycle::{ModelRun, lifecycle_model, lifecycle_model_with_failures};
 pub use races::{cycle_racing_logout_never_resurrects, take_racing_updates_loses_nothing};
 pub use values::values_round_trip_through_the_store;
 
@@ -101,7 +103,9 @@ fn fields(pairs: &[(&str, &[u8])]) -> Fields {
 }
 
 /// Runs every check of the kit, the lifecycle model
-/// ([`lifecycle_model`], sized by [`ModelRun::from_env`]) included, except
+/// ([`lifecycle_model`], sized by [`ModelRun::from_env`]) and the same
+/// model with failures injected ([`lifecycle_model_with_failures`])
+/// included, except
 /// those that wait for real time to pass
 /// ([`expired_records_are_not_loaded`]) or need to know the backend's
 /// configuration ([`record_limit_is_enforced`]); run those separately.
@@ -123,7 +127,8 @@ pub async fn run_all(backend: Arc<dyn Backend>) {
     values_round_trip_through_the_store(Arc::clone(&backend)).await;
     cycle_racing_logout_never_resurrects(Arc::clone(&backend)).await;
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-    lifecycle_model(backend, crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
+    lifecycle_model(Arc::clone(&backend), crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
+    lifecycle_model_with_failures(backend, crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
 }
 
 /// A created record loads back unchanged, with a TTL no longer than asked.

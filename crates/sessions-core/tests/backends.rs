@@ -54,6 +54,22 @@ async fn filesystem_backend_keeps_the_lifecycle_model() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_backend_keeps_the_lifecycle_model_when_calls_fail() {
+    let clock = ManualClock::new(common::START);
+    let backend = MemoryBackend::builder().clock(Arc::new(clock.clone())).build();
+    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::from_env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_backend_keeps_the_lifecycle_model_when_calls_fail() {
+    let clock = ManualClock::new(common::START);
+    let dir = temp_dir("faults");
+    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
+    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::from_env()).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn small_record() -> Fields {
     Fields::from([("m".to_owned(), vec![0; 12]), ("vcount".to_owned(), vec![1])])
 }

@@ -106,6 +106,78 @@ fn handle(key: &StorageKey) -> Handle {
     Handle::of(key)
 }
 
+/// What undoes a cycle that failed before its new record was in place.
+struct Undo {
+    backend: Arc<dyn Backend>,
+    old: StorageKey,
+    new: StorageKey,
+    /// The record taken from `old`, and its time to live.
+    taken: Option<(Fields, Duration)>,
+    /// Still to be undone: dropped so, the undo runs in a task of its own.
+    armed: bool,
+}
+
+/// The writes that undo a failed cycle, owned so a task can run them.
+struct UndoSteps {
+    backend: Arc<dyn Backend>,
+    old: StorageKey,
+    new: StorageKey,
+    taken: Option<(Fields, Duration)>,
+}
+
+impl Undo {
+    fn steps(&mut self) -> UndoSteps {
+        UndoSteps {
+            backend: Arc::clone(&self.backend),
+            old: self.old.clone(),
+            new: self.new.clone(),
+            taken: self.taken.take(),
+        }
+    }
+}
+
+impl Drop for Undo {
+    /// The request was dropped mid-cycle (a timeout while a call hung):
+    /// undo in a task, when there is a runtime to run it.
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let steps = self.steps();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(steps.run());
+        }
+    }
+}
+
+impl UndoSteps {
+    /// Best effort: each failure here is logged, and what it leaves is what
+    /// the failed cycle left.
+    async fn run(self) {
+        if let Some((fields, ttl)) = &self.taken {
+            // Only while nothing is at the new id: a tombstone there means
+            // a logout ended the session meanwhile, and a record means the
+            // move did land (its answer was lost).
+            match self.backend.load(&self.new).await {
+                Ok(None) => {
+                    if let Err(err) = self.backend.create(&self.old, fields, *ttl).await {
+                        tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                        return;
+                    }
+                }
+                Ok(Some(_)) => return,
+                Err(err) => {
+                    tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                    return;
+                }
+            }
+        }
+        if let Err(err) = self.backend.delete(&self.old.forward()).await {
+            tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle left its forward; retries of it are dropped until it expires");
+        }
+    }
+}
+
 /// Where a save left the session, before the cookie is decided.
 enum Landed {
     /// Stored under the id the cookie already names.
@@ -200,10 +272,12 @@ impl ServerStore {
         Ok(Some(Session::opened(&s.shared_name, s.origin(now), opened)))
     }
 
-    /// Writes a new record under a freshly minted id; returns the id.
-    async fn create(&self, fields: &Fields, ttl: Duration) -> Result<SessionId> {
+    /// Writes a new record of `user` under a freshly minted id; returns the
+    /// id. The id is in the user's index before the record exists.
+    async fn create(&self, user: Option<&str>, fields: &Fields, ttl: Duration) -> Result<SessionId> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate()?;
+            self.index(user, id.storage_key()).await?;
             if self.backend.create(id.storage_key(), fields, ttl).await? {
                 return Ok(id);
             }
@@ -220,19 +294,28 @@ impl ServerStore {
     /// second sees the other, so a logout racing a cycle always ends the
     /// successor too. A successor not yet created is blocked with a
     /// tombstone, which makes the cycle's `create` fail.
+    ///
+    /// The session leaves its user's index only once its record is gone: a
+    /// delete that fails leaves it listed, so "log out everywhere", or the
+    /// logout retried, still finds and ends it.
     async fn end(&self, key: &StorageKey, user: Option<&str>) -> Result<()> {
-        let mut key = key.clone();
-        self.unindex(user, &key).await?;
-        for _ in 0..MAX_FORWARDS {
-            self.backend.delete(&key).await?;
-            let Some(successor) = self.successor(&key).await? else { return Ok(()) };
+        let mut at = key.clone();
+        let mut followed = 0;
+        loop {
+            self.backend.delete(&at).await?;
+            let Some(successor) = self.successor(&at).await? else { break };
             let tombstone = Fields::from([(FORWARD_FIELD.to_owned(), Vec::new())]);
             if self.backend.create(&successor, &tombstone, FORWARD_TTL).await? {
-                return Ok(());
+                break;
             }
-            key = successor;
+            followed += 1;
+            if followed == MAX_FORWARDS {
+                tracing::warn!(cookie = self.settings.name(), "session cycled too often to follow; logout stopped");
+                break;
+            }
+            at = successor;
         }
-        tracing::warn!(cookie = self.settings.name(), "session cycled too often to follow; logout stopped");
+        self.forget(user, key).await;
         Ok(())
     }
 
@@ -246,6 +329,13 @@ impl ServerStore {
     /// Moves the record under `old` to a new id, applying `patch` to the
     /// record as it is now (so writes other requests saved before the move
     /// are kept).
+    ///
+    /// A call that fails (or a request dropped while one hangs) after the
+    /// forwarding record is written and before the new record is in place
+    /// is undone: the old record is put back if it was taken and the
+    /// forward removed, so the request can be sent again. Left as they
+    /// were, the forward would make every retry for ten minutes a no-op
+    /// ("cycled by another request"), and the session would be gone.
     async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Landed> {
         let id = SessionId::generate()?;
         let new = id.storage_key().clone();
@@ -253,22 +343,54 @@ impl ServerStore {
         if !self.backend.create(&old.forward(), &forward, FORWARD_TTL).await? {
             return Ok(Landed::Superseded);
         }
+        let mut undo =
+            Undo { backend: Arc::clone(&self.backend), old: old.clone(), new: new.clone(), taken: None, armed: true };
+        match self.move_record(old, id, patch, ttl, &mut undo).await {
+            Ok(landed) => {
+                undo.armed = false;
+                Ok(landed)
+            }
+            Err(err) => {
+                undo.armed = false;
+                undo.steps().run().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The part of [`cycle`](Self::cycle) after the forward is written.
+    async fn move_record(
+        &self,
+        old: &StorageKey,
+        id: SessionId,
+        patch: &Patch,
+        ttl: Duration,
+        undo: &mut Undo,
+    ) -> Result<Landed> {
+        let new = id.storage_key();
         let Some(stored) = self.backend.take(old).await? else {
+            undo.armed = false;
             return Ok(Landed::Ended);
         };
+        undo.taken = Some((stored.fields.clone(), stored.ttl.unwrap_or(ttl)));
         let old_user = record::user_of(&stored.fields).map(|(user, _)| user);
-        self.unindex(old_user.as_deref(), old).await?;
         let mut fields = stored.fields;
         patch.apply(&mut fields);
         if !record::holds_data(&fields) {
+            undo.armed = false;
+            self.forget(old_user.as_deref(), old).await;
             return Ok(Landed::Ended);
         }
         self.stamp(&mut fields);
-        if !self.backend.create(&new, &fields, ttl).await? {
+        // Listed before the record says whose it is.
+        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
+        let created = self.backend.create(new, &fields, ttl).await?;
+        undo.armed = false;
+        self.forget(old_user.as_deref(), old).await;
+        if !created {
             // A logout followed the forward and blocked the new id.
             return Ok(Landed::Ended);
         }
-        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), &new).await?;
         Ok(Landed::Moved(id))
     }
 
@@ -310,20 +432,23 @@ impl ServerStore {
                 true => Landed::Kept,
                 false => self.vanished(old).await?,
             },
-            (Plan::Patch(patch), Some(old)) => match self.patch_record(old, changes.seen.as_ref(), patch, ttl).await? {
-                true => {
-                    if changes.user_written {
-                        if changes.user != changes.loaded_user {
-                            self.unindex(changes.loaded_user.as_deref(), old).await?;
-                        }
-                        // Even when unchanged for this request: a concurrent
-                        // request may have re-bound the record meanwhile.
-                        self.index(changes.user.as_deref(), old).await?;
-                    }
-                    Landed::Kept
+            (Plan::Patch(patch), Some(old)) => {
+                if changes.user_written {
+                    // Before the record says whose it is; and even when
+                    // unchanged for this request: a concurrent request may
+                    // have re-bound the record meanwhile.
+                    self.index(changes.user.as_deref(), old).await?;
                 }
-                false => self.vanished(old).await?,
-            },
+                match self.patch_record(old, changes.seen.as_ref(), patch, ttl).await? {
+                    true => {
+                        if changes.user_written && changes.user != changes.loaded_user {
+                            self.forget(changes.loaded_user.as_deref(), old).await;
+                        }
+                        Landed::Kept
+                    }
+                    false => self.vanished(old).await?,
+                }
+            }
             (Plan::Cycle(patch), Some(old)) => self.cycle(old, patch, ttl).await?,
             (Plan::End, old) => {
                 if let Some(old) = old {
@@ -333,7 +458,7 @@ impl ServerStore {
             }
             (Plan::Empty, Some(old)) => match self.backend.take(old).await? {
                 Some(stored) => {
-                    self.unindex(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await?;
+                    self.forget(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
                     Landed::Ended
                 }
                 None => self.vanished(old).await?,
@@ -353,16 +478,16 @@ impl ServerStore {
         Ok(landed)
     }
 
-    /// Stores a record under a new id and indexes it.
+    /// Stores a record under a new id, indexed first.
     async fn place(&self, fields: &Fields, changes: &Changes, ttl: Duration) -> Result<Landed> {
+        let user = changes.user.as_deref();
         let id = if self.settings.config.renewal.is_some() {
             let mut fields = fields.clone();
             self.stamp(&mut fields);
-            self.create(&fields, ttl).await?
+            self.create(user, &fields, ttl).await?
         } else {
-            self.create(fields, ttl).await?
+            self.create(user, fields, ttl).await?
         };
-        self.index(changes.user.as_deref(), id.storage_key()).await?;
         Ok(Landed::Moved(id))
     }
 
@@ -461,7 +586,6 @@ impl ServerStore {
         }
     }
 
-    /// Adds a session to its user's index, if it has a user.
     /// Adds a session to its user's index, if it has a user. An index that
     /// has grown past a few entries is pruned of ended sessions on the way,
     /// so logins of one account cannot grow it without bound (on SQL it
@@ -469,23 +593,27 @@ impl ServerStore {
     async fn index(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
         let Some(user) = user else { return Ok(()) };
         let index = user_index_key(user);
-        user_index::add(&*self.backend, &index, session).await?;
+        user_index::add(&*self.backend, &index, session, self.settings.now()).await?;
         if user_index::members(&*self.backend, &index).await?.len() > user_index::PRUNE_ABOVE {
             self.indexed(user).await?;
         }
         Ok(())
     }
 
-    /// Removes a session from its user's index, if it has a user.
-    async fn unindex(&self, user: Option<&str>, session: &StorageKey) -> Result<()> {
-        match user {
-            Some(user) => user_index::remove(&*self.backend, &user_index_key(user), session).await,
-            None => Ok(()),
+    /// Removes a session whose record is gone from its user's index, if it
+    /// has a user. The work of the request is done by then: a failure here
+    /// leaves an entry naming no record, which the next listing prunes, so
+    /// it is logged and not passed on.
+    async fn forget(&self, user: Option<&str>, session: &StorageKey) {
+        let Some(user) = user else { return };
+        if let Err(err) = user_index::remove(&*self.backend, &user_index_key(user), session).await {
+            tracing::warn!(cookie = self.settings.name(), session = %handle(session), error = %err, "could not remove an ended session from its user's index; the next listing prunes it");
         }
     }
 
     /// The live sessions listed in `user`'s index, with their records.
-    /// Entries whose session has ended are pruned on the way.
+    /// Entries whose session has ended are pruned on the way, unless added
+    /// so recently that their record may not be written yet.
     async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
         let now = self.settings.now();
         let live = |fields: &Fields| {
@@ -495,9 +623,12 @@ impl ServerStore {
         let index = user_index_key(user);
         let mut sessions = Vec::new();
         let mut dead = Vec::new();
-        for storage_key in user_index::members(&*self.backend, &index).await? {
+        for (storage_key, added) in user_index::members(&*self.backend, &index).await? {
             match self.backend.load(&storage_key).await?.map(|stored| stored.fields) {
                 Some(fields) if live(&fields) => sessions.push((storage_key, fields)),
+                // Being written by a save still running (or one that
+                // failed): its record may yet say it is this user's.
+                _ if now.saturating_sub(added) < user_index::PENDING_GRACE => {}
                 // Gone, past its absolute timeout, or re-bound to someone
                 // else since.
                 _ => dead.push(storage_key),

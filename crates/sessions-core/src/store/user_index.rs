@@ -5,6 +5,12 @@
 //! The index of a user is a record whose field names are the storage keys
 //! of that user's sessions. Adding and removing a session is a patch of one
 //! field, so concurrent logins of one user do not lose each other.
+//!
+//! A session is added before its record says whose it is, and removed only
+//! after its record is gone, so a live session bound to a user is always
+//! listed, whichever call of a save fails. An entry may therefore name a
+//! record not written yet: each entry holds when it was added, and one
+//! younger than [`PENDING_GRACE`] is never pruned for want of a record.
 
 use std::time::Duration;
 
@@ -21,10 +27,15 @@ pub(crate) const INDEX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 /// session is added.
 pub(crate) const PRUNE_ABOVE: usize = 16;
 
-/// Records `session` in the index stored under `index`.
-pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &StorageKey) -> Result<()> {
+/// How long an entry is kept whatever its record says: longer than any
+/// save takes between adding the entry and writing the record.
+pub(crate) const PENDING_GRACE: u64 = 120;
+
+/// Records `session`, added at `now` (Unix seconds), in the index stored
+/// under `index`.
+pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &StorageKey, now: u64) -> Result<()> {
     let mut set = Fields::new();
-    set.insert(session.as_str(), Vec::new());
+    set.insert(session.as_str(), now.to_le_bytes().to_vec());
     let patch = Patch { set: set.clone(), ..Patch::default() };
     // Update first (the common case: the user has other sessions); create
     // otherwise; update again if a concurrent login created it in between.
@@ -53,10 +64,12 @@ pub(crate) async fn remove_all(backend: &dyn Backend, index: &StorageKey, sessio
     Ok(())
 }
 
-/// The storage keys listed in the index stored under `index`.
-pub(crate) async fn members(backend: &dyn Backend, index: &StorageKey) -> Result<Vec<StorageKey>> {
+/// The storage keys listed in the index stored under `index`, each with
+/// when it was added (0 for an entry written before entries held it).
+pub(crate) async fn members(backend: &dyn Backend, index: &StorageKey) -> Result<Vec<(StorageKey, u64)>> {
     let Some(stored) = backend.load(index).await? else {
         return Ok(Vec::new());
     };
-    Ok(stored.fields.keys().filter_map(|k| StorageKey::parse(k)).collect())
+    let added = |value: &[u8]| value.try_into().map_or(0, u64::from_le_bytes);
+    Ok(stored.fields.iter().filter_map(|(k, v)| StorageKey::parse(k).map(|key| (key, added(v)))).collect())
 }

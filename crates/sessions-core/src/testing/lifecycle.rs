@@ -18,14 +18,34 @@
 //!
 //! Saves are atomic steps here, so the model is sequential; the races
 //! inside one save are proven by the concurrent checks of the kit.
+//!
+//! [`lifecycle_model_with_failures`] runs the same model through a
+//! [`FaultyBackend`] and makes one backend call of about a third of the
+//! saves (and of some loads and logouts everywhere) fail: a random call of
+//! the save, in a random way ([`Failure`]). After a failed save, no
+//! response reached the browser, and the model checks, besides the above:
+//!
+//! - a live session bound to a user is in that user's index (every record
+//!   the run created is looked at, also those no cookie names);
+//! - the failed request lost nothing acknowledged: the session loads with
+//!   what the model held, or with some of the failed request's own writes;
+//!   it may be gone only if the request was ending it or moving it to a
+//!   new id;
+//! - a failure brought back no ended session;
+//! - the failed request, retried (the same handler, one more write), is
+//!   served and leaves the store as the model says; a failed "log out
+//!   everywhere", retried, ends every session of the user.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::CountingBackend;
+use super::faults::{Failure, Fault, FaultyBackend};
 use crate::backend::{Backend, StorageKey};
 use crate::clock::ManualClock;
+use crate::id::user_index_key;
+use crate::record::{self, Meta};
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Session, Store, StoreConfig};
 
 const CLIENTS: usize = 3;
@@ -34,6 +54,10 @@ const ABSOLUTE: u64 = 6_000;
 const KEYS_PER_CLIENT: u32 = 3;
 /// Keys in the ring: a cookie signed more rotations ago is refused.
 const KEYS_KEPT: usize = 3;
+/// With failures injected: the share of saves (in percent) one of whose
+/// calls fails, and the furthest call of a save a failure is put on.
+const FAULTY_SAVES: u64 = 35;
+const FAULT_REACH: u64 = 10;
 
 /// How many random runs of the lifecycle model to make, and how long.
 ///
@@ -78,9 +102,36 @@ impl ModelRun {
 /// one (memory, filesystem), so record expiry follows the model's time.
 /// Panics with the failing seed and step.
 pub async fn lifecycle_model(backend: Arc<dyn Backend>, clock: ManualClock, run: ModelRun) {
+    run_model(backend, clock, run, false).await;
+}
+
+/// Runs the lifecycle model against `backend` with failures injected at
+/// random calls of random saves, loads and logouts everywhere: see the
+/// [module](self) for what is checked after each. Sized and seeded like
+/// [`lifecycle_model`] ([`ModelRun::from_env`]); panics with the failing
+/// seed and step, replayable with `SESSIONS_MODEL_SEED` (and traced with
+/// `SESSIONS_MODEL_TRACE=1`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use sessions_core::backend::MemoryBackend;
+/// use sessions_core::clock::ManualClock;
+/// use sessions_core::testing::{ModelRun, lifecycle_model_with_failures};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let clock = ManualClock::new(1_800_000_000);
+/// let backend = MemoryBackend::builder().clock(Arc::new(clock.clone())).build();
+/// lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun { cases: 2, steps: 40, seed: 7 }).await;
+/// # });
+/// ```
+pub async fn lifecycle_model_with_failures(backend: Arc<dyn Backend>, clock: ManualClock, run: ModelRun) {
+    run_model(backend, clock, run, true).await;
+}
+
+async fn run_model(backend: Arc<dyn Backend>, clock: ManualClock, run: ModelRun, faults: bool) {
     for case in 0..run.cases {
         let seed = run.seed.wrapping_add(case);
-        let mut world = World::new(Arc::clone(&backend), clock.clone(), seed);
+        let mut world = World::new(Arc::clone(&backend), clock.clone(), seed, faults);
         for step in 0..run.steps {
             world.step = step;
             world.random_step().await;
@@ -173,7 +224,7 @@ struct Pending {
 }
 
 /// What the model says may answer a load.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
     Fresh,
     Loads(usize),
@@ -183,6 +234,15 @@ enum Expect {
 
 struct World {
     backend: Arc<CountingBackend>,
+    /// With failures injected: the wrapper that injects them, under the
+    /// counting one.
+    faulty: Option<Arc<FaultyBackend>>,
+    /// Records the run created that may still be live sessions.
+    watched: Vec<StorageKey>,
+    /// How many of the wrapper's created keys are in `watched` already.
+    watched_upto: usize,
+    /// A failed request is being retried: no failure is injected.
+    retrying: bool,
     clock: ManualClock,
     keys: Vec<Key>,
     rotations: u64,
@@ -208,13 +268,19 @@ fn is_removal(header: &str) -> bool {
 }
 
 impl World {
-    fn new(backend: Arc<dyn Backend>, clock: ManualClock, seed: u64) -> World {
-        let backend = Arc::new(CountingBackend::new(backend));
+    fn new(backend: Arc<dyn Backend>, clock: ManualClock, seed: u64, faults: bool) -> World {
+        let faulty = faults.then(|| Arc::new(FaultyBackend::new(backend.clone())));
+        let below = faulty.clone().map_or(backend, |faulty| faulty as Arc<dyn Backend>);
+        let backend = Arc::new(CountingBackend::new(below));
         let keys = vec![Key::generate()];
         let store = Self::store(&keys, &clock, &backend);
         let tag = format!("{:x}", seed ^ 0x5eed);
         World {
             backend,
+            faulty,
+            watched: Vec::new(),
+            watched_upto: 0,
+            retrying: false,
             clock,
             keys,
             rotations: 0,
@@ -324,10 +390,26 @@ impl World {
 
     /// A request starts: its cookie is loaded and its handler runs.
     async fn begin(&mut self, client: usize) {
+        self.begin_with(client, None).await;
+    }
+
+    /// A request starts with the handler `actions`, or random ones.
+    async fn begin_with(&mut self, client: usize, actions: Option<Vec<Action>>) {
         let cookie = self.jars[client].clone();
         let expect = self.expect(cookie.as_ref());
         let values: Vec<&str> = cookie.iter().map(|c| c.value.as_str()).collect();
-        let session = self.store.load(&values).await.expect("load");
+        let injected = self.arm(10);
+        let loaded = attempt(self.faulty.as_deref(), self.store.load(&values)).await;
+        self.disarm();
+        let session = match loaded {
+            Ok(session) => session,
+            Err(err) => {
+                // The request failed (503); the browser sends it again.
+                self.check(self.injected() > injected, format!("client {client}: load failed: {err}"));
+                self.log(|| format!("client {client}: load failed ({err}); sent again"));
+                self.store.load(&values).await.expect("load")
+            }
+        };
         self.log(|| format!("client {client} loads {cookie:?}: expect {expect:?}, new {}", session.is_new()));
         let loaded = match (&expect, session.is_new()) {
             (Expect::Loads(sid), true) => {
@@ -349,12 +431,18 @@ impl World {
             }
             None => self.blank(),
         };
-        let mut actions = Vec::new();
-        if self.rng.chance(80) {
-            for _ in 0..=self.rng.below(3) {
-                actions.push(self.random_action(client));
+        let actions = match actions {
+            Some(actions) => actions,
+            None => {
+                let mut actions = Vec::new();
+                if self.rng.chance(80) {
+                    for _ in 0..=self.rng.below(3) {
+                        actions.push(self.random_action(client));
+                    }
+                }
+                actions
             }
-        }
+        };
         let generation = loaded.map(|sid| (sid, self.sessions[sid].generation));
         let mut pending = Pending {
             session,
@@ -498,7 +586,16 @@ impl World {
     async fn end(&mut self, client: usize) {
         let Some(pending) = self.pending[client].take() else { return };
         let writes = self.backend.writes();
-        let header = self.store.save(&pending.session).await.expect("save");
+        let injected = self.arm(FAULTY_SAVES);
+        let saved = attempt(self.faulty.as_deref(), self.store.save(&pending.session)).await;
+        self.disarm();
+        let header = match saved {
+            Ok(header) => header,
+            Err(err) => {
+                self.check(self.injected() > injected, format!("client {client}: save failed: {err}"));
+                return Box::pin(self.failed_save(client, pending, err)).await;
+            }
+        };
         let wrote = self.backend.writes() - writes;
         let now = self.now();
         self.log(|| format!("client {client} saves {:?} (loaded {:?}): {header:?}", pending.actions, pending.loaded));
@@ -621,10 +718,23 @@ impl World {
 
     async fn log_out_everywhere(&mut self) {
         let user = self.users[self.rng.below(self.users.len() as u64) as usize].clone();
-        self.store.destroy_user_sessions(&user).await.expect("log out everywhere");
+        let injected = self.arm(FAULTY_SAVES);
+        let ended = attempt(self.faulty.as_deref(), self.store.destroy_user_sessions(&user)).await;
+        self.disarm();
+        if let Err(err) = ended {
+            self.check(self.injected() > injected, format!("log out everywhere failed: {err}"));
+            self.log(|| format!("{user} logs out everywhere: failed ({err}), sent again"));
+            self.check_unlisted().await;
+            self.store.destroy_user_sessions(&user).await.expect("log out everywhere, retried");
+        }
         self.log(|| format!("{user} logs out everywhere"));
         for model in self.sessions.iter_mut().filter(|m| m.user.as_deref() == Some(user.as_str())) {
             model.alive = false;
+        }
+        if self.faulty.is_some() {
+            let survivors: Vec<String> =
+                self.live_bound().await.into_iter().filter(|(_, u)| *u == user).map(|(k, _)| k.as_str()).collect();
+            self.check(survivors.is_empty(), format!("sessions of {user} outlived log out everywhere: {survivors:?}"));
         }
     }
 
@@ -657,12 +767,228 @@ impl World {
             self.end(client).await;
         }
         self.check_index().await;
+        self.check_unlisted().await;
         for client in 0..CLIENTS {
             self.begin(client).await;
             if let Some(pending) = &self.pending[client] {
                 let _ = pending.session.flashes::<u32>();
             }
             self.pending[client] = None;
+        }
+    }
+}
+
+/// Runs `work`; with failures injected, gives up on it (drops it, as a
+/// request timeout does) as soon as one of its calls hangs.
+async fn attempt<T>(
+    faulty: Option<&FaultyBackend>,
+    work: impl std::future::Future<Output = crate::Result<T>>,
+) -> Result<T, String> {
+    let Some(faulty) = faulty else { return work.await.map_err(|err| err.to_string()) };
+    let done = tokio::select! {
+        done = work => Some(done),
+        () = faulty.stalled() => None,
+    };
+    match done {
+        Some(done) => done.map_err(|err| err.to_string()),
+        None => {
+            // The request is dropped by now; what it spawned to clean up
+            // after itself runs well before the browser sends it again.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err("timed out: a backend call hung".into())
+        }
+    }
+}
+
+/// The failure-injection half of the model.
+impl World {
+    /// Failures injected so far.
+    fn injected(&self) -> u64 {
+        self.faulty.as_ref().map_or(0, |faulty| faulty.injected())
+    }
+
+    /// With failures injected and not retrying: arms, `percent` times in a
+    /// hundred, a failure of one call among the next few. Returns the
+    /// failures injected before, so the caller can tell an injected failure
+    /// from a real one.
+    fn arm(&mut self, percent: u64) -> u64 {
+        let before = self.injected();
+        let Some(faulty) = self.faulty.clone() else { return before };
+        if self.retrying || !self.rng.chance(percent) {
+            return before;
+        }
+        let n = 1 + self.rng.below(FAULT_REACH);
+        let failure = Failure::ALL[self.rng.below(Failure::ALL.len() as u64) as usize];
+        self.log(|| format!("call {n} from now fails: {failure:?}"));
+        faulty.inject(Fault::nth_call(n, failure));
+        before
+    }
+
+    fn disarm(&self) {
+        if let Some(faulty) = &self.faulty {
+            faulty.clear();
+        }
+    }
+
+    /// A save failed: the browser got a 503 and no cookie. The model
+    /// finds out what the failure left, checks it is allowed, then the
+    /// client sends the request again, which must be served.
+    async fn failed_save(&mut self, client: usize, pending: Pending, err: String) {
+        self.log(|| format!("client {client} save {:?} failed: {err}", pending.actions));
+        if let Some((sid, generation)) = pending.loaded {
+            self.reconcile(sid, generation, &pending).await;
+        }
+        self.check_unlisted().await;
+        // The same handler again, with flashes of its own and one more
+        // write, so that the retry surely writes.
+        let mut actions: Vec<Action> = pending
+            .actions
+            .iter()
+            .map(|action| match action {
+                Action::AddFlash(_) => {
+                    self.next_flash += 1;
+                    Action::AddFlash(self.next_flash)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        self.next_value += 1;
+        actions.push(Action::Insert(format!("c{client}k0"), self.next_value));
+        self.retrying = true;
+        self.begin_with(client, Some(actions)).await;
+        Box::pin(self.end(client)).await;
+        self.retrying = false;
+    }
+
+    /// What a failed save of the request that loaded model session `sid`
+    /// at `generation` left of it, seen through a cookie naming it: no
+    /// ended session back, nothing acknowledged lost; the model then holds
+    /// what loads.
+    async fn reconcile(&mut self, sid: usize, generation: u32, pending: &Pending) {
+        let before = self.sessions[sid].clone();
+        if !before.alive {
+            return;
+        }
+        let stale = before.generation != generation;
+        let has = |a: fn(&Action) -> bool| pending.actions.iter().any(a);
+        let (destroyed, cycled) = (has(|a| matches!(a, Action::Destroy)), has(|a| matches!(a, Action::Cycle)));
+        let cleared = has(|a| matches!(a, Action::Clear));
+        let view = &pending.view;
+        let emptied = pending.modified && view.data.is_empty() && view.flashes.is_empty() && view.user.is_none();
+        let current = self.jars.iter().flatten().find(|c| c.sid == sid && c.generation == before.generation).cloned();
+        let Some(cookie) = current else {
+            // No browser can load it any more: only the backend-wide checks
+            // look at what the failure left of it.
+            if !stale && (destroyed || cycled || cleared || emptied) {
+                self.sessions[sid].alive = false;
+                self.sessions[sid].storage_key = None;
+            }
+            return;
+        };
+        let expect = self.expect(Some(&cookie));
+        let session = self.store.load(&[&cookie.value]).await.expect("load after a failed save");
+        self.log(|| format!("after the failure session {sid} {}", if session.is_new() { "is gone" } else { "loads" }));
+        match (expect, session.is_new()) {
+            (Expect::Fresh, new) => self.check(new, format!("a failed save brought back ended session {sid}")),
+            (expect, true) => {
+                let may_end = stale || destroyed || cycled || cleared || emptied;
+                self.check(
+                    may_end || matches!(expect, Expect::Either(_)),
+                    format!("a failed save of {:?} lost live session {sid}", pending.actions),
+                );
+                self.sessions[sid].alive = false;
+                self.sessions[sid].storage_key = None;
+            }
+            (_, false) => {
+                // The old record is untouched by a save that ends or moves
+                // it: it either is gone or loads as it was.
+                let exact = stale || destroyed || cycled;
+                let touched: BTreeSet<&String> = pending
+                    .actions
+                    .iter()
+                    .filter_map(|a| match a {
+                        Action::Insert(key, _) | Action::Remove(key) => Some(key),
+                        _ => None,
+                    })
+                    .collect();
+                let mut keys: BTreeSet<String> = session.keys().into_iter().collect();
+                keys.extend(before.data.keys().cloned());
+                let mut data = BTreeMap::new();
+                for key in keys {
+                    let got = session.get::<u32>(&key).expect("decode");
+                    let mine = !exact && (cleared || touched.contains(&key));
+                    let ok = got == before.data.get(&key).copied() || (mine && got == view.data.get(&key).copied());
+                    self.check(
+                        ok,
+                        format!(
+                            "session {sid} after a failed save: {key} = {got:?}, was {:?}, the request wrote {:?}",
+                            before.data.get(&key),
+                            view.data.get(&key)
+                        ),
+                    );
+                    if let Some(value) = got {
+                        data.insert(key, value);
+                    }
+                }
+                let user = session.user();
+                let user_ok = user == before.user || (!exact && (pending.user_written || cleared) && user == view.user);
+                self.check(user_ok, format!("session {sid} after a failed save: user {user:?}, was {:?}", before.user));
+                let flashes: BTreeSet<u32> = session.flashes::<u32>().expect("flashes").into_iter().collect();
+                let kept: BTreeSet<u32> = if exact {
+                    before.flashes.clone()
+                } else if cleared {
+                    BTreeSet::new()
+                } else {
+                    before.flashes.difference(&pending.delivered).copied().collect()
+                };
+                let possible: BTreeSet<u32> = before.flashes.union(&pending.added).copied().collect();
+                let flashes_ok =
+                    if exact { flashes == kept } else { kept.is_subset(&flashes) && flashes.is_subset(&possible) };
+                self.check(
+                    flashes_ok,
+                    format!("session {sid} after a failed save: flashes {flashes:?}, was {:?}", before.flashes),
+                );
+                let model = &mut self.sessions[sid];
+                model.data = data;
+                model.user = user;
+                model.flashes = flashes;
+                model.remembered = session.max_age().is_some();
+            }
+        }
+    }
+
+    /// The records the run created that are live sessions bound to a user,
+    /// with that user. Records found gone (or not sessions) are watched no
+    /// more: a gone session never comes back.
+    async fn live_bound(&mut self) -> Vec<(StorageKey, String)> {
+        let Some(faulty) = self.faulty.clone() else { return Vec::new() };
+        let created = faulty.created_keys();
+        self.watched.extend(created[self.watched_upto..].iter().cloned());
+        self.watched_upto = created.len();
+        let now = self.now();
+        let mut bound = Vec::new();
+        let mut still = Vec::new();
+        for key in std::mem::take(&mut self.watched) {
+            let Some(stored) = faulty.load(&key).await.expect("load a record") else { continue };
+            let Some(meta) = Meta::of(&stored.fields) else { continue };
+            still.push(key.clone());
+            let outlived = meta.max_age.is_none() && now >= meta.created.saturating_add(ABSOLUTE);
+            if let (Some((user, _)), false) = (record::user_of(&stored.fields), outlived) {
+                bound.push((key, user));
+            }
+        }
+        self.watched = still;
+        bound
+    }
+
+    /// Every live session bound to a user, those no cookie names included,
+    /// is in that user's index.
+    async fn check_unlisted(&mut self) {
+        let Some(faulty) = self.faulty.clone() else { return };
+        for (key, user) in self.live_bound().await {
+            let index = faulty.load(&user_index_key(&user)).await.expect("load an index");
+            let listed = index.is_some_and(|index| index.fields.contains_key(&key.as_str()));
+            self.check(listed, format!("live session {} of {user} is not in {user}'s index", key.as_str()));
         }
     }
 }
