@@ -57,7 +57,7 @@ impl Policy {
     /// The status of a failure of `kind`.
     pub fn status(&self, kind: FailureKind) -> u16 {
         match kind {
-            FailureKind::Unavailable => self.unavailable,
+            FailureKind::Unavailable | FailureKind::Full => self.unavailable,
             FailureKind::Internal | FailureKind::NotInstalled => 500,
         }
     }
@@ -87,8 +87,7 @@ impl Failure {
     pub fn kind(&self) -> FailureKind {
         match self {
             Failure::NotInstalled(_) => FailureKind::NotInstalled,
-            Failure::Session(err) if err.is_unavailable() => FailureKind::Unavailable,
-            Failure::Session(_) => FailureKind::Internal,
+            Failure::Session(err) => FailureKind::of(err),
         }
     }
 
@@ -117,8 +116,15 @@ impl Failure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailureKind {
-    /// The session storage is down or full.
+    /// The session storage is down or did not answer in time.
     Unavailable,
+    /// The session storage is full: it refused a write for lack of room
+    /// (its configured bound, or the disk or memory behind it). Answered
+    /// with the same status as [`FailureKind::Unavailable`] but its own
+    /// reason, so an operator can tell "add room" from "the store is
+    /// down"; and unlike an outage it never opens a
+    /// [`Breaker`](crate::backend::Breaker), so reads go on.
+    Full,
     /// A value failed to encode or decode, or the configuration is wrong.
     Internal,
     /// The adapter's middleware is missing: a wiring mistake.
@@ -126,11 +132,25 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind of a session error: [`FailureKind::Full`] for a write the
+    /// storage refused for lack of room, [`FailureKind::Unavailable`] for
+    /// any other outage, [`FailureKind::Internal`] for the rest.
+    pub fn of(err: &Error) -> FailureKind {
+        if err.is_full() {
+            FailureKind::Full
+        } else if err.is_unavailable() {
+            FailureKind::Unavailable
+        } else {
+            FailureKind::Internal
+        }
+    }
+
     /// The public reason: short, plain text, and free of anything secret
     /// or internal (the cause goes to the log, not to the client).
     pub fn reason(self) -> &'static str {
         match self {
             FailureKind::Unavailable => "session storage unavailable",
+            FailureKind::Full => "session storage full",
             FailureKind::Internal => "session error",
             FailureKind::NotInstalled => "session middleware missing",
         }

@@ -148,6 +148,14 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Backend(BackendError::Unavailable(_) | BackendError::Full(_)))
     }
+
+    /// True when the session storage refused a write for lack of room
+    /// ([`BackendError::Full`]): one of the [`Error::is_unavailable`]
+    /// errors, answered with the same status but the reason "session
+    /// storage full".
+    pub fn is_full(&self) -> bool {
+        matches!(self, Error::Backend(BackendError::Full(_)))
+    }
 }
 
 /// Shorthand for `Result<T, sessions_core::Error>`.

@@ -397,13 +397,13 @@ impl RequestSessions {
         for (name, err) in &saved.errors {
             tracing::error!(cookie = %name, error = %err, "session could not be saved");
         }
-        let unsaved = if saved.errors.is_empty() {
-            None
-        } else if saved.errors.iter().any(|(_, e)| e.is_unavailable()) {
-            Some(FailureKind::Unavailable)
-        } else {
-            Some(FailureKind::Internal)
-        };
+        // The most telling kind wins: an outage over a full store, either
+        // over an internal error.
+        let unsaved = saved.errors.iter().map(|(_, e)| FailureKind::of(e)).min_by_key(|kind| match kind {
+            FailureKind::Unavailable => 0,
+            FailureKind::Full => 1,
+            _ => 2,
+        });
         Finished {
             no_cache_set_cookie: !saved.set_cookies.is_empty(),
             set_cookies: saved.set_cookies,

@@ -28,12 +28,14 @@ use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;
 mod faults;
+mod full;
 mod lifecycle;
 mod races;
 mod values;
 
 pub use counting::CountingBackend;
 pub use faults::{Call, Failure, Fault, FaultyBackend, unlisted_bound_sessions};
+pub use full::{FullStoreRun, SmallDisk, reader_outlasts_a_full_store};
 pub use lifecycle::{ModelRun, lifecycle_model, lifecycle_model_with_failures};
 pub use races::{cycle_racing_logout_never_resurrects, take_racing_updates_loses_nothing};
 pub use values::values_round_trip_through_the_store;

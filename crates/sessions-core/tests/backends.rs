@@ -312,6 +312,30 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The filesystem backend with no cap of its own, on a disk that fills:
+/// `ENOSPC` is `Full` (not an outage), the reader's requests go on, and
+/// deleting a session makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_backend_on_a_full_disk_refuses_writes_as_full_and_serves_reads() {
+    let Some(disk) = testing::SmallDisk::mount(1 << 20) else { return };
+    let backend = FilesystemBackend::new(disk.path().join("sessions")).unwrap();
+    let run = testing::reader_outlasts_a_full_store(Arc::new(backend.clone()), 64 * 1024, 100).await;
+    assert!(run.accepted > 0, "{run:?}");
+    let key = testing::random_key();
+    let refused = backend.create(&key, &testing::record_of_size(64 * 1024), TTL).await;
+    assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
+    let leftovers = std::fs::read_dir(disk.path().join("sessions")).unwrap();
+    assert!(
+        leftovers.flatten().all(|entry| entry.path().extension().is_some_and(|e| e == "session")),
+        "no temporary file left"
+    );
+
+    // Room made on the disk lets writes in again.
+    let some = std::fs::read_dir(disk.path().join("sessions")).unwrap().flatten().next().unwrap();
+    std::fs::remove_file(some.path()).unwrap();
+    assert!(backend.create(&key, &testing::record_of_size(16 * 1024), TTL).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_backend_bounds_whole_records() {
     let backend = MemoryBackend::builder().max_record_bytes(KIT_LIMIT).build();

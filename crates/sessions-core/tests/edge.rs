@@ -39,6 +39,30 @@ impl Backend for WritesFail {
     }
 }
 
+/// A backend that serves loads and refuses every new record for lack of
+/// room, as a store at its bound does.
+#[derive(Debug)]
+struct CreatesFull;
+
+#[async_trait]
+impl Backend for CreatesFull {
+    async fn load(&self, _: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        Ok(None)
+    }
+    async fn create(&self, _: &StorageKey, _: &Fields, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::Full("at its bound of 64 MiB".into()))
+    }
+    async fn update(&self, _: &StorageKey, _: &Patch, _: Duration) -> Result<bool, BackendError> {
+        Ok(false)
+    }
+    async fn delete(&self, _: &StorageKey) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn touch(&self, _: &StorageKey, _: Duration) -> Result<bool, BackendError> {
+        Ok(false)
+    }
+}
+
 fn registry(clock: &ManualClock, backend: Arc<dyn Backend>, unavailable: u16) -> Registry {
     Registry::builder()
         .store(ServerStore::new(config("id", clock), backend).unwrap())
@@ -71,7 +95,7 @@ fn every_failure_has_one_public_reason_that_names_no_cause() {
     let missing = Failure::NotInstalled("wrap the app in the session middleware");
     let policy = Policy::default().with_unavailable_status(502).unwrap();
     assert_eq!(policy.reply(down.kind()), Reply { status: 502, reason: "session storage unavailable" });
-    assert_eq!(policy.reply(full.kind()), Reply { status: 502, reason: "session storage unavailable" });
+    assert_eq!(policy.reply(full.kind()), Reply { status: 502, reason: "session storage full" });
     assert_eq!(policy.reply(bad.kind()), Reply { status: 500, reason: "session error" });
     assert_eq!(policy.reply(missing.kind()).status, 500);
     for failure in [&down, &full, &bad, &missing] {
@@ -97,6 +121,19 @@ async fn an_outage_at_save_answers_the_registry_status_and_keeps_the_saved_cooki
     assert_eq!(finished.set_cookies.len(), 1, "the cookie session still saved");
     assert!(finished.set_cookies[0].starts_with("prefs="));
     assert_eq!(finished.errors.len(), 1);
+}
+
+#[tokio::test]
+async fn a_full_store_at_save_answers_the_outage_status_with_its_own_reason() {
+    let clock = ManualClock::new(START);
+    let sessions = registry(&clock, Arc::new(CreatesFull), 503).request([]);
+    sessions.default_session().await.unwrap().insert("a", &1).unwrap();
+    let finished = sessions.finish(200, None).await;
+    assert_eq!(finished.replace, Some(Reply { status: 503, reason: "session storage full" }));
+    assert!(finished.errors[0].1.is_full() && finished.errors[0].1.is_unavailable());
+    // Tagged by an adapter whose handler met it, it reads the same.
+    let tagged = registry(&clock, Arc::new(CreatesFull), 503).request([]).finish(500, Some(FailureKind::Full)).await;
+    assert_eq!(tagged.replace, Some(Reply { status: 503, reason: "session storage full" }));
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ async fn killed_writer_leaves_no_torn_file() {
 }
 
 #[tokio::test]
-async fn full_disk_is_a_typed_error_and_keeps_the_old_record() {
+async fn full_disk_is_full_and_keeps_the_old_record() {
     let dir = temp_dir("full");
     std::fs::create_dir_all(&dir).unwrap();
     let mounted = std::process::Command::new("mount")
@@ -114,8 +114,9 @@ async fn full_disk_is_a_typed_error_and_keeps_the_old_record() {
         let mut big = Fields::new();
         big.insert("vbig".into(), vec![7u8; 200 * 1024]);
         let err = backend.update(&k, &Patch { set: big, ..Patch::default() }, Duration::from_secs(60)).await;
-        let Err(BackendError::Unavailable(cause)) = err else { panic!("expected Unavailable, got {err:?}") };
-        assert!(cause.to_string().contains("space"), "the cause names the full disk: {cause}");
+        // Full, not an outage: reads go on and no breaker opens.
+        let Err(BackendError::Full(cause)) = err else { panic!("expected Full, got {err:?}") };
+        assert!(cause.contains("space"), "the cause names the full disk: {cause}");
         let stored = backend.load(&k).await.unwrap().unwrap();
         assert_eq!(stored.fields, round(0), "a failed write leaves the old record intact");
     };

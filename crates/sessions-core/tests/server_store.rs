@@ -365,3 +365,48 @@ async fn registry_refuses_an_unknown_store_name() {
     assert!(matches!(sessions.get("nope").await, Err(sessions_core::Error::UnknownStore(_))));
     assert!(!sessions.accessed());
 }
+
+/// A store with no room left: reads and deletes go through to `inner`,
+/// every write that needs room is refused as `Full`.
+#[derive(Debug)]
+struct NoRoom {
+    inner: Arc<MemoryBackend>,
+}
+
+#[async_trait]
+impl Backend for NoRoom {
+    async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        self.inner.load(key).await
+    }
+    async fn create(&self, _: &StorageKey, _: &Fields, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::Full("no room".into()))
+    }
+    async fn update(&self, _: &StorageKey, _: &Patch, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::Full("no room".into()))
+    }
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        self.inner.delete(key).await
+    }
+    async fn touch(&self, _: &StorageKey, _: Duration) -> Result<bool, BackendError> {
+        Err(BackendError::Full("no room".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_read_whose_idle_refresh_meets_a_full_store_still_succeeds() {
+    let clock = ManualClock::new(START);
+    let backend = memory(&clock);
+    let idle = |clock: &ManualClock| config("id", clock).idle_timeout(Some(Duration::from_secs(600)));
+    let working = ServerStore::new(idle(&clock), backend.clone()).unwrap();
+    let cookie = value(&issue(&working).await).to_owned();
+    let full = ServerStore::new(idle(&clock), Arc::new(NoRoom { inner: backend })).unwrap();
+    // Past an eighth of the idle window: the read is due to extend it.
+    clock.advance(Duration::from_secs(400));
+    let session = full.load(&[&cookie]).await.unwrap();
+    assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ada"));
+    full.save(&session).await.expect("a request that changed nothing is not failed by a full store");
+    // A change the request made is refused, as it must be.
+    session.insert("note", "x").unwrap();
+    let refused = full.save(&session).await.unwrap_err();
+    assert!(refused.is_full(), "{refused}");
+}

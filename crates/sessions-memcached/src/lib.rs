@@ -50,6 +50,9 @@ use pool::Pool;
 const ITEM_V1: u8 = 1;
 /// memcached reads an expiry above 30 days as a Unix time, not a TTL.
 const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 3600;
+/// The latest Unix time memcached reads as an expiry (2038-01-19): it
+/// parses the number as a signed 32-bit integer.
+const LATEST_EXPIRY: u64 = i32::MAX as u64;
 /// memcached's default largest item is 1 MiB, its own header and the key
 /// included; the default record limit leaves room for them.
 const DEFAULT_LIMIT: usize = DEFAULT_MAX_RECORD_BYTES - 4096;
@@ -404,8 +407,30 @@ fn item_bytes(fields: &Fields) -> Vec<u8> {
 /// memcached's expiry for `ttl`: whole seconds, rounded up and at least one
 /// (zero would mean never), as a Unix time past 30 days.
 fn exptime(ttl: Duration) -> u64 {
+    exptime_at(SystemClock.now(), ttl)
+}
+
+/// [`exptime`] at `now` (Unix seconds).
+///
+/// memcached reads the expiry as a signed 32-bit number: a Unix time past
+/// 2^31 - 1 (a TTL of more than about twelve years today) wraps negative,
+/// and a negative expiry drops the item at once. Such a TTL is clamped to
+/// [`LATEST_EXPIRY`]; once that moment is less than 30 days away (from
+/// 2038 on), to the longest relative TTL instead. Either way the session
+/// lives as long as memcached can keep it, never shorter than that.
+fn exptime_at(now: u64, ttl: Duration) -> u64 {
     let secs = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0)).max(1);
-    if secs <= LONGEST_RELATIVE_TTL { secs } else { SystemClock.now().saturating_add(secs) }
+    if secs <= LONGEST_RELATIVE_TTL {
+        return secs;
+    }
+    let at = now.saturating_add(secs);
+    if at <= LATEST_EXPIRY {
+        at
+    } else if LATEST_EXPIRY > now.saturating_add(LONGEST_RELATIVE_TTL) {
+        LATEST_EXPIRY
+    } else {
+        LONGEST_RELATIVE_TTL
+    }
 }
 
 /// Waits a little after a lost compare-and-swap, longer after each, with
@@ -547,6 +572,25 @@ mod tests {
         let now = SystemClock.now();
         let absolute = exptime(Duration::from_secs(LONGEST_RELATIVE_TTL + 1));
         assert!(absolute > now + LONGEST_RELATIVE_TTL && absolute <= now + LONGEST_RELATIVE_TTL + 3);
+    }
+
+    #[test]
+    fn a_ttl_memcached_cannot_express_is_clamped_never_wrapped() {
+        let now = 1_800_000_000;
+        // About 16 years: past 2^31 as a Unix time.
+        let long = Duration::from_secs(500_000_000);
+        assert_eq!(exptime_at(now, long), LATEST_EXPIRY);
+        assert_eq!(exptime_at(now, Duration::MAX), LATEST_EXPIRY);
+        assert_eq!(exptime_at(now, Duration::from_secs(LATEST_EXPIRY - now)), LATEST_EXPIRY);
+        // Within 30 days of the limit, the longest relative TTL is longer.
+        let late = LATEST_EXPIRY - 3600;
+        assert_eq!(exptime_at(late, long), LONGEST_RELATIVE_TTL);
+        assert_eq!(exptime_at(u64::MAX, long), LONGEST_RELATIVE_TTL);
+        // Every answer is a relative TTL or a Unix time in the future.
+        for now in [0, now, late, LATEST_EXPIRY, u64::MAX] {
+            let at = exptime_at(now, long);
+            assert!(at <= LONGEST_RELATIVE_TTL || (at > now && at <= LATEST_EXPIRY), "{now}: {at}");
+        }
     }
 
     #[test]

@@ -407,3 +407,23 @@ async fn saves_from_two_processes_meet_only_compare_and_swap_and_lose_nothing() 
     testing::take_racing_updates_loses_nothing(Arc::clone(&both)).await;
     testing::update_racing_delete_does_not_resurrect(both).await;
 }
+
+/// A timeout of about sixteen years (`SESSION_MAX_SECS=500000000`) is an
+/// expiry past 2^31: sent as it is, memcached drops the session at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_a_timeout_past_2038_is_kept() {
+    if !memcached_installed() {
+        return;
+    }
+    let server = MemcachedProcess::start(16, &[]);
+    let backend = MemcachedBackend::connect(&server.url()).await.expect("connect");
+    let long = Duration::from_secs(500_000_000);
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("va", b"1"), long).await.unwrap());
+    let loaded = backend.load(&key).await.unwrap().expect("the session is kept, not dropped at once");
+    assert!(loaded.ttl.is_some_and(|ttl| ttl > Duration::from_secs(365 * 24 * 3600)), "{:?}", loaded.ttl);
+    let patch = Patch { set: one_field("vb", b"2"), ..Patch::default() };
+    assert!(backend.update(&key, &patch, long).await.unwrap());
+    assert!(backend.touch(&key, long).await.unwrap());
+    assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields.len()), Some(2));
+}

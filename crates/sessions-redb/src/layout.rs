@@ -68,13 +68,72 @@ pub(crate) fn read(bytes: Option<&[u8]>, now: u64, limit: usize) -> Found {
     }
 }
 
-/// The two tables of a write transaction.
+/// What the sessions table holds: entries, and bytes of keys and entries.
+/// Counted when the file is opened and kept by every write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+}
+
+/// The bytes an entry of `len` bytes counts for: its key and its value.
+pub(crate) fn footprint(len: usize) -> u64 {
+    32 + len as u64
+}
+
+/// The configured total bounds; `None` for no bound.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Bounds {
+    pub(crate) max_entries: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+}
+
+/// The two tables of a write transaction, and the usage the transaction
+/// brings them to.
 pub(crate) struct Tables<'t> {
     pub(crate) sessions: Table<'t, &'static [u8; 32], &'static [u8]>,
     pub(crate) expiry: Table<'t, (u64, &'static [u8; 32]), ()>,
+    pub(crate) usage: Usage,
+    pub(crate) bounds: Bounds,
 }
 
 impl Tables<'_> {
+    /// Whether `bytes` may be written under `key` within the bounds:
+    /// `Full` (and nothing to write) when the entry would take the table
+    /// over one. Replacing an entry by one no larger always fits, so a
+    /// store at its bound still saves sessions that do not grow.
+    pub(crate) fn room(&self, key: &[u8; 32], len: usize) -> Result<Result<(), BackendError>, StorageError> {
+        let Bounds { max_entries, max_bytes } = self.bounds;
+        if max_entries.is_none() && max_bytes.is_none() {
+            return Ok(Ok(()));
+        }
+        let old = self.sessions.get(key)?.map(|entry| entry.value().len());
+        let (entries, grows) = match old {
+            Some(old) => (self.usage.entries, len > old),
+            None => (self.usage.entries + 1, true),
+        };
+        if let Some(max) = max_entries.filter(|&max| old.is_none() && entries > max) {
+            return Ok(Err(BackendError::Full(format!("the session file holds its maximum of {max} sessions"))));
+        }
+        let bytes = self.usage.bytes.saturating_sub(old.map_or(0, footprint)) + footprint(len);
+        if let Some(max) = max_bytes.filter(|&max| grows && bytes > max) {
+            return Ok(Err(BackendError::Full(format!(
+                "the session file would hold {bytes} bytes of sessions, over its maximum of {max}"
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    fn counted_in(&mut self, len: usize) {
+        self.usage.entries += 1;
+        self.usage.bytes += footprint(len);
+    }
+
+    fn counted_out(&mut self, len: usize) {
+        self.usage.entries = self.usage.entries.saturating_sub(1);
+        self.usage.bytes = self.usage.bytes.saturating_sub(footprint(len));
+    }
+
     /// The entry under `key`, read.
     pub(crate) fn find(&self, key: &[u8; 32], now: u64, limit: usize) -> Result<Found, StorageError> {
         let entry = self.sessions.get(key)?;
@@ -98,17 +157,22 @@ impl Tables<'_> {
         if let Some(old) = old.filter(|&old| old != expires) {
             self.expiry.remove((old, key))?;
         }
-        self.sessions.insert(key, bytes)?;
+        let replaced = self.sessions.insert(key, bytes)?.map(|entry| entry.value().len());
+        if let Some(len) = replaced {
+            self.counted_out(len);
+        }
+        self.counted_in(bytes.len());
         self.expiry.insert((expires, key), ())?;
         Ok(())
     }
 
     /// Removes the entry under `key` and its index entry; true if there was one.
     pub(crate) fn remove(&mut self, key: &[u8; 32]) -> Result<bool, StorageError> {
-        let expires = match self.sessions.remove(key)? {
-            Some(old) => expiry_of(old.value()),
+        let (expires, len) = match self.sessions.remove(key)? {
+            Some(old) => (expiry_of(old.value()), old.value().len()),
             None => return Ok(false),
         };
+        self.counted_out(len);
         if let Some(expires) = expires {
             self.expiry.remove((expires, key))?;
         }
@@ -138,7 +202,10 @@ impl Tables<'_> {
             // ever disagree.
             let current = self.sessions.get(&key)?.map(|e| expiry_of(e.value()));
             if matches!(current, Some(Some(e)) if e <= now) {
-                self.sessions.remove(&key)?;
+                let len = self.sessions.remove(&key)?.map(|entry| entry.value().len());
+                if let Some(len) = len {
+                    self.counted_out(len);
+                }
                 removed += 1;
             }
         }

@@ -52,8 +52,8 @@ use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 pub use error::Error;
 pub use sweep::Sweeper;
 
-use layout::{EXPIRY, Found, SESSIONS};
-use writer::Writer;
+use layout::{Bounds, EXPIRY, Found, SESSIONS};
+use writer::{Shared, Writer};
 
 /// Expired sessions one sweep transaction removes at most, so a sweep
 /// never holds up saves for long.
@@ -76,12 +76,26 @@ const SWEEP_CHUNK: usize = 1000;
 ///   in parallel with each other and with writes; writes go to one writer
 ///   thread that commits whatever is queued in one transaction.
 ///
-/// Bounds: records of at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
-/// of [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
-/// `update` whose result would be larger, fails with
-/// [`BackendError::TooLarge`] and writes nothing. An entry that is larger
-/// (written under a higher limit) or does not parse is removed when read,
-/// with a warning, and its session starts afresh.
+/// Bounds:
+/// - Records: at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
+///   of [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
+///   `update` whose result would be larger, fails with
+///   [`BackendError::TooLarge`] and writes nothing. An entry that is larger
+///   (written under a higher limit) or does not parse is removed when read,
+///   with a warning, and its session starts afresh.
+/// - Optionally the whole file: [`max_entries`](RedbBackendBuilder::max_entries)
+///   sessions and [`max_bytes`](RedbBackendBuilder::max_bytes) bytes of
+///   them. A `create`, or an `update` that grows a session, beyond either
+///   fails with [`BackendError::Full`] and writes nothing; it never evicts
+///   a live session. Expired sessions count until a sweep removes them.
+///
+/// A full disk: a commit that fails for lack of room (`ENOSPC`, `EDQUOT`)
+/// fails its own saves with [`BackendError::Full`]. redb then refuses
+/// every later write on that handle, so the backend reopens the file in
+/// place once the disk has room again (checked at most every 100 ms, when
+/// a save comes or a read fails), which returns it to its last commit; no
+/// restart is needed. Until then redb may refuse reads on the failed
+/// handle as well (measured: it does); they fail as `Unavailable`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -106,7 +120,7 @@ pub struct RedbBackend {
 
 struct Inner {
     path: PathBuf,
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     writer: Writer,
     clock: Arc<dyn Clock>,
     max_record_bytes: usize,
@@ -141,9 +155,32 @@ pub struct RedbBackendBuilder {
     cache_bytes: usize,
     clock: Arc<dyn Clock>,
     lock_timeout: Duration,
+    bounds: Bounds,
 }
 
 impl RedbBackendBuilder {
+    /// The most sessions the file holds (default: no bound). A `create`
+    /// beyond it fails with [`BackendError::Full`].
+    pub fn max_entries(mut self, sessions: u64) -> Self {
+        self.bounds.max_entries = Some(sessions);
+        self
+    }
+
+    /// The most bytes of sessions the file holds, counting each session's
+    /// key and stored entry (default: no bound). A `create`, or an
+    /// `update` that grows a session, beyond it fails with
+    /// [`BackendError::Full`].
+    ///
+    /// The file itself is larger than what it holds: redb keeps sessions
+    /// in B-tree pages, allocates large values in power-of-two runs of
+    /// pages and writes each commit beside the one before, and the file
+    /// does not shrink when sessions go (their pages are reused). Leave
+    /// the disk a good margin above this bound.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.bounds.max_bytes = Some(bytes);
+        self
+    }
+
     /// The largest record stored, in bytes of
     /// [`sessions_core::record::encoded_len`] (default 1 MiB). Larger saves
     /// fail with [`BackendError::TooLarge`]; larger stored entries are
@@ -186,34 +223,47 @@ impl RedbBackendBuilder {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             create_dir(dir).map_err(|e| Error::open(&path, e))?;
         }
-        let deadline = std::time::Instant::now() + self.lock_timeout;
-        let db = loop {
-            let file = open_file(&path).map_err(|e| Error::open(&path, e))?;
-            match redb::Builder::new().set_cache_size(self.cache_bytes).create_file(file) {
-                Ok(db) => break db,
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::AlreadyOpen { path }),
-                Err(other) => return Err(Error::open(&path, other)),
-            }
+        let (cache_bytes, lock_timeout) = (self.cache_bytes, self.lock_timeout);
+        let opener = {
+            let path = path.clone();
+            move || open_database(&path, cache_bytes, lock_timeout)
         };
-        // Both tables exist from the start, so a read never meets a missing
-        // table; on an existing file this checks their types.
-        let created = (|| {
-            let txn = db.begin_write()?;
-            txn.open_table(SESSIONS)?;
-            txn.open_table(EXPIRY)?;
-            txn.commit()?;
-            Ok::<(), redb::Error>(())
-        })();
-        created.map_err(|e| Error::open(&path, e))?;
-        let db = Arc::new(db);
-        let writer = Writer::start(Arc::clone(&db)).map_err(|e| Error::open(&path, e))?;
+        let db = opener()?;
+        let usage = writer::count(&db).map_err(|e| Error::open(&path, e))?;
+        let shared = Arc::new(Shared::new(db, Box::new(opener), path.clone()));
+        let writer = Writer::start(Arc::clone(&shared), usage, self.bounds).map_err(|e| Error::open(&path, e))?;
         Ok(RedbBackend {
-            inner: Arc::new(Inner { path, db, writer, clock: self.clock, max_record_bytes: self.max_record_bytes }),
+            inner: Arc::new(Inner { path, shared, writer, clock: self.clock, max_record_bytes: self.max_record_bytes }),
         })
     }
+}
+
+/// Opens the database at `path`, waiting up to `lock_timeout` for another
+/// owner to close it, and makes sure both tables exist.
+fn open_database(path: &Path, cache_bytes: usize, lock_timeout: Duration) -> Result<Database, Error> {
+    let deadline = std::time::Instant::now() + lock_timeout;
+    let db = loop {
+        let file = open_file(path).map_err(|e| Error::open(path, e))?;
+        match redb::Builder::new().set_cache_size(cache_bytes).create_file(file) {
+            Ok(db) => break db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::AlreadyOpen { path: path.to_owned() }),
+            Err(other) => return Err(Error::open(path, other)),
+        }
+    };
+    // Both tables exist from the start, so a read never meets a missing
+    // table; on an existing file this checks their types.
+    let created = (|| {
+        let txn = db.begin_write()?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(EXPIRY)?;
+        txn.commit()?;
+        Ok::<(), redb::Error>(())
+    })();
+    created.map_err(|e| Error::open(path, e))?;
+    Ok(db)
 }
 
 #[cfg(unix)]
@@ -246,6 +296,7 @@ impl RedbBackend {
             cache_bytes: 64 << 20,
             clock: Arc::new(SystemClock),
             lock_timeout: Duration::from_secs(2),
+            bounds: Bounds::default(),
         }
     }
 
@@ -320,13 +371,25 @@ impl RedbBackend {
         &self,
         f: impl FnOnce(&ReadOnlyTable<&'static [u8; 32], &'static [u8]>) -> Result<T, redb::Error> + Send + 'static,
     ) -> Result<T, BackendError> {
-        let db = Arc::clone(&self.inner.db);
+        let shared = Arc::clone(&self.inner.shared);
         let read = tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(SESSIONS)?;
-            f(&table)
+            let db = shared.current()?;
+            let read = (|| {
+                let txn = db.begin_read()?;
+                let table = txn.open_table(SESSIONS)?;
+                f(&table)
+            })();
+            read.map_err(|err| {
+                shared.saw(&err);
+                BackendError::unavailable(err)
+            })
         });
-        read.await.map_err(BackendError::unavailable)?.map_err(BackendError::unavailable)
+        let result = read.await.map_err(BackendError::unavailable)?;
+        if result.is_err() && self.inner.shared.poisoned() {
+            // No save may come to bring the file back; ask for it.
+            self.inner.writer.nudge();
+        }
+        result
     }
 
     /// Removes an entry that is not a record, if it is still the same one,
@@ -382,6 +445,9 @@ impl Backend for RedbBackend {
                     Found::Expired { expires } => Some(expires),
                     Found::Unreadable { expires, .. } => expires,
                 };
+                if let Err(full) = t.room(&k, entry.len())? {
+                    return Ok(Err(full));
+                }
                 t.put(&k, &entry, expires, old)?;
                 Ok(Ok(true))
             })
@@ -411,7 +477,11 @@ impl Backend for RedbBackend {
                 if size > limit {
                     return Ok(Err(BackendError::TooLarge { size, limit }));
                 }
-                t.put(&k, &layout::entry(&fields, expires), expires, Some(old))?;
+                let entry = layout::entry(&fields, expires);
+                if let Err(full) = t.room(&k, entry.len())? {
+                    return Ok(Err(full));
+                }
+                t.put(&k, &entry, expires, Some(old))?;
                 Ok(Ok(true))
             })
             .await

@@ -367,3 +367,115 @@ async fn a_killed_writer_loses_no_acknowledged_save() {
         }
     }
 }
+
+/// Writes 64 KiB sessions until the store refuses one; every refusal
+/// must be `Full`. Returns the keys written.
+async fn fill(backend: &RedbBackend, at_most: usize) -> Vec<StorageKey> {
+    let mut written = Vec::new();
+    for _ in 0..at_most {
+        let key = testing::random_key();
+        match backend.create(&key, &one_field("vflash", &[b'x'; 64 << 10]), TTL).await {
+            Ok(true) => written.push(key),
+            Err(BackendError::Full(_)) => return written,
+            other => panic!("after {} writes: {other:?}", written.len()),
+        }
+    }
+    panic!("{at_most} writes of 64 KiB never filled the store");
+}
+
+/// Issue 17: one commit that failed with "No space left on device" left
+/// redb answering "Previous I/O error occurred" to every later call until
+/// a restart. Now the failed commit fails only its own save, as `Full`,
+/// and the same backend saves and loads again once the disk has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_only_the_writes_and_the_same_backend_saves_again_once_there_is_room() {
+    let Some(disk) = testing::SmallDisk::mount(4 << 20) else { return };
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 1 << 20]).unwrap();
+    let backend = RedbBackend::builder().cache_bytes(16 << 20).open(disk.path().join("sessions.redb")).unwrap();
+    let reader = testing::random_key();
+    assert!(backend.create(&reader, &one_field("vuser", b"ada"), TTL).await.unwrap());
+
+    let written = fill(&backend, 200).await;
+    assert!(!written.is_empty(), "the disk took writes before it was full");
+    // Later writes are refused as Full too, at once, while the disk is full.
+    for _ in 0..5 {
+        let refused = backend.create(&testing::random_key(), &one_field("vflash", &[b'x'; 64 << 10]), TTL).await;
+        assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
+    }
+    // While the disk is full redb may refuse reads on the failed handle
+    // too: an outage for that moment, never a lost or wrong session.
+    let read = backend.load(&reader).await;
+    assert!(matches!(&read, Ok(Some(_)) | Err(BackendError::Unavailable(_))), "{read:?}");
+
+    // Room again: no restart, the same backend.
+    std::fs::remove_file(&filler).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let key = testing::random_key();
+    assert!(backend.create(&key, &one_field("vname", b"bob"), TTL).await.unwrap(), "writes work again");
+    assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(one_field("vname", b"bob")));
+    assert_eq!(backend.load(&reader).await.unwrap().map(|s| s.fields), Some(one_field("vuser", b"ada")));
+    for key in &written {
+        assert!(backend.load(key).await.unwrap().is_some(), "a save acknowledged before the failure is kept");
+    }
+    // Deleting sessions (while there is room to commit the delete) makes
+    // room for more.
+    for key in &written {
+        backend.delete(key).await.unwrap();
+    }
+    assert!(!fill(&backend, 200).await.is_empty(), "deleting made room");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_a_poisoned_file_brings_it_back_without_any_save() {
+    let Some(disk) = testing::SmallDisk::mount(4 << 20) else { return };
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 1 << 20]).unwrap();
+    // A cache too small to hold what was written: reads go to the file.
+    let backend = RedbBackend::builder().cache_bytes(64 << 10).open(disk.path().join("sessions.redb")).unwrap();
+    let written = fill(&backend, 200).await;
+    std::fs::remove_file(&filler).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for key in &written {
+        loop {
+            match backend.load(key).await {
+                Ok(found) => {
+                    assert!(found.is_some());
+                    break;
+                }
+                Err(err) => assert!(std::time::Instant::now() < deadline, "reads never came back: {err}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_bytes_and_max_entries_bound_the_file_with_full_and_write_nothing() {
+    let dir = TempDir::new("bounds");
+    let backend = RedbBackend::builder().max_bytes(1 << 20).open(dir.file()).unwrap();
+    let written = fill(&backend, 100).await;
+    assert_eq!(written.len(), 15, "16 sessions of 64 KiB and their keys are over 1 MiB");
+    assert_eq!(backend.entries().await.unwrap(), 15, "the refused session wrote nothing");
+    // A session that does not grow is still saved; one that grows is not.
+    let same = Patch { set: one_field("vflash", &[b'y'; 64 << 10]), ..Patch::default() };
+    assert!(backend.update(&written[0], &same, TTL).await.unwrap());
+    let grow = Patch { set: one_field("vmore", &[b'y'; 64 << 10]), ..Patch::default() };
+    assert!(matches!(backend.update(&written[0], &grow, TTL).await, Err(BackendError::Full(_))));
+    assert!(backend.touch(&written[1], TTL).await.unwrap());
+    backend.delete(&written[2]).await.unwrap();
+    assert!(backend.create(&testing::random_key(), &one_field("vflash", &[b'x'; 64 << 10]), TTL).await.unwrap());
+    // The count survives reopening the file.
+    drop(backend);
+    let backend = RedbBackend::builder().max_bytes(1 << 20).max_entries(20).open(dir.file()).unwrap();
+    assert!(fill(&backend, 10).await.is_empty(), "still full after reopening");
+
+    let dir = TempDir::new("entries");
+    let backend = RedbBackend::builder().max_entries(3).open(dir.file()).unwrap();
+    for _ in 0..3 {
+        assert!(backend.create(&testing::random_key(), &one_field("v", b"1"), TTL).await.unwrap());
+    }
+    let refused = backend.create(&testing::random_key(), &one_field("v", b"1"), TTL).await;
+    assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
+}

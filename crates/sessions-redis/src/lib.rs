@@ -614,7 +614,18 @@ fn map_error(err: RedisError) -> BackendError {
     if err.kind() == ErrorKind::TypeError || err.code() == Some("WRONGTYPE") {
         return BackendError::Corrupt(err.to_string());
     }
+    if is_out_of_memory(&err) {
+        return BackendError::Full(format!("Redis is at its maxmemory and evicts nothing: {err}"));
+    }
     BackendError::unavailable(err)
+}
+
+/// Redis at `maxmemory` under the `noeviction` policy refuses writes with
+/// `-OOM command not allowed when used memory > 'maxmemory'`, from a
+/// script too (7.0 keeps the code; older servers wrap the text in `ERR`).
+/// It still serves reads and deletes: a full store, not an outage.
+fn is_out_of_memory(err: &RedisError) -> bool {
+    err.code() == Some("OOM") || err.to_string().contains("OOM command not allowed")
 }
 
 fn reserved(name: &str) -> Result<(), BackendError> {

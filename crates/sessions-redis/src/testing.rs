@@ -90,6 +90,7 @@ pub struct RedisProcessBuilder {
     password: Option<String>,
     users: Vec<Vec<String>>,
     tls: Option<TestCertificates>,
+    maxmemory: Option<u64>,
 }
 
 impl RedisProcessBuilder {
@@ -116,6 +117,14 @@ impl RedisProcessBuilder {
     /// (`["app", "on", ">pw", "~app:*", "+@all"]`).
     pub fn acl_user(mut self, name_and_rules: &[&str]) -> Self {
         self.users.push(name_and_rules.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// `maxmemory` of `bytes` with `maxmemory-policy noeviction`: once
+    /// full, the server refuses writes with `OOM command not allowed` and
+    /// still serves reads, as a store sized too small does.
+    pub fn maxmemory(mut self, bytes: u64) -> Self {
+        self.maxmemory = Some(bytes);
         self
     }
 
@@ -181,6 +190,9 @@ impl RedisProcess {
         }
         for user in &options.users {
             command.arg("--user").args(user);
+        }
+        if let Some(bytes) = options.maxmemory {
+            command.args(["--maxmemory", &bytes.to_string(), "--maxmemory-policy", "noeviction"]);
         }
         if options.cluster {
             command.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]);

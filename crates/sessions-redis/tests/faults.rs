@@ -240,3 +240,24 @@ async fn a_hung_server_costs_one_timeout_behind_a_breaker_and_then_fails_at_once
     assert_eq!(served.map(|s| s.fields), Some(one_field("va", b"1")), "served again after the server resumed");
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_refuses_writes_as_full_and_a_logged_in_reader_keeps_its_session() {
+    if !redis_tools_installed() {
+        return;
+    }
+    // An empty server uses about 1 MiB: 4 MiB leaves room for a few dozen
+    // 64 KiB sessions before `noeviction` refuses writes.
+    let server = RedisProcess::builder().maxmemory(4 << 20).start();
+    let backend = RedisBackend::builder().key_prefix(unique_prefix("full")).connect(&server.url()).await.unwrap();
+    let run = testing::reader_outlasts_a_full_store(Arc::new(backend.clone()), 64 * 1024, 500).await;
+    assert!(run.accepted > 0, "the server took writes before it was full: {run:?}");
+    assert!(server.cli(&["info", "memory"]).contains("maxmemory_policy:noeviction"));
+
+    // Each refused write is Full at the backend, too, and a delete still
+    // goes through: it is what makes room again.
+    let refused = backend.create(&testing::random_key(), &one_field("v", &[b'x'; 65536]), TTL).await;
+    assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
+    server.cli(&["flushall"]);
+    round_trip(&backend).await;
+}

@@ -95,3 +95,24 @@ async fn a_stopped_database_waits_out_the_acquire_timeout_once_behind_a_breaker_
         assert_eq!(stored.fields, one_field("va", b"1"), "no refused update landed");
     }
 }
+
+/// SQLite on a disk that fills: once the database cannot grow, every new
+/// session is refused as `Full` while the logged-in reader's requests go
+/// on; room made on the disk lets writes in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_on_a_full_disk_refuses_writes_as_full_and_a_logged_in_reader_keeps_its_session() {
+    let Some(disk) = testing::SmallDisk::mount(2 << 20) else { return };
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 512 * 1024]).unwrap();
+    let url = format!("sqlite:{}", disk.path().join("sessions.db").display());
+    let sql = SqlBackend::connect(&url).await.unwrap();
+    let run = testing::reader_outlasts_a_full_store(Arc::new(sql.clone()), 64 * 1024, 200).await;
+    assert!(run.accepted > 0, "the disk took writes before it was full: {run:?}");
+    let refused = sql.create(&testing::random_key(), &one_field("v", &[b'x'; 65536]), TTL).await;
+    assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let key = testing::random_key();
+    assert!(sql.create(&key, &one_field("v", &[b'x'; 65536]), TTL).await.unwrap(), "room again");
+    assert!(sql.load(&key).await.unwrap().is_some());
+}

@@ -38,6 +38,8 @@ pub struct About {
     pub remember_for: Duration,
     /// How many keys `SESSION_KEYS` gave; `0` when a random key was made.
     pub keys_given: usize,
+    /// The bound on the bytes of sessions a bounded server store holds.
+    pub max_bytes: u64,
 }
 
 impl About {
@@ -57,6 +59,7 @@ impl About {
             absolute: resolve(config.max, DEFAULT_ABSOLUTE_TIMEOUT),
             remember_for: DEFAULT_REMEMBER_FOR,
             keys_given: if config.keys_generated { 0 } else { config.keys.len() },
+            max_bytes: config.max_bytes,
         }
     }
 
@@ -72,6 +75,20 @@ impl About {
                  signed random id"
             ),
         }
+    }
+
+    /// The store's total bound, in words; `None` for a store the demo does
+    /// not bound (a cookie store keeps nothing, the others are bounded by
+    /// their servers).
+    pub fn bound_sentence(&self) -> Option<String> {
+        matches!(self.store, StoreSpec::Memory | StoreSpec::Filesystem(_) | StoreSpec::Redb(_)).then(|| {
+            format!(
+                "at most {} of sessions (SESSION_MAX_BYTES={}); past it a new session answers 503 \
+                 \"session storage full\"",
+                human_bytes(self.max_bytes),
+                self.max_bytes
+            )
+        })
     }
 
     /// The timeouts, in words.
@@ -119,6 +136,9 @@ impl About {
                 );
             }
         }
+        if let Some(bound) = self.bound_sentence() {
+            let _ = writeln!(out, "  bound     {bound}");
+        }
         let _ = writeln!(out, "  timeouts  {}", self.timeouts_sentence());
         if self.secure {
             let _ = writeln!(
@@ -143,6 +163,14 @@ impl About {
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())
         );
         out
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -189,6 +217,19 @@ mod tests {
         let text = about(&[]).startup("127.0.0.1:3000".parse().unwrap());
         assert!(text.contains("SESSION_KEYS=$(cargo xtask keygen) cargo run -p axum-demo"), "{text}");
         assert!(!text.contains("WARNING"), "{text}");
+    }
+
+    #[test]
+    fn startup_prints_the_bound_of_a_bounded_store() {
+        let text = about(&[("SESSION_STORE", "memory")]).startup("127.0.0.1:3000".parse().unwrap());
+        assert!(text.contains("at most 64 MiB of sessions (SESSION_MAX_BYTES=67108864)"), "{text}");
+        let set = about(&[("SESSION_STORE", "fs:/tmp/x"), ("SESSION_MAX_BYTES", "1048576")]);
+        assert!(set.startup("127.0.0.1:3000".parse().unwrap()).contains("at most 1 MiB of sessions"));
+        let cookie = about(&[]).startup("127.0.0.1:3000".parse().unwrap());
+        assert!(!cookie.contains("SESSION_MAX_BYTES"), "a cookie store keeps nothing: {cookie}");
+        for bad in ["0", "-1", "64M", "x"] {
+            assert!(Config::from_vars([("SESSION_MAX_BYTES", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -169,6 +169,10 @@ pub struct Config {
     pub idle: Option<Duration>,
     /// Absolute timeout of the main session.
     pub max: Option<Duration>,
+    /// The most bytes of sessions the memory, filesystem and redb stores
+    /// hold (`SESSION_MAX_BYTES`, [`Config::DEFAULT_MAX_BYTES`] unless
+    /// set); past it a new session answers `503` "session storage full".
+    pub max_bytes: u64,
 }
 
 impl Config {
@@ -218,8 +222,21 @@ impl Config {
             secure,
             idle: seconds(get("SESSION_IDLE_SECS"), "SESSION_IDLE_SECS")?,
             max: seconds(get("SESSION_MAX_SECS"), "SESSION_MAX_SECS")?,
+            max_bytes: match get("SESSION_MAX_BYTES") {
+                None => Self::DEFAULT_MAX_BYTES,
+                Some(bytes) => bytes.parse().ok().filter(|&bytes| bytes > 0).ok_or_else(|| ConfigError::Invalid {
+                    name: "SESSION_MAX_BYTES",
+                    reason: format!("`{bytes}` is not a positive number of bytes"),
+                })?,
+            },
         })
     }
+
+    /// The bound on the stores' bytes unless `SESSION_MAX_BYTES` sets
+    /// another: 64 MiB, room for thousands of sessions and still small
+    /// beside a disk or a server's memory, so an anonymous flood meets
+    /// `Full` long before the machine runs out.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
     /// Opens the backend of a server store; `None` for the cookie store.
     ///
@@ -234,7 +251,10 @@ impl Config {
     /// filesystem and SQL
     /// stores get a sweeper that deletes expired records every
     /// [`Config::SWEEP_EVERY`] for as long as the runtime this runs on, so
-    /// anonymous traffic does not fill them.
+    /// anonymous traffic does not fill them. The memory, filesystem and
+    /// redb stores hold at most [`Config::max_bytes`] of sessions and
+    /// refuse more with `Full` (503 "session storage full"); Redis, SQL and
+    /// memcached are bounded by their own servers' settings.
     ///
     /// [`Breaker`]: sessions_core::backend::Breaker
     pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
@@ -242,11 +262,11 @@ impl Config {
         let guarded = |backend| -> Arc<dyn Backend> { Arc::new(Breaker::new(backend, BreakerConfig::default())) };
         Ok(match &self.store {
             StoreSpec::Cookie => None,
-            StoreSpec::Redb(file) => Some(redb_backend(file)?),
+            StoreSpec::Redb(file) => Some(redb_backend(file, self.max_bytes)?),
             StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
-            StoreSpec::Memory => Some(Arc::new(MemoryBackend::new())),
+            StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
-                let backend = FilesystemBackend::new(dir)?;
+                let backend = FilesystemBackend::new(dir)?.max_bytes(self.max_bytes);
                 // Dropping the handle leaves the task running.
                 drop(backend.spawn_sweeper(Self::SWEEP_EVERY));
                 Some(Arc::new(backend))
@@ -336,15 +356,17 @@ async fn sql_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
 /// The redb store sweeps expired sessions every [`Config::SWEEP_EVERY`]
 /// for as long as the runtime it was opened on runs.
 #[cfg(feature = "redb")]
-fn redb_backend(file: &std::path::Path) -> Result<Arc<dyn Backend>, ConfigError> {
-    let backend = sessions_redb::RedbBackend::open(file)
+fn redb_backend(file: &std::path::Path, max_bytes: u64) -> Result<Arc<dyn Backend>, ConfigError> {
+    let backend = sessions_redb::RedbBackend::builder()
+        .max_bytes(max_bytes)
+        .open(file)
         .map_err(|e| ConfigError::Connect { scheme: "redb".to_owned(), reason: e.to_string() })?;
     backend.spawn_sweeper(Config::SWEEP_EVERY).detach();
     Ok(Arc::new(backend))
 }
 
 #[cfg(not(feature = "redb"))]
-fn redb_backend(_: &std::path::Path) -> Result<Arc<dyn Backend>, ConfigError> {
+fn redb_backend(_: &std::path::Path, _: u64) -> Result<Arc<dyn Backend>, ConfigError> {
     Err(ConfigError::NotBuiltIn { scheme: "redb".to_owned(), feature: "redb" })
 }
 

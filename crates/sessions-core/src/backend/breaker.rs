@@ -375,6 +375,7 @@ mod tests {
         Down,
         Hung,
         Corrupt,
+        Full,
     }
 
     /// A store whose answers the test sets, counting the calls that
@@ -407,6 +408,7 @@ mod tests {
                 Mode::Down => Err(BackendError::unavailable("connection refused")),
                 Mode::Hung => std::future::pending().await,
                 Mode::Corrupt => Err(BackendError::Corrupt("not a session".into())),
+                Mode::Full => Err(BackendError::Full("no room".into())),
             }
         }
     }
@@ -561,6 +563,35 @@ mod tests {
         }
         assert_eq!(breaker.state(), BreakerState::Closed);
         assert_eq!(fake.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_store_never_opens_the_breaker() {
+        let fake = Fake::new(Mode::Full);
+        let breaker = breaker(&fake);
+        let ttl = Duration::from_secs(60);
+        for _ in 0..100 {
+            assert!(matches!(breaker.create(&key(), &Fields::new(), ttl).await, Err(BackendError::Full(_))));
+            assert!(matches!(breaker.update(&key(), &Patch::default(), ttl).await, Err(BackendError::Full(_))));
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed, "refusing a write for lack of room is not an outage");
+        assert_eq!(fake.calls(), 200, "every write reached the store");
+        fake.set(Mode::Up);
+        assert!(breaker.load(&key()).await.is_ok(), "the next read goes through at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_answered_full_closes_the_breaker() {
+        let fake = Fake::new(Mode::Up);
+        let breaker = breaker(&fake);
+        open(&fake, &breaker).await;
+        fake.set(Mode::Full);
+        tokio::time::advance(INTERVAL).await;
+        assert!(matches!(
+            breaker.create(&key(), &Fields::new(), Duration::from_secs(1)).await,
+            Err(BackendError::Full(_))
+        ));
+        assert_eq!(breaker.state(), BreakerState::Closed, "a full store answers: it is up");
     }
 
     #[tokio::test(start_paused = true)]

@@ -218,8 +218,16 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(BackendError::unavailable)?
 }
 
+/// An I/O failure as a backend error: a disk or quota with no room left
+/// refused the write ([`BackendError::Full`]: reads go on, and the room
+/// comes back as sessions end), anything else is an outage.
 fn unavailable(err: io::Error) -> BackendError {
-    BackendError::unavailable(err)
+    match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            BackendError::Full(format!("no room left for the session directory: {err}"))
+        }
+        _ => BackendError::unavailable(err),
+    }
 }
 
 impl Inner {

@@ -428,9 +428,19 @@ impl ServerStore {
         let old = changes.id.as_ref().map(SessionId::storage_key);
         let landed = match (&changes.plan, old) {
             (Plan::Keep, _) => Landed::Kept,
-            (Plan::Touch, Some(old)) => match self.backend.touch(old, ttl).await? {
-                true => Landed::Kept,
-                false => self.vanished(old).await?,
+            (Plan::Touch, Some(old)) => match self.backend.touch(old, ttl).await {
+                Ok(true) => Landed::Kept,
+                Ok(false) => self.vanished(old).await?,
+                // Extending the lifetime is the store's bookkeeping, not a
+                // change the request made: a store too full to write it
+                // still serves the read, and the session keeps the time it
+                // had. Failing it would turn one client's flood into every
+                // reader's 503.
+                Err(BackendError::Full(reason)) => {
+                    tracing::warn!(cookie = self.settings.name(), %reason, "session storage full; idle refresh skipped");
+                    Landed::Kept
+                }
+                Err(err) => return Err(err.into()),
             },
             (Plan::Patch(patch), Some(old)) => {
                 if changes.user_written {
