@@ -9,9 +9,10 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{COOKIE, HeaderName, HeaderValue};
+use actix_web::http::header::{COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use sessions_core::edge::{Failure, Policy, Reply};
+use sessions_core::cross_origin::RequestHead;
+use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
 use sessions_core::{Registry, RequestSessions};
 
 const NOT_INSTALLED: &str = "no session middleware: wrap the app in `sessions_actix::SessionMiddleware`";
@@ -72,6 +73,14 @@ fn reply(reply: Reply) -> HttpResponse {
 /// Build it once from a [`Registry`] and `wrap` the app or a scope with it;
 /// routes outside it cannot extract sessions (they answer `500` naming the
 /// missing middleware).
+///
+/// Before the handler, it refuses an unsafe request another origin's page
+/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// default) with `403 cross-origin request refused`: the handler does not
+/// run and no session is loaded or saved. That response carries
+/// [`FailureKind::CrossOrigin`] in its extensions, so an
+/// [`ErrorHandlers`](actix_web::middleware::ErrorHandlers) wrapped outside
+/// this middleware can answer it its own way (see the crate documentation).
 #[derive(Debug, Clone)]
 pub struct SessionMiddleware {
     registry: Registry,
@@ -121,6 +130,12 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
+        if let Err(refused) = self.registry.check_origin(&head(&request)) {
+            let mut response = reply(refused);
+            response.extensions_mut().insert(FailureKind::CrossOrigin);
+            let (request, _) = request.into_parts();
+            return Box::pin(ready(Ok(ServiceResponse::new(request, response).map_into_right_body())));
+        }
         // As bytes: one cookie that is not visible ASCII must not hide the
         // session cookies in the same header.
         let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
@@ -149,6 +164,19 @@ where
             Ok(response)
         })
     }
+}
+
+/// What the cross-origin check reads of `request`; HTTP/2 has no `Host`
+/// header, its `:authority` is the URI's. (Not `connection_info`, which
+/// believes `X-Forwarded-Host` from any client.)
+fn head(request: &ServiceRequest) -> RequestHead<'_> {
+    let (headers, uri) = (request.headers(), request.uri());
+    let host = headers.get(HOST).map(HeaderValue::as_bytes).or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
+    RequestHead::new(request.method().as_str(), uri.path()).headers(
+        headers.get("sec-fetch-site").map(HeaderValue::as_bytes),
+        headers.get(ORIGIN).map(HeaderValue::as_bytes),
+        host,
+    )
 }
 
 fn sessions_of(request: &HttpRequest) -> Result<RequestSessions, SessionError> {

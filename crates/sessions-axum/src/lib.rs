@@ -8,9 +8,10 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
 use http::request::Parts;
 use http::{Request, StatusCode};
+use sessions_core::cross_origin::RequestHead;
 use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
 use sessions_core::{Registry, RequestSessions};
 use tower_layer::Layer;
@@ -74,6 +75,13 @@ fn reply<B: From<&'static str>>(reply: Reply) -> http::Response<B> {
 /// Build it once from a [`Registry`] and add it to the router with
 /// `.layer(...)`; routes outside it cannot extract sessions (they answer
 /// `500` naming the missing layer).
+///
+/// Before the handler, it refuses an unsafe request another origin's page
+/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// default) with `403 cross-origin request refused`: the handler does not
+/// run and no session is loaded or saved. That response carries
+/// [`FailureKind::CrossOrigin`] in its extensions, so a middleware outside
+/// the layer can answer it its own way (see the crate documentation).
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
     registry: Registry,
@@ -119,6 +127,12 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if let Err(refused) = self.registry.check_origin(&head(&request)) {
+            let mut response = reply(refused);
+            response.extensions_mut().insert(FailureKind::CrossOrigin);
+            // An async block, not `ready`: it holds no `S::Error`, which need not be `Send`.
+            return Box::pin(async move { Ok(response) });
+        }
         // As bytes: one cookie that is not visible ASCII must not hide the
         // session cookies in the same header.
         let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
@@ -138,6 +152,18 @@ where
             Ok(response)
         })
     }
+}
+
+/// What the cross-origin check reads of `request`; HTTP/2 has no `Host`
+/// header, its `:authority` is the URI's.
+fn head<B>(request: &Request<B>) -> RequestHead<'_> {
+    let (headers, uri) = (request.headers(), request.uri());
+    let host = headers.get(HOST).map(HeaderValue::as_bytes).or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
+    RequestHead::new(request.method().as_str(), uri.path()).headers(
+        headers.get("sec-fetch-site").map(HeaderValue::as_bytes),
+        headers.get(ORIGIN).map(HeaderValue::as_bytes),
+        host,
+    )
 }
 
 fn sessions_of(parts: &Parts) -> Result<RequestSessions, SessionError> {

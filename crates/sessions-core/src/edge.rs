@@ -7,6 +7,10 @@
 //!
 //! - [`Policy`], set once on the [`Registry`](crate::Registry): the status
 //!   of a storage outage.
+//! - Before the handler, [`Registry::check_origin`](crate::Registry::check_origin):
+//!   a cross-origin request refused by the registry's
+//!   [`CrossOrigin`](crate::CrossOrigin) is answered with its [`Reply`]
+//!   (`403`) instead of running the handler.
 //! - [`Failure`]: why a handler could not use its session. An adapter's
 //!   error type wraps it and turns its [`Reply`] into the framework's
 //!   response, tagged with its [`FailureKind`].
@@ -59,6 +63,7 @@ impl Policy {
         match kind {
             FailureKind::Unavailable | FailureKind::Full => self.unavailable,
             FailureKind::Internal | FailureKind::NotInstalled => 500,
+            FailureKind::CrossOrigin => 403,
         }
     }
 
@@ -110,9 +115,14 @@ impl Failure {
     }
 }
 
-/// The kind of a [`Failure`]: small and `Copy`, so an adapter can tag the
-/// response it made from one, and its middleware, which knows the
-/// [`Policy`], can hand it to [`RequestSessions::finish`](crate::RequestSessions::finish).
+/// The kind of a [`Failure`], or of a request refused before its handler:
+/// small and `Copy`, so an adapter can tag the response it made from one,
+/// and its middleware, which knows the [`Policy`], can hand it to
+/// [`RequestSessions::finish`](crate::RequestSessions::finish).
+///
+/// An application that answers some failures its own way (a page for
+/// browsers) looks for this tag on the response: see each adapter's
+/// documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailureKind {
@@ -129,6 +139,10 @@ pub enum FailureKind {
     Internal,
     /// The adapter's middleware is missing: a wiring mistake.
     NotInstalled,
+    /// An unsafe request a browser sent from another origin, refused by the
+    /// registry's [`CrossOrigin`](crate::CrossOrigin) before its handler
+    /// ran: `403`, nothing loaded, nothing saved.
+    CrossOrigin,
 }
 
 impl FailureKind {
@@ -153,6 +167,7 @@ impl FailureKind {
             FailureKind::Full => "session storage full",
             FailureKind::Internal => "session error",
             FailureKind::NotInstalled => "session middleware missing",
+            FailureKind::CrossOrigin => "cross-origin request refused",
         }
     }
 }

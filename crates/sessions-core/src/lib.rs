@@ -11,6 +11,8 @@
 //! - [`registry`]: the sessions of one request, saved together.
 //! - [`edge`]: what every web framework adapter shares: failures as
 //!   answers, and what to send after the handler.
+//! - [`cross_origin`]: which state-changing requests from other sites are
+//!   refused before the handler ([`CrossOrigin`], on by default).
 //!
 //! Web framework adapters (`sessions-axum`, `sessions-actix`, ...) wire a
 //! [`Registry`] into each request; applications rarely need more of this
@@ -44,6 +46,7 @@
 pub mod backend;
 pub mod clock;
 pub mod codec;
+pub mod cross_origin;
 pub mod edge;
 mod error;
 mod hex;
@@ -60,6 +63,7 @@ pub mod store;
 pub mod testing;
 
 pub use backend::Backend;
+pub use cross_origin::CrossOrigin;
 pub use edge::{Failure, Finished, Policy};
 pub use error::{BackendError, Error, Rejection, Result};
 pub use key::{Key, KeyRing, MIN_KEY_LEN};

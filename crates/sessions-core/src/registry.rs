@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::edge::{FailureKind, Finished, Policy};
+use crate::cross_origin::{CrossOrigin, RequestHead};
+use crate::edge::{FailureKind, Finished, Policy, Reply};
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::store::Store;
@@ -39,13 +40,16 @@ const MAX_CANDIDATES: usize = 4;
 pub struct Registry {
     stores: Arc<[Arc<dyn Store>]>,
     policy: Policy,
+    cross_origin: Arc<CrossOrigin>,
 }
 
-/// Collects the stores of a [`Registry`] and its [`Policy`].
+/// Collects the stores of a [`Registry`], its [`Policy`] and its
+/// [`CrossOrigin`] protection.
 #[derive(Debug, Default)]
 pub struct RegistryBuilder {
     stores: Vec<Arc<dyn Store>>,
     unavailable_status: Option<u16>,
+    cross_origin: CrossOrigin,
 }
 
 impl RegistryBuilder {
@@ -68,6 +72,25 @@ impl RegistryBuilder {
         self
     }
 
+    /// Which unsafe requests from other origins every adapter refuses
+    /// with `403` before the handler runs. Without this call the registry
+    /// protects with [`CrossOrigin::new`]; [`CrossOrigin::disabled`] turns
+    /// the protection off.
+    ///
+    /// ```
+    /// use sessions_core::{CookieStore, CrossOrigin, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// let store = CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?;
+    /// let protection = CrossOrigin::new().trust_origin("https://login.example")?.exempt_path("/hooks/payment")?;
+    /// let registry = Registry::builder().store(store).cross_origin(protection).build()?;
+    /// # let _ = registry;
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn cross_origin(mut self, protection: CrossOrigin) -> Self {
+        self.cross_origin = protection;
+        self
+    }
+
     /// Checks that there is at least one store, that cookie names are
     /// distinct and that the policy is valid.
     pub fn build(self) -> Result<Registry> {
@@ -83,7 +106,7 @@ impl RegistryBuilder {
                 return Err(Error::Config(format!("two stores use the cookie name `{}`", store.cookie_name())));
             }
         }
-        Ok(Registry { stores: self.stores.into(), policy })
+        Ok(Registry { stores: self.stores.into(), policy, cross_origin: Arc::new(self.cross_origin) })
     }
 }
 
@@ -93,14 +116,49 @@ impl Registry {
         RegistryBuilder::default()
     }
 
-    /// A registry of a single store, with the default [`Policy`].
+    /// A registry of a single store, with the default [`Policy`] and
+    /// cross-origin protection.
     pub fn single(store: impl Store) -> Registry {
-        Registry { stores: Arc::from([Arc::new(store) as Arc<dyn Store>]), policy: Policy::default() }
+        Registry {
+            stores: Arc::from([Arc::new(store) as Arc<dyn Store>]),
+            policy: Policy::default(),
+            cross_origin: Arc::default(),
+        }
     }
 
     /// How adapters answer a session failure.
     pub fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// The cross-origin protection adapters apply.
+    pub fn cross_origin(&self) -> &CrossOrigin {
+        &self.cross_origin
+    }
+
+    /// Whether the request described by `head` may reach its handler; an
+    /// adapter asks before it creates the request's sessions, and on `Err`
+    /// sends the reply (`403 cross-origin request refused`) instead of
+    /// running the handler, tagged [`FailureKind::CrossOrigin`] where its
+    /// framework tags responses. Nothing is loaded or saved for a refused
+    /// request. The refusal is logged here, at info level, with its reason.
+    ///
+    /// ```
+    /// use sessions_core::cross_origin::RequestHead;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+    /// let forged = RequestHead::new("POST", "/logout").sec_fetch_site(b"cross-site");
+    /// let reply = registry.check_origin(&forged).unwrap_err();
+    /// assert_eq!((reply.status, reply.reason), (403, "cross-origin request refused"));
+    /// assert!(registry.check_origin(&RequestHead::new("POST", "/logout")).is_ok());
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn check_origin(&self, head: &RequestHead<'_>) -> std::result::Result<(), Reply> {
+        self.cross_origin.check(head).map_err(|refusal| {
+            tracing::info!(method = head.method(), path = head.path(), reason = %refusal, "cross-origin request refused");
+            self.policy.reply(FailureKind::CrossOrigin)
+        })
     }
 
     /// The cookie name of the default session.

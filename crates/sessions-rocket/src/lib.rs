@@ -5,9 +5,11 @@ use std::io::Cursor;
 use std::ops::Deref;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{ContentType, Header, Method, Status};
 use rocket::request::{self, FromRequest, Outcome};
+use rocket::route::{self, Route};
 use rocket::{Build, Data, Ignite, Request, Response, Rocket, Sentinel};
+use sessions_core::cross_origin::RequestHead;
 use sessions_core::edge::{Failure, Policy, Reply};
 use sessions_core::{Registry, RequestSessions};
 
@@ -79,6 +81,14 @@ fn reply(reply: Reply) -> Response<'static> {
 /// first). It appends its headers to the response itself: rocket takes the
 /// `CookieJar`'s cookies before response fairings run, and drops them for a
 /// catcher.
+///
+/// Before routing, it refuses an unsafe request another origin's page sent
+/// (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// default): no route of the application runs and no session is loaded or
+/// saved. A route of the fairing's own, mounted ahead of every other,
+/// answers it: `403 cross-origin request refused`, or, when the
+/// application registers a `403` catcher, that catcher
+/// ([`is_cross_origin_refusal`] tells this `403` from others).
 #[derive(Debug, Clone)]
 pub struct SessionFairing {
     registry: Registry,
@@ -97,6 +107,56 @@ struct Attached;
 /// In rocket's per-request cache: guards run again on a forward.
 struct Cached(Option<RequestSessions>);
 
+/// In rocket's per-request cache: the answer to a request refused as
+/// cross-origin, if it was.
+struct Refused(Option<Reply>);
+
+/// The methods a cross-origin request is refused for: every one but the
+/// safe `GET`, `HEAD` and `OPTIONS`.
+const UNSAFE: [Method; 6] = [Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Trace, Method::Connect];
+
+/// Ahead of every route an application can rank.
+const REFUSAL_RANK: isize = isize::MIN;
+
+/// The route that answers a refused request and forwards every other.
+#[derive(Clone)]
+struct Refusal {
+    /// The application registered a `403` catcher: it answers.
+    catcher: bool,
+}
+
+#[rocket::async_trait]
+impl route::Handler for Refusal {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        match request.local_cache(|| Refused(None)).0 {
+            None => route::Outcome::Forward((data, Status::NotFound)),
+            Some(refused) if self.catcher => route::Outcome::Error(Status::new(refused.status)),
+            Some(refused) => route::Outcome::Success(reply(refused)),
+        }
+    }
+}
+
+/// True when rocket answers `request` with a `403` because the fairing
+/// refused it as cross-origin: for a `403` catcher that answers other
+/// refusals too.
+///
+/// ```
+/// use rocket::response::content::RawHtml;
+/// use rocket::{Request, catch};
+///
+/// #[catch(403)]
+/// fn forbidden(request: &Request<'_>) -> RawHtml<&'static str> {
+///     if sessions_rocket::is_cross_origin_refusal(request) {
+///         RawHtml("<h1>Refused</h1><p>That form came from another site.</p>")
+///     } else {
+///         RawHtml("<h1>Forbidden</h1>")
+///     }
+/// }
+/// ```
+pub fn is_cross_origin_refusal(request: &Request<'_>) -> bool {
+    request.local_cache(|| Refused(None)).0.is_some()
+}
+
 fn cached(request: &Request<'_>) -> Option<RequestSessions> {
     request.local_cache(|| Cached(None)).0.clone()
 }
@@ -108,10 +168,38 @@ impl Fairing for SessionFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        Ok(rocket.manage(Attached))
+        // A fairing cannot answer a request itself; this route, tried first
+        // for every unsafe method and path, does it for refused requests.
+        let refusal = Refusal { catcher: rocket.catchers().any(|c| c.code == Some(403)) };
+        let routes: Vec<Route> = UNSAFE
+            .into_iter()
+            .map(|method| {
+                let mut route = Route::ranked(REFUSAL_RANK, method, "/<_..>", refusal.clone());
+                route.name = Some("sessions: cross-origin refusal".into());
+                route
+            })
+            .collect();
+        Ok(rocket.manage(Attached).mount("/", routes))
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        let refused = {
+            let headers = request.headers();
+            // HTTP/2 has no `Host` header; rocket keeps its `:authority` as the host.
+            let authority = request.host().filter(|_| !headers.contains("Host")).map(|host| host.to_string());
+            let host = headers.get_one("Host").or(authority.as_deref()).map(str::as_bytes);
+            let head = RequestHead::new(request.method().as_str(), request.uri().path().as_str()).headers(
+                headers.get_one("Sec-Fetch-Site").map(str::as_bytes),
+                headers.get_one("Origin").map(str::as_bytes),
+                host,
+            );
+            self.registry.check_origin(&head).err()
+        };
+        if let Some(refused) = refused {
+            // No sessions for it: nothing is loaded, and `on_response` saves nothing.
+            request.local_cache(|| Refused(Some(refused)));
+            return;
+        }
         // The headers keep every value of a duplicated name, the jar one;
         // rocket's local `Client` fills only the jar.
         let mut headers = request.headers().get("Cookie").map(str::as_bytes).peekable();

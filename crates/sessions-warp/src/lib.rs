@@ -4,10 +4,12 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use http::{Request, StatusCode};
+use sessions_core::cross_origin::RequestHead;
 use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
 use sessions_core::{Registry, RequestSessions};
 use tower_service::Service;
@@ -76,6 +78,12 @@ fn reply(reply: Reply) -> Response {
 /// filters reject, which warp answers `500` naming `wrap`). See the crate
 /// documentation for serving the result.
 ///
+/// Before the routes, it refuses an unsafe request another origin's page
+/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// default) with `403 cross-origin request refused`, or what
+/// [`SessionService::refuse_with`] renders: no filter runs and no session
+/// is loaded or saved.
+///
 /// ```
 /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
 /// use warp::Filter;
@@ -87,7 +95,7 @@ fn reply(reply: Reply) -> Response {
 /// # Ok::<(), sessions_core::Error>(())
 /// ```
 pub fn wrap<S>(service: S, registry: Registry) -> SessionService<S> {
-    SessionService { inner: service, registry }
+    SessionService { inner: service, registry, refusal: None }
 }
 
 /// The service built by [`wrap`]; see there.
@@ -95,6 +103,44 @@ pub fn wrap<S>(service: S, registry: Registry) -> SessionService<S> {
 pub struct SessionService<S> {
     inner: S,
     registry: Registry,
+    refusal: Option<Refusal>,
+}
+
+/// How an application answers a refused cross-origin request.
+#[derive(Clone)]
+struct Refusal(Arc<dyn Fn(&HeaderMap) -> Response + Send + Sync>);
+
+impl std::fmt::Debug for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refusal(..)")
+    }
+}
+
+impl<S> SessionService<S> {
+    /// Answers a cross-origin request the registry refuses with the reply
+    /// `render` makes from the request's headers (a page for a browser
+    /// that asks for `text/html`, say), instead of the plain-text
+    /// `403 cross-origin request refused`. warp's `recover` never sees the
+    /// refusal (no filter runs), so this is where its answer is chosen.
+    /// Keep a `403` status: the request was not served.
+    ///
+    /// ```
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    /// use warp::Filter;
+    /// use warp::http::StatusCode;
+    ///
+    /// let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
+    /// let routes = warp::path!("login").and(warp::post()).map(|| "welcome");
+    /// let app = sessions_warp::wrap(warp::service(routes), Registry::single(store)).refuse_with(|_headers| {
+    ///     warp::reply::with_status(warp::reply::html("<h1>Refused</h1>"), StatusCode::FORBIDDEN)
+    /// });
+    /// # let _ = app;
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn refuse_with<R: warp::Reply>(mut self, render: impl Fn(&HeaderMap) -> R + Send + Sync + 'static) -> Self {
+        self.refusal = Some(Refusal(Arc::new(move |headers| render(headers).into_response())));
+        self
+    }
 }
 
 impl<S, B> Service<Request<B>> for SessionService<S>
@@ -113,6 +159,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if let Err(refused) = self.registry.check_origin(&head(&request)) {
+            let mut response = match &self.refusal {
+                Some(render) => (render.0)(request.headers()),
+                None => reply(refused),
+            };
+            response.extensions_mut().insert(FailureKind::CrossOrigin);
+            // An async block, not `ready`: it holds no `S::Error`, which need not be `Send`.
+            return Box::pin(async move { Ok(response) });
+        }
         // As bytes: one cookie that is not visible ASCII must not hide the
         // session cookies in the same header.
         let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
@@ -135,6 +190,18 @@ where
             Ok(response)
         })
     }
+}
+
+/// What the cross-origin check reads of `request`; HTTP/2 has no `Host`
+/// header, its `:authority` is the URI's.
+fn head<B>(request: &Request<B>) -> RequestHead<'_> {
+    let (headers, uri) = (request.headers(), request.uri());
+    let host = headers.get(HOST).map(HeaderValue::as_bytes).or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
+    RequestHead::new(request.method().as_str(), uri.path()).headers(
+        headers.get("sec-fetch-site").map(HeaderValue::as_bytes),
+        headers.get(ORIGIN).map(HeaderValue::as_bytes),
+        host,
+    )
 }
 
 /// The filter of the request's default session.
