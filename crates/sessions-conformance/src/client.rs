@@ -31,6 +31,11 @@ impl Client {
         Client { addr, jar: BTreeMap::new() }
     }
 
+    /// The address the client talks to (the `Host` it sends).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Points the client at another server (a restarted app), keeping the jar.
     pub fn set_addr(&mut self, addr: SocketAddr) {
         self.addr = addr;
@@ -56,10 +61,30 @@ impl Client {
         self.send("POST", path, Some(form_encode(fields))).await
     }
 
+    /// Sends `POST path` with a form body and the extra `headers` (a
+    /// browser's `Origin`, `Sec-Fetch-Site`, `Accept`).
+    pub async fn post_form_with(&mut self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        self.send_with("POST", path, Some(form_encode(fields)), headers).await
+    }
+
     /// Sends one request and applies the response's `Set-Cookie` headers to
     /// the jar. Panics on a transport failure: the suite cannot go on.
     pub async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Reply {
+        self.send_with(method, path, form, &[]).await
+    }
+
+    /// [`Client::send`] with the extra `headers`, written as given.
+    pub async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(name, value)| format!("{name}={value}")).collect();
             request.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));

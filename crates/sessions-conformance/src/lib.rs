@@ -312,6 +312,9 @@ macro_rules! conformance_tests {
                 set_cookie_responses_are_not_cached,
                 kv_lists_string_values,
                 home_page_shows_the_sessions,
+                cross_site_login_and_logout_are_refused_and_change_nothing,
+                origin_of_another_host_is_refused,
+                requests_without_fetch_headers_pass,
                 $($server,)*
             ]);
         }

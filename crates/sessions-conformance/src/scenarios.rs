@@ -294,3 +294,64 @@ pub async fn home_page_shows_the_sessions(ctx: Ctx) {
     let flashes: Vec<String> = serde_json::from_str(&client.get("/flashes").await.body).expect("a JSON array");
     assert!(flashes.is_empty(), "the home page must consume the flashes it shows, left {flashes:?}");
 }
+
+/// The headers a browser sends with a form another site's page submits.
+const CROSS_SITE_FORM: &[(&str, &str)] = &[("Sec-Fetch-Site", "cross-site"), ("Origin", "http://evil.example")];
+
+/// A cross-site form `POST /login` or `POST /logout` is refused with `403`
+/// and changes nothing: no cookie, the logged-in user stays; a browser
+/// gets a page, a program one line.
+pub async fn cross_site_login_and_logout_are_refused_and_change_nothing(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    let cookie = client.cookie(MAIN).expect("login set the session cookie").to_owned();
+
+    let forged = client.post_form_with("/login", &[("user", "mallory")], CROSS_SITE_FORM).await;
+    expect_status(&forged, 403, "cross-site POST /login");
+    assert!(forged.set_cookies().is_empty(), "a refused request must set no cookie: {:?}", forged.set_cookies());
+    assert_eq!(forged.body.trim(), "cross-origin request refused", "a program gets one line");
+    let forged = client.post_form_with("/logout", &[], CROSS_SITE_FORM).await;
+    expect_status(&forged, 403, "cross-site POST /logout");
+    assert!(forged.set_cookies().is_empty(), "a refused logout must not remove the cookie");
+
+    let mut browser_form = CROSS_SITE_FORM.to_vec();
+    browser_form.push(("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"));
+    let page = client.post_form_with("/logout", &[], &browser_form).await;
+    expect_status(&page, 403, "cross-site POST /logout from a browser");
+    assert!(
+        page.header_values("content-type").iter().any(|v| v.starts_with("text/html")),
+        "a browser gets a page: {:?}",
+        page.headers
+    );
+
+    assert_eq!(client.cookie(MAIN), Some(cookie.as_str()), "the session cookie is unchanged");
+    let me = client.get("/me").await;
+    expect_status(&me, 200, "/me after refused forms");
+    assert_eq!(me.body, "ada", "the refused login must not change the user");
+}
+
+/// Without `Sec-Fetch-Site`, a `POST` whose `Origin` is another host is
+/// refused; one whose `Origin` is this host passes.
+pub async fn origin_of_another_host_is_refused(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    let forged = client.post_form_with("/login", &[("user", "mallory")], &[("Origin", "http://evil.example")]).await;
+    expect_status(&forged, 403, "POST /login with the Origin of another host");
+    assert!(forged.set_cookies().is_empty(), "a refused request must set no cookie");
+    expect_status(&client.get("/me").await, 401, "/me after a refused login");
+
+    let own = format!("http://{}", client.addr());
+    let reply = client.post_form_with("/login", &[("user", "ada")], &[("Origin", &own)]).await;
+    expect_status(&reply, 204, "POST /login with this host's Origin");
+    let reply = client.post_form_with("/flash", &[("message", "hi")], &[("Sec-Fetch-Site", "same-origin")]).await;
+    expect_status(&reply, 204, "POST /flash from the site's own page");
+}
+
+/// A `POST` with neither `Sec-Fetch-Site` nor `Origin` (a program) passes,
+/// and a cross-site `GET` (a link) is served.
+pub async fn requests_without_fetch_headers_pass(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    let link = client.send_with("GET", "/me", None, CROSS_SITE_FORM).await;
+    expect_status(&link, 200, "cross-site GET /me");
+    assert_eq!(link.body, "ada");
+}

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::web::{self, Data, Form, Query};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
 use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
 use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
 use sessions_core::backend::Backend;
+use sessions_core::edge::FailureKind;
 
 /// The demo's routes wrapped in a [`SessionMiddleware`] on the demo's
 /// registry.
@@ -30,6 +32,7 @@ pub fn app(
     App::new()
         .app_data(Data::from(demo.about))
         .wrap(SessionMiddleware::new(demo.registry))
+        .wrap(ErrorHandlers::new().handler(StatusCode::FORBIDDEN, refusal))
         .route("/", web::get().to(home))
         .route(
             "/counter",
@@ -72,6 +75,16 @@ pub fn app(
         .default_service(web::to(|r: HttpRequest| async move {
             Page(routes::unmatched(r.method().as_str(), r.path(), &visit(&r)))
         }))
+}
+
+/// The library's cross-origin refusal, as the kit's page or line.
+fn refusal<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    if response.response().extensions().get::<FailureKind>() != Some(&FailureKind::CrossOrigin) {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let (request, _) = response.into_parts();
+    let page = Page(routes::refused(&visit(&request))).respond_to(&request);
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, page).map_into_right_body()))
 }
 
 fn visit(request: &HttpRequest) -> Visit {

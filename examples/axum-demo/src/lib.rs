@@ -14,6 +14,7 @@ use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, Remember
 use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
 use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
 use sessions_core::backend::Backend;
+use sessions_core::edge::FailureKind;
 
 /// The demo's routes behind a [`SessionLayer`] on the demo's registry.
 pub fn app(demo: Demo) -> Router {
@@ -53,6 +54,17 @@ pub fn app(demo: Demo) -> Router {
         .fallback(unmatched)
         .with_state(demo.about)
         .layer(SessionLayer::new(demo.registry))
+        .layer(axum::middleware::from_fn(refusal))
+}
+
+/// The library's cross-origin refusal, as the kit's page or line.
+async fn refusal(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let visit = visit(request.headers());
+    let response = next.run(request).await;
+    match response.extensions().get::<FailureKind>() {
+        Some(FailureKind::CrossOrigin) => Page(routes::refused(&visit)).into_response(),
+        _ => response,
+    }
 }
 
 fn visit(headers: &HeaderMap) -> Visit {

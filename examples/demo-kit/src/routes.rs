@@ -33,6 +33,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use sessions_core::edge::FailureKind;
 use sessions_core::{Result, Session};
 
 use crate::about::About;
@@ -357,6 +358,30 @@ pub fn unmatched(method: &str, path: &str, visit: &Visit) -> Answer {
     match allow {
         Some(allow) => answer.with_header("allow", allow),
         None => answer,
+    }
+}
+
+/// A request the library refused as cross-origin (a form another site's
+/// page submitted): `403`, a page with a way back for a browser, the
+/// library's one line for a program. The demos answer the refusal with it
+/// in their framework's way (a middleware, error handler, catcher or
+/// `refuse_with`); nothing was loaded or saved.
+///
+/// ```
+/// use demo_kit::{Visit, routes::refused};
+///
+/// let program = refused(&Visit::default());
+/// assert_eq!((program.status(), program.body()), (403, "cross-origin request refused"));
+/// let browser = refused(&Visit::from_headers([("accept", &b"text/html"[..])]));
+/// assert!(browser.body().contains("another site"));
+/// ```
+pub fn refused(visit: &Visit) -> Answer {
+    if visit.wants_html() {
+        let text = "This form came from another site, so it was not sent to the demo: your session is unchanged. \
+                    Use the forms on the demo's own page.";
+        Answer::html(error_page(403, "Refused", text)).with_status(403)
+    } else {
+        Answer::text(FailureKind::CrossOrigin.reason()).with_status(403)
     }
 }
 

@@ -24,7 +24,7 @@ pub fn app(demo: Demo, figment: rocket::figment::Figment) -> Rocket<Build> {
         .attach(SessionFairing::new(demo.registry))
         .manage(demo.about)
         .mount("/", routes![home, counter, peek, flash, flashes, login, me, logout, remember, kv, prefs, both, favicon])
-        .register("/", catchers![unmatched])
+        .register("/", catchers![unmatched, refused])
 }
 
 type Reply = Result<Page, SessionError>;
@@ -118,6 +118,12 @@ fn favicon() -> Page {
 #[catch(404)]
 fn unmatched(request: &Request<'_>) -> Page {
     Page(routes::unmatched(request.method().as_str(), request.uri().path().as_str(), &visit(request)))
+}
+
+/// The library's cross-origin refusal, as the kit's page or line.
+#[catch(403)]
+fn refused(request: &Request<'_>) -> Page {
+    Page(routes::refused(&visit(request)))
 }
 
 /// The kit's forms are serde types; rocket parses forms with its own

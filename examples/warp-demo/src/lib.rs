@@ -105,9 +105,11 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
 
 /// The request's [`Visit`], as a filter.
 fn visit() -> impl Filter<Extract = (Visit,), Error = std::convert::Infallible> + Clone {
-    warp::header::headers_cloned().map(|headers: HeaderMap| {
-        Visit::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
-    })
+    warp::header::headers_cloned().map(|headers: HeaderMap| visit_of(&headers))
+}
+
+fn visit_of(headers: &HeaderMap) -> Visit {
+    Visit::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
 async fn home(sessions: Sessions, visit: Visit, about: Arc<About>) -> Page {
@@ -153,7 +155,8 @@ impl Reply for Answered {
 /// `warp::serve` runs itself.
 pub async fn serve(listener: TcpListener, demo: Demo, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let app = sessions_warp::wrap(warp::service(routes(demo.about)), demo.registry);
+    let app = sessions_warp::wrap(warp::service(routes(demo.about)), demo.registry)
+        .refuse_with(|headers: &HeaderMap| Answered(routes::refused(&visit_of(headers))));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
