@@ -27,7 +27,7 @@
 //!
 //! The demo routes the scenarios rely on are listed in the project README
 //! (`/counter`, `/peek`, `/flash`, `/flashes`, `/login`, `/me`, `/logout`,
-//! `/remember`, `/kv`, `/prefs`, `/both`).
+//! `/remember`, `/kv`, `/remove`, `/prefs`, `/both`).
 #![deny(missing_docs)]
 
 use std::fmt;
@@ -312,6 +312,10 @@ macro_rules! conformance_tests {
                 set_cookie_responses_are_not_cached,
                 kv_lists_string_values,
                 home_page_shows_the_sessions,
+                form_body_over_64_kib_is_refused_with_413,
+                get_changes_nothing,
+                kv_refuses_the_demos_own_keys,
+                every_response_forbids_framing_and_sniffing,
                 $($server,)*
             ]);
         }
