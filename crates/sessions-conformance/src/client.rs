@@ -67,6 +67,26 @@ impl Client {
         self.send_with("POST", path, Some(form_encode(fields)), headers).await
     }
 
+    /// Sends `POST path` with a form body of `body` bytes, as one body
+    /// with `Content-Length`, or with `chunked` in chunks of 16 KiB and no
+    /// length. The server may answer before it has read the body (a
+    /// refusal): the rest is then not sent, and the answer is what counts.
+    pub async fn post_body(&mut self, path: &str, body: Vec<u8>, chunked: bool) -> Reply {
+        let framed = if chunked {
+            let mut framed = Vec::with_capacity(body.len() + body.len() / 1000 + 16);
+            for chunk in body.chunks(16 * 1024) {
+                framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                framed.extend_from_slice(chunk);
+                framed.extend_from_slice(b"\r\n");
+            }
+            framed.extend_from_slice(b"0\r\n\r\n");
+            framed
+        } else {
+            body
+        };
+        self.exchange("POST", path, framed, if chunked { Framing::Chunked } else { Framing::Length }, &[]).await
+    }
+
     /// Sends one request and applies the response's `Set-Cookie` headers to
     /// the jar. Panics on a transport failure: the suite cannot go on.
     pub async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Reply {
@@ -81,6 +101,19 @@ impl Client {
         form: Option<String>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        let body = form.unwrap_or_default().into_bytes();
+        let framing = if method == "GET" { Framing::None } else { Framing::Length };
+        self.exchange(method, path, body, framing, headers).await
+    }
+
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        framing: Framing,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
@@ -89,15 +122,19 @@ impl Client {
             let cookies: Vec<String> = self.jar.iter().map(|(name, value)| format!("{name}={value}")).collect();
             request.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
         }
-        let body = form.unwrap_or_default();
-        if method != "GET" {
+        if framing != Framing::None {
             request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        match framing {
+            Framing::None => {}
+            Framing::Length => request.push_str(&format!("Content-Length: {}\r\n", body.len())),
+            Framing::Chunked => request.push_str("Transfer-Encoding: chunked\r\n"),
         }
         request.push_str("\r\n");
-        request.push_str(&body);
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(&body);
 
-        let raw = tokio::time::timeout(REQUEST_DEADLINE, exchange(self.addr, request.as_bytes()))
+        let raw = tokio::time::timeout(REQUEST_DEADLINE, exchange(self.addr, bytes))
             .await
             .unwrap_or_else(|_| panic!("{method} {path}: no complete response from {}", self.addr))
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -113,12 +150,33 @@ impl Client {
     }
 }
 
-async fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.write_all(request).await?;
+/// How a request's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length,
+    Chunked,
+}
+
+/// Writes `request` while reading the response, so a server that answers
+/// before reading the whole body (and closes) is heard: what it sent
+/// counts, however the write ended.
+async fn exchange(addr: SocketAddr, request: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    // The write's own end does not matter: a refusal may close the
+    // connection before all of it is read; once the answer is in, whatever
+    // is left unsent is dropped.
+    let write = tokio::spawn(async move { writer.write_all(&request).await.map(|()| writer) });
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    Ok(raw)
+    let read = reader.read_to_end(&mut raw).await;
+    write.abort();
+    match read {
+        Ok(_) => Ok(raw),
+        // The server answered, then reset the connection over the unread rest.
+        Err(_) if raw.windows(4).any(|w| w == b"\r\n\r\n") => Ok(raw),
+        Err(err) => Err(err),
+    }
 }
 
 /// Percent-encodes `fields` as a form body or query string.
@@ -295,6 +353,21 @@ mod tests {
     #[test]
     fn removal_cookie_is_recognised() {
         assert!(SetCookie::parse("id=; Path=/; Max-Age=0").unwrap().is_removal());
+    }
+
+    #[tokio::test]
+    async fn answer_before_the_body_is_read_is_heard() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 512];
+            let _ = stream.read(&mut head).await.unwrap();
+            stream.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n\r\nbig").await.unwrap();
+        });
+        let reply = Client::new(addr).post_body("/flash", vec![b'a'; 4 << 20], false).await;
+        assert_eq!((reply.status, reply.body.as_str()), (413, "big"));
+        server.await.unwrap();
     }
 
     #[test]

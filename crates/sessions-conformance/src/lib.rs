@@ -27,7 +27,7 @@
 //!
 //! The demo routes the scenarios rely on are listed in the project README
 //! (`/counter`, `/peek`, `/flash`, `/flashes`, `/login`, `/me`, `/logout`,
-//! `/remember`, `/kv`, `/prefs`, `/both`).
+//! `/remember`, `/kv`, `/remove`, `/prefs`, `/both`).
 #![deny(missing_docs)]
 
 use std::fmt;
@@ -315,6 +315,10 @@ macro_rules! conformance_tests {
                 cross_site_login_and_logout_are_refused_and_change_nothing,
                 origin_of_another_host_is_refused,
                 requests_without_fetch_headers_pass,
+                form_body_over_64_kib_is_refused_with_413,
+                get_changes_nothing,
+                kv_refuses_the_demos_own_keys,
+                every_response_forbids_framing_and_sniffing,
                 $($server,)*
             ]);
         }

@@ -20,6 +20,13 @@ async fn count(client: &mut Client, path: &str) -> u64 {
     reply.body.trim().parse().unwrap_or_else(|_| panic!("{path}: body `{}` is not a number", reply.body))
 }
 
+/// `POST /counter`: one more, answered.
+async fn count_up(client: &mut Client) -> u64 {
+    let reply = client.post_form("/counter", &[]).await;
+    expect_status(&reply, 200, "POST /counter");
+    reply.body.trim().parse().unwrap_or_else(|_| panic!("POST /counter: body `{}` is not a number", reply.body))
+}
+
 async fn login(client: &mut Client, user: &str) {
     let reply = client.post_form("/login", &[("user", user)]).await;
     expect_status(&reply, 204, "POST /login");
@@ -29,17 +36,17 @@ async fn login(client: &mut Client, user: &str) {
 pub async fn counter_increments_across_requests(ctx: Ctx) {
     let (app, mut client) = ctx.start_fresh();
     for expected in 1..=3 {
-        assert_eq!(count(&mut client, "/counter").await, expected, "the counter must persist between requests");
+        assert_eq!(count_up(&mut client).await, expected, "the counter must persist between requests");
     }
     let mut stranger = Client::new(app.addr);
-    assert_eq!(count(&mut stranger, "/counter").await, 1, "another client must get its own session");
+    assert_eq!(count_up(&mut stranger).await, 1, "another client must get its own session");
 }
 
 /// `/peek` reads the counter without sending any `Set-Cookie`.
 pub async fn peek_sends_no_set_cookie(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
+    count_up(&mut client).await;
     let reply = client.get("/peek").await;
     expect_status(&reply, 200, "/peek");
     assert_eq!(reply.body, "2", "/peek must show the current count");
@@ -65,7 +72,7 @@ pub async fn flash_is_read_once(ctx: Ctx) {
 /// Logging in issues a new cookie value and keeps the session's data.
 pub async fn login_changes_the_session_id(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
     let before = client.cookie(MAIN).expect("the counter set the session cookie").to_owned();
     login(&mut client, "ada").await;
     let after = client.cookie(MAIN).expect("login keeps a session cookie").to_owned();
@@ -79,7 +86,7 @@ pub async fn login_changes_the_session_id(ctx: Ctx) {
 /// Server stores: after a login, the pre-login cookie names no session.
 pub async fn old_id_is_unknown_after_login(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
     let mut planted = client.clone();
     login(&mut client, "ada").await;
     assert_eq!(count(&mut planted, "/peek").await, 0, "the pre-login id must be unknown after login");
@@ -111,14 +118,14 @@ pub async fn replayed_cookie_after_logout_is_anonymous(ctx: Ctx) {
 /// session, never an error status.
 pub async fn tampered_cookie_yields_a_fresh_session(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
+    count_up(&mut client).await;
     let value = client.cookie(MAIN).expect("the counter set the session cookie").to_owned();
     let mut bytes = value.into_bytes();
     let middle = bytes.len() / 2;
     bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
     client.set_cookie(MAIN, &String::from_utf8(bytes).expect("cookie values are ASCII"));
-    let reply = client.get("/counter").await;
+    let reply = client.post_form("/counter", &[]).await;
     expect_status(&reply, 200, "/counter with a tampered cookie");
     assert_eq!(reply.body, "1", "a tampered cookie must give a fresh session");
 }
@@ -142,7 +149,7 @@ pub async fn garbage_cookie_yields_a_fresh_session(ctx: Ctx) {
 /// makes it a browser-session cookie again; the data stays.
 pub async fn remember_me_toggles_max_age(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    let first = client.get("/counter").await;
+    let first = client.post_form("/counter", &[]).await;
     let cookie = first.set_cookie(MAIN).expect("the counter sets the session cookie");
     assert_eq!(cookie.max_age(), None, "a new session is a browser-session cookie: {cookie:?}");
 
@@ -163,8 +170,8 @@ pub async fn remember_me_toggles_max_age(ctx: Ctx) {
 /// both read by one request.
 pub async fn two_sessions_are_used_in_one_request(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
-    let prefs = client.get("/prefs?theme=dark").await;
+    count_up(&mut client).await;
+    let prefs = client.post_form("/prefs", &[("theme", "dark")]).await;
     expect_status(&prefs, 200, "/prefs");
     assert_eq!(prefs.body, "dark");
     assert!(prefs.set_cookie(PREFS).is_some(), "the prefs session must set its own cookie");
@@ -182,13 +189,13 @@ pub async fn rotated_key_accepts_old_cookie_and_reissues_it(ctx: Ctx) {
     let (old, new) = (random_key().to_base64(), random_key().to_base64());
     let app = ctx.start(std::slice::from_ref(&old), false);
     let mut client = Client::new(app.addr);
-    count(&mut client, "/counter").await;
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
+    count_up(&mut client).await;
     drop(app);
 
     let app = ctx.start(&[new.clone(), old.clone()], false);
     client.set_addr(app.addr);
-    let reply = client.get("/counter").await;
+    let reply = client.post_form("/counter", &[]).await;
     expect_status(&reply, 200, "/counter after rotation");
     assert_eq!(reply.body, "3", "a cookie under the old key must still be accepted");
     assert!(reply.set_cookie(MAIN).is_some(), "the cookie must be re-issued under the new key");
@@ -203,7 +210,7 @@ pub async fn rotated_key_accepts_old_cookie_and_reissues_it(ctx: Ctx) {
 pub async fn cookie_attributes_are_secure_by_default(ctx: Ctx) {
     let app = ctx.start(&[random_key().to_base64()], true);
     let mut client = Client::new(app.addr);
-    let reply = client.get("/counter").await;
+    let reply = client.post_form("/counter", &[]).await;
     let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
     assert!(cookie.has("HttpOnly"), "missing HttpOnly: {cookie:?}");
     assert_eq!(cookie.attribute("SameSite"), Some("Lax"), "{cookie:?}");
@@ -214,7 +221,7 @@ pub async fn cookie_attributes_are_secure_by_default(ctx: Ctx) {
 /// `SESSION_SECURE=0` drops `Secure` and nothing else.
 pub async fn secure_attribute_can_be_turned_off(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    let reply = client.get("/counter").await;
+    let reply = client.post_form("/counter", &[]).await;
     let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
     assert!(!cookie.has("Secure"), "SESSION_SECURE=0 must drop Secure: {cookie:?}");
     assert!(cookie.has("HttpOnly"), "{cookie:?}");
@@ -224,16 +231,16 @@ pub async fn secure_attribute_can_be_turned_off(ctx: Ctx) {
 /// it set one.
 pub async fn session_responses_vary_on_cookie(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    for path in ["/counter", "/peek"] {
-        let reply = client.get(path).await;
-        assert!(reply.has_token("vary", "cookie"), "{path} read a session but has no `Vary: Cookie`");
+    for (method, path) in [("POST", "/counter"), ("GET", "/peek")] {
+        let reply = client.send(method, path, None).await;
+        assert!(reply.has_token("vary", "cookie"), "{method} {path} read a session but has no `Vary: Cookie`");
     }
 }
 
 /// A response that sets a cookie tells shared caches not to store it.
 pub async fn set_cookie_responses_are_not_cached(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    let reply = client.get("/counter").await;
+    let reply = client.post_form("/counter", &[]).await;
     assert!(!reply.header_values("set-cookie").is_empty());
     assert!(
         reply.header_values("cache-control").iter().any(|v| v.contains("no-cache=\"set-cookie\"")),
@@ -245,9 +252,9 @@ pub async fn set_cookie_responses_are_not_cached(ctx: Ctx) {
 /// `/kv` stores strings under any key and lists them.
 pub async fn kv_lists_string_values(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    expect_status(&client.get("/kv?k=colour&v=blue%20green").await, 204, "/kv set");
-    expect_status(&client.get("/kv?k=size&v=L").await, 204, "/kv set");
-    count(&mut client, "/counter").await;
+    expect_status(&client.post_form("/kv", &[("k", "colour"), ("v", "blue green")]).await, 204, "POST /kv");
+    expect_status(&client.post_form("/kv", &[("k", "size"), ("v", "L")]).await, 204, "POST /kv");
+    count_up(&mut client).await;
     let reply = client.get("/kv").await;
     expect_status(&reply, 200, "/kv list");
     let listed: BTreeMap<String, String> = serde_json::from_str(&reply.body).expect("/kv returns a JSON object");
@@ -261,11 +268,14 @@ pub async fn kv_lists_string_values(ctx: Ctx) {
 pub async fn concurrent_writes_of_distinct_keys_are_all_kept(ctx: Ctx) {
     const WRITERS: usize = 16;
     let (_app, mut client) = ctx.start_fresh();
-    expect_status(&client.get("/kv?k=first&v=0").await, 204, "/kv set");
+    expect_status(&client.post_form("/kv", &[("k", "first"), ("v", "0")]).await, 204, "POST /kv");
     let writers: Vec<_> = (0..WRITERS)
         .map(|i| {
             let mut writer = client.clone();
-            tokio::spawn(async move { writer.get(&format!("/kv?k=key{i}&v={i}")).await.status })
+            tokio::spawn(async move {
+                let (key, value) = (format!("key{i}"), i.to_string());
+                writer.post_form("/kv", &[("k", &key), ("v", &value)]).await.status
+            })
         })
         .collect();
     for writer in writers {
@@ -282,9 +292,9 @@ pub async fn concurrent_writes_of_distinct_keys_are_all_kept(ctx: Ctx) {
 /// flashes, and taking the flashes there consumes them.
 pub async fn home_page_shows_the_sessions(ctx: Ctx) {
     let (_app, mut client) = ctx.start_fresh();
-    count(&mut client, "/counter").await;
+    count_up(&mut client).await;
     login(&mut client, "ada").await;
-    client.get("/prefs?theme=solarized").await;
+    client.post_form("/prefs", &[("theme", "solarized")]).await;
     client.post_form("/flash", &[("message", "hello <there>")]).await;
     let page = client.get("/").await;
     expect_status(&page, 200, "/");
@@ -354,4 +364,134 @@ pub async fn requests_without_fetch_headers_pass(ctx: Ctx) {
     let link = client.send_with("GET", "/me", None, CROSS_SITE_FORM).await;
     expect_status(&link, 200, "cross-site GET /me");
     assert_eq!(link.body, "ada");
+}
+
+/// What the demo holds for `client`, read without changing anything: the
+/// counter, the user, the flashes (taken), the values and the theme.
+async fn holdings(client: &mut Client) -> (u64, u16, String, String, String) {
+    let counted = count(client, "/peek").await;
+    let me = client.get("/me").await.status;
+    let flashes = client.get("/flashes").await.body;
+    let values = client.get("/kv").await.body;
+    let theme = client.get("/prefs").await.body;
+    (counted, me, flashes, values, theme)
+}
+
+/// The form routes and a form for each, every field of it padded to
+/// `size` bytes.
+fn forms(size: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let pad = "a".repeat(size);
+    vec![
+        ("/flash", format!("message={pad}").into_bytes()),
+        ("/login", format!("user={pad}").into_bytes()),
+        ("/kv", format!("k=big&v={pad}").into_bytes()),
+        ("/prefs", format!("theme={pad}").into_bytes()),
+        ("/remember", format!("on=1&pad={pad}").into_bytes()),
+        ("/remove", format!("k={pad}").into_bytes()),
+    ]
+}
+
+/// Every form route refuses a body over 64 KiB with `413`, whether its
+/// `Content-Length` says so (answered before it is read) or it comes in
+/// chunks with no length, and stores nothing of it; a body just under the
+/// limit is read, on every route alike.
+pub async fn form_body_over_64_kib_is_refused_with_413(ctx: Ctx) {
+    const LIMIT: usize = 64 * 1024;
+    let (app, mut client) = ctx.start_fresh();
+    count_up(&mut client).await;
+    let before = holdings(&mut client).await;
+    let cookie = client.cookie(MAIN).map(str::to_owned);
+    for (path, body) in forms(1 << 20) {
+        for chunked in [false, true] {
+            let reply = client.post_body(path, body.clone(), chunked).await;
+            let how = if chunked { "chunked, no Content-Length" } else { "with Content-Length" };
+            expect_status(&reply, 413, &format!("POST {path} with 1 MiB {how}"));
+            assert_eq!(client.cookie(MAIN).map(str::to_owned), cookie, "a refused body changed the session cookie");
+        }
+    }
+    assert_eq!(holdings(&mut client).await, before, "a refused body changed what the session holds");
+    let mut stranger = Client::new(app.addr);
+    let reply = stranger.post_body("/flash", forms(LIMIT + 1).swap_remove(0).1, true).await;
+    expect_status(&reply, 413, "POST /flash just over the limit, chunked");
+    assert!(reply.header_values("set-cookie").is_empty(), "a refused body started a session: {:?}", reply.headers);
+    // Under the limit, a field the form does not have pads the body.
+    let padded = format!("message=hi&pad={}", "a".repeat(LIMIT - 1024)).into_bytes();
+    for chunked in [false, true] {
+        expect_status(&client.post_body("/flash", padded.clone(), chunked).await, 204, "POST /flash of 63 KiB");
+    }
+    let flashes: Vec<String> = serde_json::from_str(&client.get("/flashes").await.body).expect("a JSON array");
+    assert_eq!(flashes, ["hi", "hi"]);
+}
+
+/// No `GET` changes a value: the old query forms of `/kv`, `/prefs` and
+/// `/counter` read, or are refused, and leave the sessions as they were.
+pub async fn get_changes_nothing(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    count_up(&mut client).await;
+    let before = holdings(&mut client).await;
+    let cookies = (client.cookie(MAIN).map(str::to_owned), client.cookie(PREFS).map(str::to_owned));
+    for path in
+        ["/kv?k=user&v=mallory", "/kv?k=colour&v=red", "/prefs?theme=dark", "/counter", "/logout", "/flash?message=x"]
+    {
+        let reply = client.get(path).await;
+        assert!(reply.header_values("set-cookie").is_empty(), "GET {path} set a cookie: {:?}", reply.headers);
+    }
+    assert_eq!(
+        (client.cookie(MAIN).map(str::to_owned), client.cookie(PREFS).map(str::to_owned)),
+        cookies,
+        "a GET changed a cookie"
+    );
+    assert_eq!(holdings(&mut client).await, before, "a GET changed what the session holds");
+    assert_eq!(client.get("/me").await.body, "ada");
+    expect_status(&client.get("/counter").await, 405, "GET /counter");
+}
+
+/// `POST /kv` cannot write the keys the demo itself reads: `user` is
+/// written by logging in, `count` by the counter.
+pub async fn kv_refuses_the_demos_own_keys(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, "ada").await;
+    count_up(&mut client).await;
+    for key in ["user", "count"] {
+        let reply = client.post_form("/kv", &[("k", key), ("v", "mallory")]).await;
+        expect_status(&reply, 422, &format!("POST /kv k={key}"));
+    }
+    expect_status(&client.post_form("/kv", &[("k", ""), ("v", "x")]).await, 422, "POST /kv with an empty key");
+    assert_eq!(client.get("/me").await.body, "ada", "/kv rewrote the login");
+    assert_eq!(count(&mut client, "/peek").await, 1, "/kv rewrote the counter");
+    let home = client.get("/").await;
+    expect_status(&home, 200, "/ after refused writes");
+}
+
+/// Every response, a page, a program's answer, an error or a refusal,
+/// forbids framing (`X-Frame-Options: DENY`, CSP `frame-ancestors
+/// 'none'`) and content sniffing, and sets a referrer policy.
+pub async fn every_response_forbids_framing_and_sniffing(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_fresh();
+    let replies = [
+        ("GET /", client.get("/").await),
+        ("POST /counter", client.post_form("/counter", &[]).await),
+        ("GET /peek", client.get("/peek").await),
+        ("GET /nowhere", client.get("/nowhere").await),
+        ("GET /flash", client.get("/flash").await),
+        ("POST /kv k=user", client.post_form("/kv", &[("k", "user")]).await),
+        ("POST /flash of 1 MiB", client.post_body("/flash", vec![b'a'; 1 << 20], false).await),
+        ("GET /favicon.ico", client.get("/favicon.ico").await),
+    ];
+    for (what, reply) in replies {
+        let one = |name: &str| reply.header_values(name).first().map(|v| v.to_owned()).unwrap_or_default();
+        assert!(
+            one("x-frame-options").eq_ignore_ascii_case("deny"),
+            "{what}: X-Frame-Options {:?}",
+            one("x-frame-options")
+        );
+        let policy = one("content-security-policy");
+        assert!(
+            policy.split(';').any(|d| d.split_whitespace().collect::<Vec<_>>() == ["frame-ancestors", "'none'"]),
+            "{what}: Content-Security-Policy without frame-ancestors 'none': {policy:?}"
+        );
+        assert!(one("x-content-type-options").eq_ignore_ascii_case("nosniff"), "{what}: no X-Content-Type-Options");
+        assert!(!one("referrer-policy").is_empty(), "{what}: no Referrer-Policy");
+    }
 }

@@ -6,18 +6,20 @@
 use std::sync::Arc;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::{InternalError, UrlencodedError};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::web::{self, Data, Form, Query};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::web::{self, Data, Form, FormConfig};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
-use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
+use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
 use sessions_core::backend::Backend;
 use sessions_core::edge::FailureKind;
 
 /// The demo's routes wrapped in a [`SessionMiddleware`] on the demo's
-/// registry.
+/// registry; form bodies are bounded by [`routes::BODY_LIMIT`], and every
+/// response carries the kit's [`SECURITY_HEADERS`].
 pub fn app(
     demo: Demo,
 ) -> App<
@@ -31,14 +33,17 @@ pub fn app(
 > {
     App::new()
         .app_data(Data::from(demo.about))
+        .app_data(form_config())
         .wrap(SessionMiddleware::new(demo.registry))
         .wrap(ErrorHandlers::new().handler(StatusCode::FORBIDDEN, refusal))
+        // Outermost: the session middleware's own answers carry them too.
+        .wrap(SECURITY_HEADERS.iter().fold(DefaultHeaders::new(), |headers, header| headers.add(*header)))
         .route("/", web::get().to(home))
         .route(
             "/counter",
-            web::get().to(|s: Session, r: HttpRequest| async move { reply(routes::counter(&s, &visit(&r))) }),
+            web::post().to(|s: Session, r: HttpRequest| async move { reply(routes::counter(&s, &visit(&r))) }),
         )
-        .route("/peek", web::get().to(|s: Session| async move { reply(routes::peek(&s)) }))
+        .route("/peek", web::get().to(|s: Session, r: HttpRequest| async move { reply(routes::peek(&s, &visit(&r))) }))
         .route(
             "/flash",
             web::post().to(|s: Session, r: HttpRequest, f: Form<FlashForm>| async move {
@@ -52,7 +57,7 @@ pub fn app(
                 reply(routes::login(&s, &f, &visit(&r)))
             }),
         )
-        .route("/me", web::get().to(|s: Session| async move { reply(routes::me(&s)) }))
+        .route("/me", web::get().to(|s: Session, r: HttpRequest| async move { reply(routes::me(&s, &visit(&r))) }))
         .route(
             "/logout",
             web::post().to(|s: Session, r: HttpRequest| async move { reply(routes::logout(&s, &visit(&r))) }),
@@ -63,13 +68,16 @@ pub fn app(
                 reply(routes::remember(&s, &f, &visit(&r)))
             }),
         )
+        .route("/kv", web::get().to(|s: Session| async move { Page(routes::kv_list(&s)) }))
         .route(
             "/kv",
-            web::get().to(|s: Session, r: HttpRequest, q: Query<KvQuery>| async move {
-                reply(routes::kv(&s, &q, &visit(&r)))
+            web::post().to(|s: Session, r: HttpRequest, f: Form<KvForm>| async move {
+                reply(routes::kv_set(&s, &f, &visit(&r)))
             }),
         )
-        .route("/prefs", web::get().to(prefs))
+        .route("/remove", web::post().to(remove))
+        .route("/prefs", web::get().to(prefs_read))
+        .route("/prefs", web::post().to(prefs_set))
         .route("/both", web::get().to(both))
         .route("/favicon.ico", web::get().to(|| async { Page(routes::favicon()) }))
         .default_service(web::to(|r: HttpRequest| async move {
@@ -87,6 +95,20 @@ fn refusal<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRes
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, page).map_into_right_body()))
 }
 
+/// Form bodies up to [`routes::BODY_LIMIT`] (actix reads 16 KiB by
+/// default), a longer one answered with the kit's `413`: before it is
+/// read when `Content-Length` says so, as soon as it passes the limit
+/// when chunked.
+fn form_config() -> FormConfig {
+    FormConfig::default().limit(routes::BODY_LIMIT).error_handler(|error, request| match error {
+        UrlencodedError::Overflow { .. } => {
+            let answer = Page(routes::too_large(&visit(request))).respond_to(request);
+            InternalError::from_response(error, answer).into()
+        }
+        error => error.into(),
+    })
+}
+
 fn visit(request: &HttpRequest) -> Visit {
     Visit::from_headers(request.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
@@ -96,12 +118,22 @@ async fn home(about: Data<About>, sessions: Sessions, request: HttpRequest) -> R
     reply(routes::home(&session, &prefs, &visit(&request), &about))
 }
 
-async fn prefs(sessions: Sessions, request: HttpRequest, query: Query<PrefsQuery>) -> Result<Page, SessionError> {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query, &visit(&request)))
+async fn prefs_read(sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {
+    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit(&request)))
 }
 
-async fn both(sessions: Sessions) -> Result<Page, SessionError> {
-    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn prefs_set(sessions: Sessions, request: HttpRequest, form: Form<PrefsForm>) -> Result<Page, SessionError> {
+    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit(&request)))
+}
+
+async fn remove(sessions: Sessions, request: HttpRequest, form: Form<RemoveForm>) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::remove(&session, &prefs, &form, &visit(&request)))
+}
+
+async fn both(sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::both(&session, &prefs, &visit(&request)))
 }
 
 /// A kit answer as an actix response.

@@ -6,22 +6,27 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Form, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
+use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
 use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
 use sessions_core::backend::Backend;
 use sessions_core::edge::FailureKind;
 
-/// The demo's routes behind a [`SessionLayer`] on the demo's registry.
+/// The demo's routes behind a [`SessionLayer`] on the demo's registry;
+/// form bodies are bounded by [`routes::BODY_LIMIT`], and every response,
+/// the session layer's own included, carries the kit's
+/// [`SECURITY_HEADERS`].
 pub fn app(demo: Demo) -> Router {
     Router::new()
         .route("/", get(home))
-        .route("/counter", get(|s: Session, h: HeaderMap| async move { reply(routes::counter(&s, &visit(&h))) }))
-        .route("/peek", get(|s: Session| async move { reply(routes::peek(&s)) }))
+        .route("/counter", post(|s: Session, h: HeaderMap| async move { reply(routes::counter(&s, &visit(&h))) }))
+        .route("/peek", get(|s: Session, h: HeaderMap| async move { reply(routes::peek(&s, &visit(&h))) }))
         .route(
             "/flash",
             post(|s: Session, h: HeaderMap, Form(f): Form<FlashForm>| async move {
@@ -35,7 +40,7 @@ pub fn app(demo: Demo) -> Router {
                 reply(routes::login(&s, &f, &visit(&h)))
             }),
         )
-        .route("/me", get(|s: Session| async move { reply(routes::me(&s)) }))
+        .route("/me", get(|s: Session, h: HeaderMap| async move { reply(routes::me(&s, &visit(&h))) }))
         .route("/logout", post(|s: Session, h: HeaderMap| async move { reply(routes::logout(&s, &visit(&h))) }))
         .route(
             "/remember",
@@ -45,26 +50,57 @@ pub fn app(demo: Demo) -> Router {
         )
         .route(
             "/kv",
-            get(|s: Session, h: HeaderMap, Query(q): Query<KvQuery>| async move { reply(routes::kv(&s, &q, &visit(&h))) }),
+            get(|s: Session| async move { Page(routes::kv_list(&s)) }).post(
+                |s: Session, h: HeaderMap, Form(f): Form<KvForm>| async move { reply(routes::kv_set(&s, &f, &visit(&h))) },
+            ),
         )
-        .route("/prefs", get(prefs))
+        .route("/remove", post(remove))
+        .route("/prefs", get(prefs_read).post(prefs_set))
         .route("/both", get(both))
         .route("/favicon.ico", get(|| async { Page(routes::favicon()) }))
         .method_not_allowed_fallback(unmatched)
         .fallback(unmatched)
         .with_state(demo.about)
+        // Inside the session layer: a refused body never reaches a handler,
+        // and the session layer still sees the answer.
+        .layer(middleware::from_fn(limit_body))
+        .layer(DefaultBodyLimit::max(routes::BODY_LIMIT))
         .layer(SessionLayer::new(demo.registry))
-        .layer(axum::middleware::from_fn(refusal))
+        .layer(middleware::from_fn(refusal))
+        .layer(middleware::map_response(security_headers))
 }
 
 /// The library's cross-origin refusal, as the kit's page or line.
-async fn refusal(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn refusal(request: Request, next: Next) -> Response {
     let visit = visit(request.headers());
     let response = next.run(request).await;
     match response.extensions().get::<FailureKind>() {
         Some(FailureKind::CrossOrigin) => Page(routes::refused(&visit)).into_response(),
         _ => response,
     }
+}
+
+/// A body longer than [`routes::BODY_LIMIT`] answered with the kit's
+/// `413`: at once when `Content-Length` says so, and in place of axum's own
+/// rejection when a chunked body passes the limit.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let visit = visit(request.headers());
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > routes::BODY_LIMIT as u64) {
+        return Page(routes::too_large(&visit)).into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Page(routes::too_large(&visit)).into_response();
+    }
+    response
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn visit(headers: &HeaderMap) -> Visit {
@@ -76,12 +112,22 @@ async fn home(State(about): State<Arc<About>>, sessions: Sessions, headers: Head
     reply(routes::home(&session, &prefs, &visit(&headers), &about))
 }
 
-async fn prefs(sessions: Sessions, headers: HeaderMap, Query(query): Query<PrefsQuery>) -> Result<Page, SessionError> {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query, &visit(&headers)))
+async fn prefs_read(sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {
+    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit(&headers)))
 }
 
-async fn both(sessions: Sessions) -> Result<Page, SessionError> {
-    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn prefs_set(sessions: Sessions, headers: HeaderMap, Form(form): Form<PrefsForm>) -> Result<Page, SessionError> {
+    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit(&headers)))
+}
+
+async fn remove(sessions: Sessions, headers: HeaderMap, Form(form): Form<RemoveForm>) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::remove(&session, &prefs, &form, &visit(&headers)))
+}
+
+async fn both(sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::both(&session, &prefs, &visit(&headers)))
 }
 
 async fn unmatched(method: Method, uri: Uri, headers: HeaderMap) -> Page {

@@ -17,14 +17,14 @@ async fn store_outage_fails_closed_and_recovers_without_a_restart() {
     let config = Config::from_vars(vars).expect("config");
     let app = axum_demo::spawn(&config, None).expect("start the demo");
     let mut client = Client::new(app.addr);
-    assert_eq!(client.get("/counter").await.body, "1");
-    assert_eq!(client.get("/counter").await.body, "2");
+    assert_eq!(client.post_form("/counter", &[]).await.body, "1");
+    assert_eq!(client.post_form("/counter", &[]).await.body, "2");
 
     redis.kill();
     // The client gives up on a hung server after its own deadline, so a
     // request that never answers fails here rather than blocking.
-    for path in ["/counter", "/peek", "/me"] {
-        let reply = client.get(path).await;
+    for (method, path) in [("POST", "/counter"), ("GET", "/peek"), ("GET", "/me")] {
+        let reply = client.send(method, path, None).await;
         assert_eq!(reply.status, 503, "{path} while the store is down: {} {}", reply.status, reply.body);
         assert!(reply.set_cookies().is_empty(), "{path}: no session is handed out while the store is down");
         assert_eq!(reply.body, "session storage unavailable", "{path}: one answer whatever step failed");
@@ -33,7 +33,7 @@ async fn store_outage_fails_closed_and_recovers_without_a_restart() {
     redis.restart();
     let mut recovered = None;
     for _ in 0..50 {
-        let reply = client.get("/counter").await;
+        let reply = client.post_form("/counter", &[]).await;
         if reply.status == 200 {
             recovered = Some(reply.body);
             break;
@@ -44,5 +44,5 @@ async fn store_outage_fails_closed_and_recovers_without_a_restart() {
     // The restarted server kept nothing, so the old id is unknown and a new
     // session starts: the app served again without being restarted.
     assert_eq!(recovered.as_deref(), Some("1"), "the app never recovered");
-    assert_eq!(client.get("/counter").await.body, "2");
+    assert_eq!(client.post_form("/counter", &[]).await.body, "2");
 }

@@ -99,9 +99,9 @@ impl Load {
                         let at = phase.load(Ordering::SeqCst);
                         let start = epoch.elapsed();
                         let reply = if member {
-                            jar.get(&format!("/kv?k={key}&v=1")).await
+                            jar.post_form("/kv", &[("k", &key), ("v", "1")]).await
                         } else {
-                            Client::new(addr).get("/counter").await
+                            Client::new(addr).post_form("/counter", &[]).await
                         };
                         let end = epoch.elapsed();
                         let sample = Sample {

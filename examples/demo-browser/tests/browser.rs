@@ -2,7 +2,10 @@
 //! the page: the counter persists across reloads; a flash shows once; an
 //! empty user name is refused; login shows the user and changes the id
 //! cookie; remember-me sets a persistent cookie and forget-me takes its
-//! expiry away; the theme applies; a second browser has its own session;
+//! expiry away; the theme applies; the page's inline style and script
+//! pass its content security policy and an injected script does not;
+//! values are stored by a form, the demo's own keys refused, and a link
+//! changes nothing; a second browser has its own session;
 //! Back and reload show the current state; logout clears the user; a
 //! tampered cookie is removed with a notice; a wrong method or address
 //! gets the same page in every framework; Secure cookies are kept on
@@ -196,6 +199,28 @@ impl Walk<'_> {
         }
         self.shot("5-dark-theme").await?;
 
+        self.step = "the page's own style and script pass its security policy, an injected script does not";
+        let verdict = self.async_script(POLICY_PROBE).await?;
+        if verdict != r#"{"injected":false,"violations":["script-src-elem"]}"# {
+            return Err(format!("the content security policy judged the page's inline parts wrongly: {verdict}"));
+        }
+
+        self.step = "values are stored by a form and the demo's own keys refused";
+        self.fill("#kv-form input[name=k]", "colour").await?;
+        self.fill("#kv-form input[name=v]", "blue").await?;
+        self.click("#kv-form button").await?;
+        self.expect_contains("#notices", "Stored colour").await?;
+        self.expect_contains("#values", "blue").await?;
+        self.fill("#kv-form input[name=k]", "user").await?;
+        self.fill("#kv-form input[name=v]", "mallory").await?;
+        self.click("#kv-form button").await?;
+        self.expect_contains("#notices", "user is the demo's own: log in").await?;
+        self.expect_text("#user", "ada").await?;
+        self.shot("5-values").await?;
+        self.goto("/kv?k=user&v=mallory").await?;
+        self.goto("/").await?;
+        self.expect_text("#user", "ada").await?;
+
         self.step = "a second browser has its own session";
         let other = driver.browser().await?;
         let stranger = Walk { demo: self.demo, base: self.base.clone(), browser: other, step: self.step };
@@ -355,6 +380,16 @@ impl Walk<'_> {
         })
     }
 
+    /// Runs `js` as an asynchronous script: it answers by calling its last
+    /// argument.
+    async fn async_script(&self, js: &str) -> Result<String, String> {
+        let value = self.browser.client().execute_async(js, vec![]).await.map_err(|e| format!("script: {e}"))?;
+        Ok(match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
     async fn expect_text(&self, css: &str, want: &str) -> Step {
         let got = self.text(css).await?;
         if got == want { Ok(()) } else { Err(format!("{css} shows {got:?}, expected {want:?}")) }
@@ -381,6 +416,26 @@ impl Walk<'_> {
         self.browser.screenshot(&path).await
     }
 }
+
+/// Inserts copies of the page's inline style and script, and a script of
+/// its own, then reports which the page's content security policy refused
+/// (WebDriver's own scripts are exempt, the elements they insert are not):
+/// only the foreign script must be refused, and it must not have run.
+const POLICY_PROBE: &str = r#"
+const done = arguments[arguments.length - 1];
+const violations = [];
+document.addEventListener("securitypolicyviolation", (e) => violations.push(e.violatedDirective));
+for (const [tag, text] of [
+    ["style", document.querySelector("style").textContent],
+    ["script", document.querySelector("script").textContent],
+    ["script", "window.__injected = true;"],
+]) {
+    const element = document.createElement(tag);
+    element.textContent = text;
+    document.head.appendChild(element);
+}
+setTimeout(() => done(JSON.stringify({ injected: window.__injected === true, violations })), 500);
+"#;
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)

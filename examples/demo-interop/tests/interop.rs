@@ -21,15 +21,17 @@ fn run(test: impl Future<Output = ()>) {
 /// then checked as ended on `first`.
 async fn session_moves_between(pair: &str, first: &Background, second: &Background) {
     let mut client = Client::new(first.addr);
-    for (path, want) in [("/counter", "1"), ("/counter", "2"), ("/prefs?theme=dark", "dark")] {
-        let reply = client.get(path).await;
+    for (path, form, want) in
+        [("/counter", None, "1"), ("/counter", None, "2"), ("/prefs", Some(("theme", "dark")), "dark")]
+    {
+        let reply = client.post_form(path, &Vec::from_iter(form)).await;
         assert_eq!((reply.status, reply.body.as_str()), (200, want), "{pair}: {path} on the first demo");
     }
     assert_eq!(client.post_form("/flash", &[("message", "hello")]).await.status, 204, "{pair}");
     assert_eq!(client.post_form("/login", &[("user", "ada")]).await.status, 204, "{pair}");
 
     client.set_addr(second.addr);
-    let counted = client.get("/counter").await;
+    let counted = client.post_form("/counter", &[]).await;
     assert_eq!(counted.body, "3", "{pair}: the second demo continues the counter");
     assert_eq!(client.get("/prefs").await.body, "dark", "{pair}: and reads the prefs session");
     assert_eq!(client.get("/flashes").await.body, r#"["hello"]"#, "{pair}: and shows the flash once");
@@ -99,9 +101,9 @@ fn no_demo_accepts_a_session_under_other_keys() {
             let second = demo_kit::launch(vars(&random_key().to_base64(), "cookie"), *second_spawn).expect("starts");
             run(async {
                 let mut client = Client::new(first.addr);
-                assert_eq!(client.get("/counter").await.body, "1");
+                assert_eq!(client.post_form("/counter", &[]).await.body, "1");
                 client.set_addr(second.addr);
-                let reply = client.get("/counter").await;
+                let reply = client.post_form("/counter", &[]).await;
                 assert_eq!(reply.body, "1", "{first_name} -> {second_name}: foreign keys start a fresh session");
             });
         }

@@ -12,7 +12,8 @@
 //! hands back: an [`Answer`] (status, headers, body) that the demo turns
 //! into its framework's response. Requests no route takes go to
 //! [`routes::unmatched`], so a wrong address or method answers alike
-//! everywhere.
+//! everywhere. Every response carries [`SECURITY_HEADERS`], every form
+//! body is bounded by [`routes::BODY_LIMIT`], and no `GET` writes a value.
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -47,7 +48,9 @@ mod visit;
 pub use about::About;
 pub use answer::Answer;
 pub use config::{Config, ConfigError, DEFAULT_ADDR, MAIN_SESSION, PREFS_SESSION, StoreSpec};
-pub use page::{FAVICON_SVG, HomeView, Notice, error_page, home_page};
+pub use page::{
+    CONTENT_SECURITY_POLICY, FAVICON_SVG, HomeView, Notice, SECURITY_HEADERS, Unreadable, error_page, home_page,
+};
 pub use run::{
     Background, Demo, Shutdown, Spawn, Task, init_logging, launch, main, spawn, tokio_runtime, wait_until_serving,
 };

@@ -57,6 +57,28 @@ pub struct HomeView {
     pub fresh: bool,
     /// The cookies the browser sent: name and size in bytes.
     pub cookies: Vec<(String, usize)>,
+    /// Values the page could not read as the type it expects; each is
+    /// shown with a form that removes it.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A stored value of another type than the demo reads under its key (a
+/// string under `count`, say): the page says so and offers to remove it
+/// instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The session holding it: [`MAIN_SESSION`] or [`PREFS_SESSION`].
+    pub session: &'static str,
+    /// Its key.
+    pub key: String,
+    /// What the demo expected there, such as "a number".
+    pub expected: &'static str,
+}
+
+impl HomeView {
+    fn unreadable(&self, session: &str, key: &str) -> bool {
+        self.unreadable.iter().any(|u| u.session == session && u.key == key)
+    }
 }
 
 /// The demo's HTML home page, the same in every framework.
@@ -82,9 +104,26 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
         let items: String = view.flashes.iter().map(|f| format!("<li>{}</li>", escape(f))).collect();
         format!(r#"<ul id="flashes" class="flashes">{items}</ul>"#)
     };
-    let user = view.user.as_deref().map_or_else(|| "nobody".to_owned(), escape);
+    for unreadable in &view.unreadable {
+        let (session, key) = (unreadable.session, escape(&unreadable.key));
+        let _ = write!(
+            notices,
+            r#"<div class="notice error unreadable" role="status"><p>The <code>{session}</code> session holds a value under <code>{key}</code> that is not {expected}, so the demo cannot read it (another version of the app may have written it). Until it is removed, the demo leaves it alone.</p><form method="post" action="/remove"><input type="hidden" name="k" value="{key}"><input type="hidden" name="session" value="{session}"><button>Remove <code>{key}</code></button></form></div>"#,
+            expected = unreadable.expected,
+        );
+    }
+    let count = if view.unreadable(MAIN_SESSION, "count") { "unreadable".to_owned() } else { view.count.to_string() };
+    let user = match &view.user {
+        _ if view.unreadable(MAIN_SESSION, "user") => "unreadable".to_owned(),
+        Some(user) => escape(user),
+        None => "nobody".to_owned(),
+    };
     let theme_name = view.theme.as_deref().filter(|t| !t.is_empty());
-    let theme = theme_name.map_or_else(|| "auto (follows your system)".to_owned(), escape);
+    let theme = match theme_name {
+        _ if view.unreadable(PREFS_SESSION, "theme") => "unreadable".to_owned(),
+        Some(theme) => escape(theme),
+        None => "auto (follows your system)".to_owned(),
+    };
     let remember = match view.remembered {
         Some(age) => format!(
             r#"<p id="lifetime"><strong>Remembered</strong>: the cookie carries <code>Max-Age</code> ({}) and survives closing the browser.</p>
@@ -153,7 +192,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <title>sessions demo · {framework}</title>
 <link rel="icon" href="{FAVICON_DATA_URL}">
 <style>{STYLE}</style>
-<script>addEventListener("pageshow", (e) => {{ if (e.persisted) location.reload(); }});</script>
+<script>{SCRIPT}</script>
 </head>
 <body>
 <main>
@@ -191,13 +230,13 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <h2>Theme</h2>
 <p class="why">A second, independent session in its own <code>{PREFS_SESSION}</code> cookie: changing it never touches <code>{MAIN_SESSION}</code>.</p>
 <p>Theme: <strong id="theme">{theme}</strong></p>
-<form method="get" action="/prefs" id="theme-form"><select name="theme" aria-label="theme">{options}</select><button>Set theme</button></form>
+<form method="post" action="/prefs" id="theme-form"><select name="theme" aria-label="theme">{options}</select><button>Set theme</button></form>
 </section>
 <section id="values-section">
 <h2>Values</h2>
 <p class="why">Any string under any key of the <code>{MAIN_SESSION}</code> session (the user name is one of them).</p>
 {values}
-<form method="get" action="/kv" id="kv-form"><input name="k" placeholder="key" aria-label="key" autocomplete="off"><input name="v" placeholder="value" aria-label="value" autocomplete="off"><button>Store</button></form>
+<form method="post" action="/kv" id="kv-form"><input name="k" placeholder="key" aria-label="key" autocomplete="off"><input name="v" placeholder="value" aria-label="value" autocomplete="off"><button>Store</button></form>
 </section>
 </div>
 <section id="server-view" class="wide">
@@ -221,8 +260,10 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <li><code>POST /flash</code> <code>message=…</code> queues a flash (<code>204</code>); <code>GET /flashes</code> takes them as a JSON array</li>
 <li><code>POST /login</code> <code>user=…</code> (<code>204</code>, <code>422</code> when empty); <code>GET /me</code> the user or <code>401</code>; <code>POST /logout</code> (<code>204</code>)</li>
 <li><code>POST /remember</code> <code>on=1</code> or <code>on=0</code> (<code>204</code>)</li>
-<li><code>GET /kv?k=…&amp;v=…</code> stores a value (<code>204</code>); <code>GET /kv</code> lists them as JSON</li>
-<li><code>GET /prefs?theme=…</code> sets the theme, <code>GET /prefs</code> reads it; <code>GET /both</code> reads both sessions as JSON</li>
+<li><code>POST /kv</code> <code>k=…&amp;v=…</code> stores a value (<code>204</code>; <code>422</code> for an empty key or one the demo itself uses: <code>{reserved}</code>); <code>GET /kv</code> lists them as JSON</li>
+<li><code>POST /remove</code> <code>k=…</code> removes a value (<code>session=prefs</code>: from the <code>{PREFS_SESSION}</code> session)</li>
+<li><code>POST /prefs</code> <code>theme=…</code> sets the theme, <code>GET /prefs</code> reads it; <code>GET /both</code> reads both sessions as JSON</li>
+<li>a form body over {limit} KiB is refused with <code>413</code>; a value the demo cannot read answers <code>409</code> until it is removed</li>
 </ul>
 <p class="why">For example, at the address the demo printed when it started: <code>curl -c jar -b jar http://127.0.0.1:3000/counter</code>, twice.</p>
 </section>
@@ -232,10 +273,11 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 "#,
         theme_class = theme_class(theme_name),
         framework = escape(&about.framework),
-        count = view.count,
         remember_for = human(about.remember_for),
         store = prose(&about.store_sentence()),
         timeouts = prose(&about.timeouts_sentence()),
+        reserved = crate::routes::RESERVED_KEYS.join(", "),
+        limit = crate::routes::BODY_LIMIT / 1024,
     )
 }
 
@@ -310,6 +352,7 @@ section.wide{margin-top:1rem}
 .notice{margin:0 0 .6rem;padding:.6rem .9rem;border-radius:8px;font-weight:500}
 .notice.ok{background:var(--ok-bg);color:var(--ok-fg)}
 .notice.error{background:var(--err-bg);color:var(--err-fg)}
+.notice p{margin:0 0 .4rem}
 .flashes{margin:.2rem 0 .7rem;padding-left:1.2rem}
 form{display:flex;gap:.5rem;flex-wrap:wrap;margin:.4rem 0 0}
 input,select{flex:1 1 8rem;min-width:0;font:inherit;padding:.35rem .55rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
@@ -322,6 +365,38 @@ code{background:var(--code);padding:.05rem .3rem;border-radius:4px;font-size:.88
 .routes{margin:.2rem 0 .6rem;padding-left:1.2rem}
 a{color:var(--accent)}
 "#;
+
+/// The page's one script: a page restored from the back-forward cache is
+/// reloaded, so Back never shows a session as it was.
+const SCRIPT: &str = r#"addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); });"#;
+
+/// The `Content-Security-Policy` of every demo response: nothing loads
+/// from elsewhere; the page's own inline style and script run because
+/// their SHA-256 hashes are listed (a test checks them against [`STYLE`]
+/// and [`SCRIPT`]), so an injected `<script>` would not; the icon is a
+/// `data:` image; forms go to this origin only; and no page of another
+/// origin may frame it (`frame-ancestors`, what `X-Frame-Options: DENY`
+/// says to older browsers).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'sha256-5aGpS4vNa+vXwKXBsNTcJj6Hly0/e05uYpD2Q3/oA3o='; script-src 'sha256-S3oLn/eX3Gg5nHTfTKWwXWzuNXZsAPaql5/9Bvta9P8='; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The headers every demo response carries, in every framework: a page
+/// that cannot be framed (so its buttons cannot be clickjacked), runs only
+/// its own style and script, is never sniffed as another content type, and
+/// sends its address to no other site.
+///
+/// Each demo adds them in its framework's way (an axum middleware,
+/// actix's `DefaultHeaders`, a rocket fairing, a warp reply wrapper).
+///
+/// ```
+/// let names: Vec<&str> = demo_kit::SECURITY_HEADERS.iter().map(|(name, _)| *name).collect();
+/// assert!(names.contains(&"x-frame-options"));
+/// ```
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+];
 
 /// `text` escaped, with each `quoted` part set as code: the sentences
 /// the terminal prints with backquotes read the same on the page.
@@ -387,6 +462,37 @@ mod tests {
         let page = home_page(&view, &about());
         assert!(page.contains("Forget me") && !page.contains("Remember me</button>"));
         assert!(page.contains("30 days"));
+    }
+
+    /// The policy's `'sha256-…'` source for an inline element holding `text`.
+    fn csp_hash(text: &str) -> String {
+        use base64::Engine as _;
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+    }
+
+    #[test]
+    fn security_policy_allows_exactly_the_pages_inline_style_and_script() {
+        let style = format!("style-src {};", csp_hash(STYLE));
+        let script = format!("script-src {};", csp_hash(SCRIPT));
+        assert!(CONTENT_SECURITY_POLICY.contains(&style), "update the style hash: {style}");
+        assert!(CONTENT_SECURITY_POLICY.contains(&script), "update the script hash: {script}");
+        let page = home_page(&HomeView::default(), &about());
+        assert!(
+            page.contains(&format!("<style>{STYLE}</style>")) && page.contains(&format!("<script>{SCRIPT}</script>"))
+        );
+        assert_eq!(page.matches("<script").count(), 1, "another inline script needs its hash in the policy");
+        assert_eq!(page.matches("<style").count(), 1, "another inline style needs its hash in the policy");
+        assert!(!page.contains(" style=\""), "the policy refuses style attributes");
+        let error = error_page(404, "x", "y");
+        assert!(error.contains(&format!("<style>{STYLE}</style>")) && !error.contains("<script"));
+    }
+
+    #[test]
+    fn every_response_header_names_frame_ancestors_none() {
+        let names: Vec<&str> = SECURITY_HEADERS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["x-frame-options", "content-security-policy", "x-content-type-options", "referrer-policy"]);
+        assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
     }
 
     #[test]

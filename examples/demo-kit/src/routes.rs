@@ -13,7 +13,7 @@
 //! | route | method | input | answer to a program |
 //! |---|---|---|---|
 //! | `/` | GET | | the HTML page |
-//! | `/counter` | GET | | increments `count`, answers it |
+//! | `/counter` | POST | | increments `count`, answers it |
 //! | `/peek` | GET | | `count`, unchanged |
 //! | `/flash` | POST | [`FlashForm`] | queues a flash, `204`; `422` when empty |
 //! | `/flashes` | GET | | the flashes as a JSON array, taken |
@@ -21,10 +21,22 @@
 //! | `/me` | GET | | `user`, or `401` |
 //! | `/logout` | POST | | session destroyed, `204` |
 //! | `/remember` | POST | [`RememberForm`] | remember-me on or off, `204` |
-//! | `/kv` | GET | [`KvQuery`] | sets `k` to `v`, or lists the string values as JSON |
-//! | `/prefs` | GET | [`PrefsQuery`] | sets or reads `theme` in the `prefs` session |
+//! | `/kv` | GET | | the string values as JSON |
+//! | `/kv` | POST | [`KvForm`] | sets `k` to `v`, `204`; `422` for an empty key or one of [`RESERVED_KEYS`] |
+//! | `/remove` | POST | [`RemoveForm`] | removes a value, `204` |
+//! | `/prefs` | GET | | `theme` from the `prefs` session |
+//! | `/prefs` | POST | [`PrefsForm`] | sets `theme` in the `prefs` session, answers it |
 //! | `/both` | GET | | `count` and `theme` as JSON |
 //! | `/favicon.ico` | GET | | the icon |
+//!
+//! No `GET` writes a value: a link or an image another site shows cannot
+//! change a session. The one change a `GET` makes is the one a flash is
+//! for: reading it ends it (`/flashes`, and the page with its notices). A
+//! form body over [`BODY_LIMIT`] bytes is refused with
+//! `413` ([`too_large`]) before it is read. A value stored with another
+//! type than the demo reads under its key never fails a page: the home
+//! page says it is unreadable and offers a form that removes it; the
+//! routes that need it answer `409` ([`unreadable`]) until it is gone.
 //!
 //! Any other path answers `404`, a known path with another method `405`
 //! with `Allow` ([`unmatched`]): a page for a browser, a word for a
@@ -33,20 +45,22 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sessions_core::edge::FailureKind;
 use sessions_core::{Result, Session};
 
 use crate::about::About;
 use crate::answer::Answer;
 use crate::config::{MAIN_SESSION, PREFS_SESSION};
-use crate::page::{FAVICON_SVG, HomeView, Notice, error_page, home_page};
+use crate::page::{FAVICON_SVG, HomeView, Notice, Unreadable, error_page, home_page};
 use crate::visit::Visit;
 
-/// Every route of the demo with the methods it answers; [`unmatched`]
-/// reads it to tell a wrong method from a wrong address.
+/// Every route of the demo with the methods it answers (comma-separated,
+/// as `Allow` lists them); [`unmatched`] reads it to tell a wrong method
+/// from a wrong address.
 pub const ROUTES: &[(&str, &str)] = &[
     ("/", "GET"),
-    ("/counter", "GET"),
+    ("/counter", "POST"),
     ("/peek", "GET"),
     ("/flash", "POST"),
     ("/flashes", "GET"),
@@ -54,11 +68,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/me", "GET"),
     ("/logout", "POST"),
     ("/remember", "POST"),
-    ("/kv", "GET"),
-    ("/prefs", "GET"),
+    ("/kv", "GET, POST"),
+    ("/remove", "POST"),
+    ("/prefs", "GET, POST"),
     ("/both", "GET"),
     ("/favicon.ico", "GET"),
 ];
+
+/// The largest form body any route reads, in bytes: what a session value
+/// needs, and far below what would let one request fill memory or a
+/// store. Every demo refuses a longer body with `413` ([`too_large`]),
+/// before it is read when `Content-Length` says so, as soon as it passes
+/// the limit when the body is chunked.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The keys of the main session the demo itself reads: `POST /kv` refuses
+/// them (`user` is set by logging in, with a new id; `count` only by the
+/// counter).
+pub const RESERVED_KEYS: &[&str] = &["user", "count"];
 
 /// The flash queue of the page's notices, apart from the user's flashes.
 pub const NOTICES: &str = "notice";
@@ -87,20 +114,103 @@ pub struct RememberForm {
     pub on: String,
 }
 
-/// The query of `GET /kv`.
+/// The form of `POST /kv`.
 #[derive(Debug, Default, Deserialize)]
-pub struct KvQuery {
-    /// The key to set; without it, the values are listed.
-    pub k: Option<String>,
+pub struct KvForm {
+    /// The key to set (a missing field is an empty key, refused).
+    #[serde(default)]
+    pub k: String,
     /// The value to set (empty when missing).
-    pub v: Option<String>,
+    #[serde(default)]
+    pub v: String,
 }
 
-/// The query of `GET /prefs`.
+/// The form of `POST /remove`.
 #[derive(Debug, Default, Deserialize)]
-pub struct PrefsQuery {
-    /// The theme to set; without it, the theme is read.
-    pub theme: Option<String>,
+pub struct RemoveForm {
+    /// The key to remove.
+    #[serde(default)]
+    pub k: String,
+    /// The session to remove it from: `prefs`, or the main session for
+    /// anything else (a missing field included).
+    #[serde(default)]
+    pub session: String,
+}
+
+/// The form of `POST /prefs`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PrefsForm {
+    /// The theme to set (empty when missing: the automatic theme).
+    #[serde(default)]
+    pub theme: String,
+}
+
+/// A value read from a session: there, absent, or stored with another
+/// type than the one asked for.
+enum Read<T> {
+    Value(T),
+    Missing,
+    Unreadable,
+}
+
+impl<T> Read<T> {
+    fn is_unreadable(&self) -> bool {
+        matches!(self, Read::Unreadable)
+    }
+
+    fn value(self) -> Option<T> {
+        match self {
+            Read::Value(value) => Some(value),
+            Read::Missing | Read::Unreadable => None,
+        }
+    }
+}
+
+/// Reads `key` as a `T`, telling a value of another type apart from an
+/// error: only a value that does not decode is unreadable.
+fn read<T: DeserializeOwned>(session: &Session, key: &str) -> Read<T> {
+    match session.get(key) {
+        Ok(Some(value)) => Read::Value(value),
+        Ok(None) => Read::Missing,
+        Err(err) => {
+            tracing::info!(key, error = %err, "a session value is of another type than the demo reads");
+            Read::Unreadable
+        }
+    }
+}
+
+/// What a route that needs `key` answers while it holds a value of
+/// another type: `409` with the way out for a program, the page (which
+/// offers to remove it) for a browser.
+///
+/// ```
+/// let answer = demo_kit::routes::unreadable("count", "id", &demo_kit::Visit::default());
+/// assert_eq!(answer.status(), 409);
+/// ```
+pub fn unreadable(key: &str, session: &str, visit: &Visit) -> Answer {
+    if visit.wants_html() {
+        return Answer::see_other("/");
+    }
+    let session = if session == PREFS_SESSION { "&session=prefs" } else { "" };
+    Answer::text(format!("`{key}` holds a value the demo cannot read: remove it with POST /remove k={key}{session}"))
+        .with_status(409)
+}
+
+/// `413` for a form body over [`BODY_LIMIT`]: a page with a way back for
+/// a browser, one line for a program.
+///
+/// ```
+/// let answer = demo_kit::routes::too_large(&demo_kit::Visit::default());
+/// assert_eq!((answer.status(), answer.body()), (413, "form body over 64 KiB"));
+/// ```
+pub fn too_large(visit: &Visit) -> Answer {
+    let limit = BODY_LIMIT / 1024;
+    if visit.wants_html() {
+        let text =
+            format!("The form sent more than {limit} KiB, more than any value of this demo needs. Nothing was stored.");
+        return Answer::html(error_page(413, "Form too large", &text)).with_status(413);
+    }
+    Answer::text(format!("form body over {limit} KiB")).with_status(413)
 }
 
 /// Back to the page, with `notice` waiting in `session`: how every form
@@ -122,8 +232,19 @@ fn unprocessable(reason: &str) -> Answer {
 /// expired, under a retired key, or naming an ended session) is removed
 /// here, with a notice saying so, rather than left in the browser.
 pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) -> Result<Answer> {
-    let mut notices: Vec<Notice> = session.flashes_from(NOTICES)?;
-    notices.extend(prefs.flashes_from::<Notice>(NOTICES)?);
+    let mut notices = Vec::new();
+    for (name, queue) in [(MAIN_SESSION, session), (PREFS_SESSION, prefs)] {
+        // A queue that does not decode is emptied all the same: one notice
+        // says so, and the next page is whole.
+        match queue.flashes_from::<Notice>(NOTICES) {
+            Ok(taken) => notices.extend(taken),
+            Err(_) => notices.push(Notice::error(format!("A notice in the `{name}` session could not be read."))),
+        }
+    }
+    let flashes = session.flashes().unwrap_or_else(|_| {
+        notices.push(Notice::error("A flash message could not be read; the queue was emptied."));
+        Vec::new()
+    });
     let mut removals = Vec::new();
     for (name, loaded) in [(MAIN_SESSION, session), (PREFS_SESSION, prefs)] {
         if loaded.is_new() && visit.cookie(name).is_some_and(|value| !value.is_empty()) {
@@ -150,12 +271,25 @@ pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) ->
         None if !session.is_new() => visit.cookie(MAIN_SESSION).map(digest),
         None => None,
     };
+    let count = read::<u64>(session, "count");
+    let user = read::<String>(session, "user");
+    let theme = read::<String>(prefs, "theme");
+    let unreadable = [
+        (count.is_unreadable(), MAIN_SESSION, "count", "a number"),
+        (user.is_unreadable(), MAIN_SESSION, "user", "a string"),
+        (theme.is_unreadable(), PREFS_SESSION, "theme", "a string"),
+    ]
+    .into_iter()
+    .filter(|(unreadable, ..)| *unreadable)
+    .map(|(_, session, key, expected)| Unreadable { session, key: key.to_owned(), expected })
+    .collect();
     let view = HomeView {
-        count: session.get("count")?.unwrap_or(0),
-        flashes: session.flashes()?,
+        count: count.value().unwrap_or(0),
+        flashes,
         notices,
-        user: session.get("user")?,
-        theme: prefs.get("theme")?,
+        user: user.value(),
+        theme: theme.value(),
+        unreadable,
         values: string_values(session),
         remembered: session.max_age(),
         fingerprint,
@@ -166,9 +300,13 @@ pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) ->
     Ok(removals.into_iter().fold(answer, |answer, cookie| answer.with_header("set-cookie", cookie)))
 }
 
-/// `GET /counter`.
+/// `POST /counter`: a value of another type under `count` is left alone.
 pub fn counter(session: &Session, visit: &Visit) -> Result<Answer> {
-    let count = session.get::<u64>("count")?.unwrap_or(0) + 1;
+    let count = match read::<u64>(session, "count") {
+        Read::Value(count) => count.saturating_add(1),
+        Read::Missing => 1,
+        Read::Unreadable => return Ok(unreadable("count", MAIN_SESSION, visit)),
+    };
     session.insert("count", &count)?;
     if visit.wants_html() {
         return back_home(session, Notice::ok(format!("Counted: {count}, stored in the session.")));
@@ -177,8 +315,12 @@ pub fn counter(session: &Session, visit: &Visit) -> Result<Answer> {
 }
 
 /// `GET /peek`.
-pub fn peek(session: &Session) -> Result<Answer> {
-    Ok(Answer::text(session.get::<u64>("count")?.unwrap_or(0).to_string()))
+pub fn peek(session: &Session, visit: &Visit) -> Result<Answer> {
+    Ok(match read::<u64>(session, "count") {
+        Read::Value(count) => Answer::text(count.to_string()),
+        Read::Missing => Answer::text("0"),
+        Read::Unreadable => unreadable("count", MAIN_SESSION, visit),
+    })
 }
 
 /// `POST /flash`.
@@ -201,9 +343,13 @@ pub fn flash(session: &Session, form: &FlashForm, visit: &Visit) -> Result<Answe
     }
 }
 
-/// `GET /flashes`.
+/// `GET /flashes`: a queue holding a message that is not a string is
+/// emptied all the same (a flash is read once), and answers `409` once.
 pub fn flashes(session: &Session) -> Result<Answer> {
-    Ok(Answer::json(serde_json::json!(session.flashes::<String>()?)))
+    Ok(match session.flashes::<String>() {
+        Ok(flashes) => Answer::json(serde_json::json!(flashes)),
+        Err(_) => Answer::text("a flash message could not be read; the queue was emptied").with_status(409),
+    })
 }
 
 /// `POST /login`: a new id first, against session fixation. An empty
@@ -231,10 +377,11 @@ pub fn login(session: &Session, form: &LoginForm, visit: &Visit) -> Result<Answe
 }
 
 /// `GET /me`.
-pub fn me(session: &Session) -> Result<Answer> {
-    Ok(match session.get::<String>("user")? {
-        Some(user) => Answer::text(user),
-        None => Answer::empty(401),
+pub fn me(session: &Session, visit: &Visit) -> Result<Answer> {
+    Ok(match read::<String>(session, "user") {
+        Read::Value(user) => Answer::text(user),
+        Read::Missing => Answer::empty(401),
+        Read::Unreadable => unreadable("user", MAIN_SESSION, visit),
     })
 }
 
@@ -271,21 +418,59 @@ pub fn remember(session: &Session, form: &RememberForm, visit: &Visit) -> Result
     Ok(Answer::empty(204))
 }
 
-/// `GET /kv`.
-pub fn kv(session: &Session, query: &KvQuery, visit: &Visit) -> Result<Answer> {
-    if let Some(key) = &query.k {
-        let value = query.v.as_deref().unwrap_or_default();
-        if !visit.wants_html() {
-            session.insert(key, value)?;
-            return Ok(Answer::empty(204));
-        }
-        if key.trim().is_empty() {
-            return back_home(session, Notice::error("Type a key to store a value."));
-        }
-        session.insert(key, value)?;
+/// `GET /kv`: the string values as JSON; it changes nothing, whatever
+/// query it carries.
+pub fn kv_list(session: &Session) -> Answer {
+    Answer::json(serde_json::json!(string_values(session)))
+}
+
+/// `POST /kv`: stores `v` under `k`, unless `k` is empty or one of the
+/// demo's own [`RESERVED_KEYS`].
+pub fn kv_set(session: &Session, form: &KvForm, visit: &Visit) -> Result<Answer> {
+    let key = form.k.as_str();
+    let refusal = if key.trim().is_empty() {
+        Some("Type a key to store a value.".to_owned())
+    } else if RESERVED_KEYS.contains(&key) {
+        Some(format!("`{key}` is the demo's own: {}", reserved_how(key)))
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        return if visit.wants_html() {
+            back_home(session, Notice::error(refusal))
+        } else {
+            Ok(unprocessable(&refusal.replace('`', "")))
+        };
+    }
+    session.insert(key, &form.v)?;
+    if visit.wants_html() {
         return back_home(session, Notice::ok(format!("Stored `{key}` in the session.")));
     }
-    Ok(Answer::json(serde_json::json!(string_values(session))))
+    Ok(Answer::empty(204))
+}
+
+/// How a reserved key is written instead.
+fn reserved_how(key: &str) -> &'static str {
+    match key {
+        "user" => "log in to set it, which also gives the session a new id.",
+        _ => "only the counter writes it.",
+    }
+}
+
+/// `POST /remove`: removes `k` from the main session, or from `prefs`
+/// with `session=prefs`; the way out of a value the demo cannot read.
+pub fn remove(session: &Session, prefs: &Session, form: &RemoveForm, visit: &Visit) -> Result<Answer> {
+    let (name, target) = if form.session == PREFS_SESSION { (PREFS_SESSION, prefs) } else { (MAIN_SESSION, session) };
+    let removed = target.remove(&form.k);
+    if visit.wants_html() {
+        let notice = if removed {
+            Notice::ok(format!("Removed `{}` from the `{name}` session.", form.k))
+        } else {
+            Notice::error(format!("The `{name}` session holds nothing under `{}`.", form.k))
+        };
+        return back_home(target, notice);
+    }
+    Ok(Answer::empty(204))
 }
 
 /// The session's values that are strings; values of other types fail to
@@ -294,28 +479,41 @@ fn string_values(session: &Session) -> BTreeMap<String, String> {
     session.keys().into_iter().filter_map(|k| session.get::<String>(&k).ok().flatten().map(|v| (k, v))).collect()
 }
 
-/// `GET /prefs`, on the `prefs` session.
-pub fn prefs(prefs: &Session, query: &PrefsQuery, visit: &Visit) -> Result<Answer> {
-    if let Some(theme) = &query.theme {
-        prefs.insert("theme", theme)?;
-        if visit.wants_html() {
-            // The notice travels in `prefs` too: the main session stays untouched.
-            return back_home(
-                prefs,
-                Notice::ok(format!(
-                    "Theme set to {theme}, in the `{PREFS_SESSION}` cookie; `{MAIN_SESSION}` was not touched."
-                )),
-            );
-        }
-        return Ok(Answer::text(theme.clone()));
+/// `GET /prefs`, on the `prefs` session: reads `theme`.
+pub fn prefs_read(prefs: &Session, visit: &Visit) -> Result<Answer> {
+    Ok(match read::<String>(prefs, "theme") {
+        Read::Value(theme) => Answer::text(theme),
+        Read::Missing => Answer::text(""),
+        Read::Unreadable => unreadable("theme", PREFS_SESSION, visit),
+    })
+}
+
+/// `POST /prefs`, on the `prefs` session: sets `theme` and answers it.
+pub fn prefs_set(prefs: &Session, form: &PrefsForm, visit: &Visit) -> Result<Answer> {
+    let theme = &form.theme;
+    prefs.insert("theme", theme)?;
+    if visit.wants_html() {
+        // The notice travels in `prefs` too: the main session stays untouched.
+        return back_home(
+            prefs,
+            Notice::ok(format!(
+                "Theme set to {theme}, in the `{PREFS_SESSION}` cookie; `{MAIN_SESSION}` was not touched."
+            )),
+        );
     }
-    Ok(Answer::text(prefs.get::<String>("theme")?.unwrap_or_default()))
+    Ok(Answer::text(theme.clone()))
 }
 
 /// `GET /both`: one value from each session.
-pub fn both(session: &Session, prefs: &Session) -> Result<Answer> {
-    let count = session.get::<u64>("count")?.unwrap_or(0);
-    let theme = prefs.get::<String>("theme")?;
+pub fn both(session: &Session, prefs: &Session, visit: &Visit) -> Result<Answer> {
+    let count = match read::<u64>(session, "count") {
+        Read::Unreadable => return Ok(unreadable("count", MAIN_SESSION, visit)),
+        count => count.value().unwrap_or(0),
+    };
+    let theme = match read::<String>(prefs, "theme") {
+        Read::Unreadable => return Ok(unreadable("theme", PREFS_SESSION, visit)),
+        theme => theme.value(),
+    };
     Ok(Answer::json(serde_json::json!({ "count": count, "theme": theme })))
 }
 
@@ -338,11 +536,11 @@ pub fn favicon() -> Answer {
 /// ```
 pub fn unmatched(method: &str, path: &str, visit: &Visit) -> Answer {
     let (status, title, text, allow) = match ROUTES.iter().find(|(route, _)| *route == path) {
-        Some((_, allowed)) if !allowed.eq_ignore_ascii_case(method) => (
+        Some((_, allowed)) if !allowed.split(", ").any(|allowed| allowed.eq_ignore_ascii_case(method)) => (
             405,
             "Method not allowed",
             format!(
-                "{path} answers {allowed} only: it is what a form of the demo page sends, not an address to open. \
+                "{path} answers {allowed} only: a form of the demo page sends it, it is not an address to open. \
                  The page has the form."
             ),
             Some(*allowed),
@@ -470,10 +668,84 @@ mod tests {
         let page = unmatched("GET", "/login", &browser());
         assert_eq!((page.status(), page.header("allow")), (405, Some("POST")));
         assert!(page.body().contains("<a href=\"/\">"));
-        assert_eq!(unmatched("POST", "/counter", &Visit::default()).header("allow"), Some("GET"));
+        assert_eq!(unmatched("GET", "/counter", &Visit::default()).header("allow"), Some("POST"));
+        assert_eq!(unmatched("PUT", "/kv", &Visit::default()).header("allow"), Some("GET, POST"));
+        assert_eq!(unmatched("POST", "/kv", &Visit::default()).status(), 400);
         let missing = unmatched("GET", "/nowhere", &Visit::default());
         assert_eq!((missing.status(), missing.body()), (404, "not found"));
         assert_eq!(unmatched("POST", "/login", &Visit::default()).status(), 400);
+    }
+
+    #[test]
+    fn kv_refuses_the_demos_own_keys() {
+        let session = Session::new_detached();
+        for key in ["user", "count", "", " "] {
+            let form = KvForm { k: key.into(), v: "mallory".into() };
+            assert_eq!(kv_set(&session, &form, &Visit::default()).unwrap().status(), 422, "{key:?}");
+            assert_eq!(kv_set(&session, &form, &browser()).unwrap().status(), 303, "{key:?}");
+        }
+        assert!(session.keys().is_empty(), "{:?}", session.keys());
+        let notices: Vec<Notice> = session.flashes_from(NOTICES).unwrap();
+        assert!(notices.iter().all(|n| !n.ok) && notices[0].text.contains("log in"), "{notices:?}");
+        let form = KvForm { k: "colour".into(), v: "blue".into() };
+        assert_eq!(kv_set(&session, &form, &Visit::default()).unwrap().status(), 204);
+        assert_eq!(session.get::<String>("colour").unwrap().as_deref(), Some("blue"));
+    }
+
+    #[test]
+    fn value_of_another_type_is_reported_and_removable_never_an_error() {
+        let (session, prefs) = (Session::new_detached(), Session::new_detached());
+        session.insert("count", "x").unwrap();
+        session.insert("user", &7u64).unwrap();
+        prefs.insert("theme", &true).unwrap();
+        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.body().contains("Counter: unreadable"), "{}", page.body());
+        for (key, session) in [("count", "id"), ("user", "id"), ("theme", "prefs")] {
+            let form = format!(
+                r#"<form method="post" action="/remove"><input type="hidden" name="k" value="{key}"><input type="hidden" name="session" value="{session}">"#
+            );
+            assert!(page.body().contains(&form), "no form removes {key}: {}", page.body());
+        }
+        let program = Visit::default();
+        assert_eq!(counter(&session, &program).unwrap().status(), 409);
+        assert_eq!(session.get::<String>("count").unwrap().as_deref(), Some("x"), "the counter left it alone");
+        assert_eq!(counter(&session, &browser()).unwrap().status(), 303);
+        assert_eq!(peek(&session, &program).unwrap().status(), 409);
+        assert_eq!(me(&session, &program).unwrap().status(), 409);
+        assert_eq!(both(&session, &prefs, &program).unwrap().status(), 409);
+        assert_eq!(prefs_read(&prefs, &program).unwrap().status(), 409);
+
+        let form = |k: &str, s: &str| RemoveForm { k: k.into(), session: s.into() };
+        assert_eq!(remove(&session, &prefs, &form("count", ""), &program).unwrap().status(), 204);
+        assert_eq!(remove(&session, &prefs, &form("user", "id"), &browser()).unwrap().status(), 303);
+        assert_eq!(remove(&session, &prefs, &form("theme", "prefs"), &program).unwrap().status(), 204);
+        assert_eq!(both(&session, &prefs, &program).unwrap().body(), r#"{"count":0,"theme":null}"#);
+        assert_eq!(counter(&session, &program).unwrap().body(), "1");
+        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        assert!(!page.body().contains("unreadable") && page.body().contains("Removed"), "{}", page.body());
+    }
+
+    #[test]
+    fn unreadable_flashes_and_notices_are_dropped_with_a_notice() {
+        let (session, prefs) = (Session::new_detached(), Session::new_detached());
+        session.add_flash(&3u64).unwrap();
+        prefs.add_flash_to(NOTICES, "not a notice").unwrap();
+        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.body().contains("A flash message could not be read"), "{}", page.body());
+        assert!(page.body().contains("A notice in the <code>prefs</code> session could not be read"));
+        session.add_flash(&3u64).unwrap();
+        assert_eq!(flashes(&session).unwrap().status(), 409);
+        assert_eq!(flashes(&session).unwrap().body(), "[]");
+    }
+
+    #[test]
+    fn oversized_form_gets_a_page_or_a_line() {
+        assert_eq!(too_large(&Visit::default()).body(), "form body over 64 KiB");
+        let page = too_large(&browser());
+        assert_eq!(page.status(), 413);
+        assert!(page.body().contains("Nothing was stored") && page.body().contains(r#"href="/""#));
     }
 
     #[test]

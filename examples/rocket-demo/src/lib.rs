@@ -7,8 +7,9 @@ use std::io::Cursor;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Shutdown, Visit};
+use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use rocket::fairing::{Fairing, Info, Kind};
 use rocket::form::Form;
 use rocket::http::Status;
 use rocket::request::{self, FromRequest};
@@ -22,9 +23,33 @@ use sessions_rocket::{Session, SessionError, SessionFairing, Sessions};
 pub fn app(demo: Demo, figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(SessionFairing::new(demo.registry))
+        .attach(SecurityHeaders)
         .manage(demo.about)
-        .mount("/", routes![home, counter, peek, flash, flashes, login, me, logout, remember, kv, prefs, both, favicon])
-        .register("/", catchers![unmatched, refused])
+        .mount(
+            "/",
+            routes![
+                home, counter, peek, flash, flashes, login, me, logout, remember, kv_list, kv_set, remove, prefs_read,
+                prefs_set, both, favicon
+            ],
+        )
+        .register("/", catchers![unmatched, refused, too_large])
+}
+
+/// Sets the kit's [`SECURITY_HEADERS`] on every response, replacing what
+/// rocket's own shield sets (it allows same-origin framing).
+struct SecurityHeaders;
+
+#[rocket::async_trait]
+impl Fairing for SecurityHeaders {
+    fn info(&self) -> Info {
+        Info { name: "demo security headers", kind: Kind::Response }
+    }
+
+    async fn on_response<'r>(&self, _request: &'r Request<'_>, response: &mut Response<'r>) {
+        for (name, value) in SECURITY_HEADERS {
+            response.set_raw_header(*name, *value);
+        }
+    }
 }
 
 type Reply = Result<Page, SessionError>;
@@ -53,14 +78,14 @@ async fn home(about: &State<Arc<About>>, sessions: Sessions, headers: Headers) -
     reply(routes::home(&session, &prefs, &headers.0, about))
 }
 
-#[get("/counter")]
+#[post("/counter")]
 fn counter(session: Session, headers: Headers) -> Reply {
     reply(routes::counter(&session, &headers.0))
 }
 
 #[get("/peek")]
-fn peek(session: Session) -> Reply {
-    reply(routes::peek(&session))
+fn peek(session: Session, headers: Headers) -> Reply {
+    reply(routes::peek(&session, &headers.0))
 }
 
 #[post("/flash", data = "<form>")]
@@ -79,8 +104,8 @@ fn login(session: Session, headers: Headers, form: Form<LoginFields>) -> Reply {
 }
 
 #[get("/me")]
-fn me(session: Session) -> Reply {
-    reply(routes::me(&session))
+fn me(session: Session, headers: Headers) -> Reply {
+    reply(routes::me(&session, &headers.0))
 }
 
 #[post("/logout")]
@@ -93,19 +118,39 @@ fn remember(session: Session, headers: Headers, form: Form<RememberFields>) -> R
     reply(routes::remember(&session, &RememberForm { on: form.into_inner().on }, &headers.0))
 }
 
-#[get("/kv?<k>&<v>")]
-fn kv(session: Session, headers: Headers, k: Option<String>, v: Option<String>) -> Reply {
-    reply(routes::kv(&session, &KvQuery { k, v }, &headers.0))
+#[get("/kv")]
+fn kv_list(session: Session) -> Page {
+    Page(routes::kv_list(&session))
 }
 
-#[get("/prefs?<theme>")]
-async fn prefs(sessions: Sessions, headers: Headers, theme: Option<String>) -> Reply {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &PrefsQuery { theme }, &headers.0))
+#[post("/kv", data = "<form>")]
+fn kv_set(session: Session, headers: Headers, form: Form<KvFields>) -> Reply {
+    let KvFields { k, v } = form.into_inner();
+    reply(routes::kv_set(&session, &KvForm { k, v }, &headers.0))
+}
+
+#[post("/remove", data = "<form>")]
+async fn remove(sessions: Sessions, headers: Headers, form: Form<RemoveFields>) -> Reply {
+    let RemoveFields { k, session } = form.into_inner();
+    let (main, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::remove(&main, &prefs, &RemoveForm { k, session }, &headers.0))
+}
+
+#[get("/prefs")]
+async fn prefs_read(sessions: Sessions, headers: Headers) -> Reply {
+    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &headers.0))
+}
+
+#[post("/prefs", data = "<form>")]
+async fn prefs_set(sessions: Sessions, headers: Headers, form: Form<PrefsFields>) -> Reply {
+    let form = PrefsForm { theme: form.into_inner().theme };
+    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &headers.0))
 }
 
 #[get("/both")]
-async fn both(sessions: Sessions) -> Reply {
-    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn both(sessions: Sessions, headers: Headers) -> Reply {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::both(&session, &prefs, &headers.0))
 }
 
 #[get("/favicon.ico")]
@@ -124,6 +169,13 @@ fn unmatched(request: &Request<'_>) -> Page {
 #[catch(403)]
 fn refused(request: &Request<'_>) -> Page {
     Page(routes::refused(&visit(request)))
+}
+
+/// A form body over the `form` limit ([`routes::BODY_LIMIT`], see
+/// [`figment`]): rocket stops reading it there and answers 413.
+#[catch(413)]
+fn too_large(request: &Request<'_>) -> Page {
+    Page(routes::too_large(&visit(request)))
 }
 
 /// The kit's forms are serde types; rocket parses forms with its own
@@ -145,6 +197,28 @@ struct LoginFields {
 struct RememberFields {
     #[field(default = String::new())]
     on: String,
+}
+
+#[derive(rocket::FromForm)]
+struct KvFields {
+    #[field(default = String::new())]
+    k: String,
+    #[field(default = String::new())]
+    v: String,
+}
+
+#[derive(rocket::FromForm)]
+struct RemoveFields {
+    #[field(default = String::new())]
+    k: String,
+    #[field(default = String::new())]
+    session: String,
+}
+
+#[derive(rocket::FromForm)]
+struct PrefsFields {
+    #[field(default = String::new())]
+    theme: String,
 }
 
 /// A kit answer as a rocket response.
@@ -169,10 +243,22 @@ impl<'r> Responder<'r, 'static> for Page {
     }
 }
 
-/// The rocket configuration of the demo on `addr`: quiet, no colors, and
-/// no Ctrl-C handling of its own when `shutdown` is managed by the caller.
+/// The rocket configuration of the demo on `addr`: quiet, no colors, no
+/// Ctrl-C handling of its own when `shutdown` is managed by the caller,
+/// form bodies up to [`routes::BODY_LIMIT`], and a secret key of its own.
+///
+/// Rocket's `secrets` feature is on in any build where another crate of
+/// the workspace turns it on (feature unification), and rocket then
+/// refuses to start in its release profile without `secret_key`. The demo
+/// uses no private cookie, so the key is random per start: the demo starts
+/// from any build with no extra variable.
 pub fn figment(addr: std::net::SocketAddr, ctrlc: bool) -> rocket::figment::Figment {
+    // A fresh 256-bit key's text: rocket derives its key from material of
+    // 32 bytes or more.
+    let secret = sessions_core::Key::generate().to_base64().into_bytes();
     rocket::Config::figment()
+        .merge(("secret_key", secret))
+        .merge(("limits.form", routes::BODY_LIMIT))
         .merge(("address", addr.ip()))
         .merge(("port", addr.port()))
         .merge(("log_level", rocket::config::LogLevel::Off))

@@ -6,67 +6,72 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use demo_kit::routes::{self, FlashForm, KvQuery, LoginForm, PrefsQuery, RememberForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, Visit};
+use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Visit};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use serde::de::DeserializeOwned;
 use sessions_core::backend::Backend;
 use sessions_warp::{Session, SessionError, Sessions, session, sessions};
-use warp::Filter;
-use warp::http::header::{HeaderMap, HeaderName, HeaderValue};
-use warp::http::{Method, StatusCode};
+use tower_service::Service;
+use warp::http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use warp::http::{Method, Request, StatusCode};
+use warp::hyper::service::service_fn;
 use warp::reply::{Reply, Response};
+use warp::{Buf, Filter, Rejection, Stream};
 
 type Page = Result<Answered, SessionError>;
 
 /// The demo's routes as one filter, `about` shown by the home page; serve
-/// it wrapped by [`sessions_warp::wrap`] (see [`serve`]).
+/// it wrapped by [`sessions_warp::wrap`] (see [`serve`]). Form bodies are
+/// read up to [`routes::BODY_LIMIT`] ([`form`]); every reply carries the
+/// kit's [`SECURITY_HEADERS`].
 pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
     let get = warp::get();
     let post = warp::post();
     let about = warp::any().map(move || Arc::clone(&about));
     let home = warp::path::end().and(get).and(sessions()).and(visit()).and(about).then(home);
     let counter = warp::path!("counter")
-        .and(get)
+        .and(post)
         .and(session())
         .and(visit())
         .then(|s: Session, v: Visit| async move { reply(routes::counter(&s, &v)) });
-    let peek = warp::path!("peek").and(get).and(session()).then(|s: Session| async move { reply(routes::peek(&s)) });
-    let flash = warp::path!("flash")
-        .and(post)
+    let peek = warp::path!("peek")
+        .and(get)
         .and(session())
         .and(visit())
-        .and(warp::body::form())
-        .then(|s: Session, v: Visit, f: FlashForm| async move { reply(routes::flash(&s, &f, &v)) });
+        .then(|s: Session, v: Visit| async move { reply(routes::peek(&s, &v)) });
+    let flash = warp::path!("flash").and(post).and(session()).and(visit()).and(form()).then(
+        |s: Session, v: Visit, f: Result<FlashForm, Answer>| async move { with_form(f, |f| routes::flash(&s, &f, &v)) },
+    );
     let flashes =
         warp::path!("flashes").and(get).and(session()).then(|s: Session| async move { reply(routes::flashes(&s)) });
-    let login = warp::path!("login")
-        .and(post)
+    let login = warp::path!("login").and(post).and(session()).and(visit()).and(form()).then(
+        |s: Session, v: Visit, f: Result<LoginForm, Answer>| async move { with_form(f, |f| routes::login(&s, &f, &v)) },
+    );
+    let me = warp::path!("me")
+        .and(get)
         .and(session())
         .and(visit())
-        .and(warp::body::form())
-        .then(|s: Session, v: Visit, f: LoginForm| async move { reply(routes::login(&s, &f, &v)) });
-    let me = warp::path!("me").and(get).and(session()).then(|s: Session| async move { reply(routes::me(&s)) });
+        .then(|s: Session, v: Visit| async move { reply(routes::me(&s, &v)) });
     let logout = warp::path!("logout")
         .and(post)
         .and(session())
         .and(visit())
         .then(|s: Session, v: Visit| async move { reply(routes::logout(&s, &v)) });
-    let remember = warp::path!("remember")
-        .and(post)
-        .and(session())
-        .and(visit())
-        .and(warp::body::form())
-        .then(|s: Session, v: Visit, f: RememberForm| async move { reply(routes::remember(&s, &f, &v)) });
-    let kv = warp::path!("kv")
-        .and(get)
-        .and(session())
-        .and(visit())
-        .and(warp::query())
-        .then(|s: Session, v: Visit, q: KvQuery| async move { reply(routes::kv(&s, &q, &v)) });
-    let prefs = warp::path!("prefs").and(get).and(sessions()).and(visit()).and(warp::query()).then(prefs);
-    let both = warp::path!("both").and(get).and(sessions()).then(both);
+    let remember = warp::path!("remember").and(post).and(session()).and(visit()).and(form()).then(
+        |s: Session, v: Visit, f: Result<RememberForm, Answer>| async move {
+            with_form(f, |f| routes::remember(&s, &f, &v))
+        },
+    );
+    let kv_list = warp::path!("kv").and(get).and(session()).map(|s: Session| Ok(Answered(routes::kv_list(&s))));
+    let kv_set = warp::path!("kv").and(post).and(session()).and(visit()).and(form()).then(
+        |s: Session, v: Visit, f: Result<KvForm, Answer>| async move { with_form(f, |f| routes::kv_set(&s, &f, &v)) },
+    );
+    let remove = warp::path!("remove").and(post).and(sessions()).and(visit()).and(form()).then(remove);
+    let prefs_read = warp::path!("prefs").and(get).and(sessions()).and(visit()).then(prefs_read);
+    let prefs_set = warp::path!("prefs").and(post).and(sessions()).and(visit()).and(form()).then(prefs_set);
+    let both = warp::path!("both").and(get).and(sessions()).and(visit()).then(both);
     let favicon = warp::path!("favicon.ico").and(get).map(|| Ok(Answered(routes::favicon())));
     // Last: whatever no route above took, the same answer as in every demo.
     let unmatched = warp::method().and(warp::path::full()).and(visit()).map(
@@ -90,9 +95,15 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
         .unify()
         .or(remember)
         .unify()
-        .or(kv)
+        .or(kv_list)
         .unify()
-        .or(prefs)
+        .or(kv_set)
+        .unify()
+        .or(remove)
+        .unify()
+        .or(prefs_read)
+        .unify()
+        .or(prefs_set)
         .unify()
         .or(both)
         .unify()
@@ -101,6 +112,69 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
         .or(unmatched)
         .unify()
         .boxed()
+}
+
+/// The request's form of type `T`, its body read up to
+/// [`routes::BODY_LIMIT`]: the kit's `413` instead when `Content-Length`
+/// says it is longer (nothing read) or once a chunked body passes the
+/// limit (nothing more read), its `400` when the form does not parse.
+///
+/// `warp::body::form` reads a body of any length, and
+/// `warp::body::content_length_limit` refuses every body without a
+/// length; this filter bounds both and answers the refusal itself, so no
+/// other route takes a refused request (it rejects only when the body was
+/// already taken, which no route here does).
+fn form<T: DeserializeOwned + Send + 'static>() -> impl Filter<Extract = (Result<T, Answer>,), Error = Rejection> + Clone
+{
+    warp::header::headers_cloned()
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(warp::body::stream())
+        .then(read_form::<T, _, _>)
+}
+
+async fn read_form<T, S, B>(
+    headers: HeaderMap,
+    method: Method,
+    path: warp::path::FullPath,
+    body: S,
+) -> Result<T, Answer>
+where
+    T: DeserializeOwned,
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let visit = visit_of(&headers);
+    let refused = || routes::unmatched(method.as_str(), path.as_str(), &visit);
+    let declared = headers.get(CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    match declared {
+        Some(None) => return Err(refused()),
+        Some(Some(length)) if length > routes::BODY_LIMIT as u64 => return Err(routes::too_large(&visit)),
+        _ => {}
+    }
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        let Ok(mut chunk) = chunk else { return Err(refused()) };
+        if bytes.len() + chunk.remaining() > routes::BODY_LIMIT {
+            return Err(routes::too_large(&visit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            bytes.extend_from_slice(part);
+            let read = part.len();
+            chunk.advance(read);
+        }
+    }
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| refused())
+}
+
+/// The handler's answer for a form that was read, the refusal otherwise.
+fn with_form<T>(form: Result<T, Answer>, handler: impl FnOnce(T) -> sessions_core::Result<Answer>) -> Page {
+    match form {
+        Ok(form) => reply(handler(form)),
+        Err(refusal) => Ok(Answered(refusal)),
+    }
 }
 
 /// The request's [`Visit`], as a filter.
@@ -117,12 +191,30 @@ async fn home(sessions: Sessions, visit: Visit, about: Arc<About>) -> Page {
     reply(routes::home(&session, &prefs, &visit, &about))
 }
 
-async fn prefs(sessions: Sessions, visit: Visit, query: PrefsQuery) -> Page {
-    reply(routes::prefs(&sessions.get(PREFS_SESSION).await?, &query, &visit))
+async fn prefs_read(sessions: Sessions, visit: Visit) -> Page {
+    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit))
 }
 
-async fn both(sessions: Sessions) -> Page {
-    reply(routes::both(&sessions.default_session().await?, &sessions.get(PREFS_SESSION).await?))
+async fn prefs_set(sessions: Sessions, visit: Visit, form: Result<PrefsForm, Answer>) -> Page {
+    let form = match form {
+        Ok(form) => form,
+        Err(refusal) => return Ok(Answered(refusal)),
+    };
+    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit))
+}
+
+async fn remove(sessions: Sessions, visit: Visit, form: Result<RemoveForm, Answer>) -> Page {
+    let form = match form {
+        Ok(form) => form,
+        Err(refusal) => return Ok(Answered(refusal)),
+    };
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::remove(&session, &prefs, &form, &visit))
+}
+
+async fn both(sessions: Sessions, visit: Visit) -> Page {
+    let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
+    reply(routes::both(&session, &prefs, &visit))
 }
 
 /// A kit answer as a warp reply.
@@ -171,11 +263,26 @@ pub async fn serve(listener: TcpListener, demo: Demo, shutdown: impl Future<Outp
                 }
             },
         };
-        let app = TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        let service = service_fn(move |request| with_security_headers(app.clone(), request));
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), app).await;
+            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
         });
     }
+}
+
+/// Calls `app` and sets the kit's [`SECURITY_HEADERS`] on its response:
+/// outside the session wrapper, so its own failure replies carry them too.
+async fn with_security_headers<S, B>(mut app: S, request: Request<B>) -> Result<Response, S::Error>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    std::future::poll_fn(|cx| app.poll_ready(cx)).await?;
+    let mut response = app.call(request).await?;
+    for (name, value) in SECURITY_HEADERS {
+        response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    Ok(response)
 }
 
 /// Starts the demo in the background (see [`demo_kit::spawn`]).
