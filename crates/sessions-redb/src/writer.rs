@@ -305,15 +305,15 @@ impl State {
     /// The handle to write with: the current one, or, when it is poisoned,
     /// a new one on the same file once the disk has room again.
     fn recover(&mut self) -> Result<Arc<Database>, Failure> {
-        if !self.shared.poisoned() {
-            if let Ok(db) = self.shared.current() {
-                return Ok(db);
-            }
+        if !self.shared.poisoned()
+            && let Ok(db) = self.shared.current()
+        {
+            return Ok(db);
         }
-        if let Some((at, failure)) = &self.last_recovery {
-            if at.elapsed() < RECOVERY_INTERVAL {
-                return Err(failure.clone());
-            }
+        if let Some((at, failure)) = &self.last_recovery
+            && at.elapsed() < RECOVERY_INTERVAL
+        {
+            return Err(failure.clone());
         }
         let result = self.reopen();
         match &result {
