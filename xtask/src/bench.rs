@@ -4,6 +4,8 @@
 //! The benchmarks, in order:
 //! - `sessions-core`'s `codec` (sealed and signed round trips beside
 //!   cookie's `PrivateJar` and `SignedJar`);
+//! - `sessions-core`'s `values` (one value inserted and read back, beside
+//!   bincode alone);
 //! - `sessions-conformance`'s `adapters` (one in-process request through
 //!   each adapter, floors and peers in one run);
 //! - the allocations per request pinned by `sessions-core`'s
@@ -73,6 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         };
         let plan: Vec<(&'static str, Vec<String>)> = vec![
             ("codec round trip (sessions-core)", bench("sessions-core", "codec", criterion)),
+            ("one session value (sessions-core values)", bench("sessions-core", "values", criterion)),
             (
                 "per request in process (sessions-conformance adapters)",
                 bench("sessions-conformance", "adapters", criterion),
@@ -412,6 +415,7 @@ fn report(root: &Path, results: &Results, run: &RunInfo) -> String {
     adapters(&mut md, results);
     allocations(&mut md, results);
     codec(&mut md, results);
+    values(&mut md, results);
     footprint(&mut md, results);
     round_trips(&mut md, results);
     http(&mut md, results);
@@ -685,6 +689,22 @@ fn codec(md: &mut String, results: &Results) {
     );
     for (id, e) in rows {
         let _ = writeln!(md, "| `{id}` | {} | {} – {} |", time(e.median), time(e.low), time(e.high));
+    }
+    let _ = writeln!(md);
+}
+
+fn values(md: &mut String, results: &Results) {
+    let Some(rows) = results.criterion.get("values") else { return };
+    let _ = writeln!(
+        md,
+        "## One session value\n\n`sessions-core/benches/values.rs`: `Session::insert` then `Session::get` of one value of the same type (a `u64`, a struct of four fields, ten one-byte flashes added and taken), beside the floor of bincode alone on the same value. The session rows include the shape fingerprint written at insert and checked at get, which makes a value read as another type an error.\n\n| benchmark | median | 95% CI | over the floor |\n|---|---|---|---|"
+    );
+    for (id, e) in rows {
+        let over = id
+            .strip_prefix("session/")
+            .and_then(|shape| rows.get(&format!("floor/{shape}")))
+            .map_or(String::from("–"), |floor| format!("+{}", time(e.median - floor.median)));
+        let _ = writeln!(md, "| `{id}` | {} | {} – {} | {over} |", time(e.median), time(e.low), time(e.high));
     }
     let _ = writeln!(md);
 }

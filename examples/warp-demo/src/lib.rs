@@ -26,7 +26,7 @@ type Page = Result<Answered, SessionError>;
 /// it wrapped by [`sessions_warp::wrap`] (see [`serve`]). Form bodies are
 /// read up to [`routes::BODY_LIMIT`] ([`form`]); every reply carries the
 /// kit's [`SECURITY_HEADERS`].
-pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
+pub fn routes(about: Arc<About>) -> Route {
     let get = warp::get();
     let post = warp::post();
     let about = warp::any().map(move || Arc::clone(&about));
@@ -64,7 +64,7 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
             with_form(f, |f| routes::remember(&s, &f, &v))
         },
     );
-    let kv_list = warp::path!("kv").and(get).and(session()).map(|s: Session| Ok(Answered(routes::kv_list(&s))));
+    let kv_list = warp::path!("kv").and(get).and(session()).map(|s: Session| -> Page { Ok(Answered(routes::kv_list(&s))) });
     let kv_set = warp::path!("kv").and(post).and(session()).and(visit()).and(form()).then(
         |s: Session, v: Visit, f: Result<KvForm, Answer>| async move { with_form(f, |f| routes::kv_set(&s, &f, &v)) },
     );
@@ -72,47 +72,42 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
     let prefs_read = warp::path!("prefs").and(get).and(sessions()).and(visit()).then(prefs_read);
     let prefs_set = warp::path!("prefs").and(post).and(sessions()).and(visit()).and(form()).then(prefs_set);
     let both = warp::path!("both").and(get).and(sessions()).and(visit()).then(both);
-    let favicon = warp::path!("favicon.ico").and(get).map(|| Ok(Answered(routes::favicon())));
+    let favicon = warp::path!("favicon.ico").and(get).map(|| -> Page { Ok(Answered(routes::favicon())) });
     // Last: whatever no route above took, the same answer as in every demo.
     let unmatched = warp::method().and(warp::path::full()).and(visit()).map(
-        |method: Method, path: warp::path::FullPath, v: Visit| {
+        |method: Method, path: warp::path::FullPath, v: Visit| -> Page {
             Ok(Answered(routes::unmatched(method.as_str(), path.as_str(), &v)))
         },
     );
-    home.or(counter)
-        .unify()
-        .or(peek)
-        .unify()
-        .or(flash)
-        .unify()
-        .or(flashes)
-        .unify()
-        .or(login)
-        .unify()
-        .or(me)
-        .unify()
-        .or(logout)
-        .unify()
-        .or(remember)
-        .unify()
-        .or(kv_list)
-        .unify()
-        .or(kv_set)
-        .unify()
-        .or(remove)
-        .unify()
-        .or(prefs_read)
-        .unify()
-        .or(prefs_set)
-        .unify()
-        .or(both)
-        .unify()
-        .or(favicon)
-        .unify()
-        .or(unmatched)
-        .unify()
-        .boxed()
+    // Each route is boxed before the routes are chained: a chain of
+    // unboxed warp filters nests every route's type in the next, and
+    // type-checking that took rustc minutes.
+    let routes: [Route; 17] = [
+        home.boxed(),
+        counter.boxed(),
+        peek.boxed(),
+        flash.boxed(),
+        flashes.boxed(),
+        login.boxed(),
+        me.boxed(),
+        logout.boxed(),
+        remember.boxed(),
+        kv_list.boxed(),
+        kv_set.boxed(),
+        remove.boxed(),
+        prefs_read.boxed(),
+        prefs_set.boxed(),
+        both.boxed(),
+        favicon.boxed(),
+        // Last: it takes whatever the routes above did not.
+        unmatched.boxed(),
+    ];
+    let [first, rest @ ..] = routes;
+    rest.into_iter().fold(first, |all, route| all.or(route).unify().boxed())
 }
+
+/// One route of the demo, its type erased.
+type Route = warp::filters::BoxedFilter<(Page,)>;
 
 /// The request's form of type `T`, its body read up to
 /// [`routes::BODY_LIMIT`]: the kit's `413` instead when `Content-Length`
