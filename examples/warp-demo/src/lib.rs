@@ -26,7 +26,7 @@ type Page = Result<Answered, SessionError>;
 /// it wrapped by [`sessions_warp::wrap`] (see [`serve`]). Form bodies are
 /// read up to [`routes::BODY_LIMIT`] ([`form`]); every reply carries the
 /// kit's [`SECURITY_HEADERS`].
-pub fn routes(about: Arc<About>) -> Route {
+pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
     let get = warp::get();
     let post = warp::post();
     let about = warp::any().map(move || Arc::clone(&about));
@@ -64,7 +64,8 @@ pub fn routes(about: Arc<About>) -> Route {
             with_form(f, |f| routes::remember(&s, &f, &v))
         },
     );
-    let kv_list = warp::path!("kv").and(get).and(session()).map(|s: Session| -> Page { Ok(Answered(routes::kv_list(&s))) });
+    let kv_list =
+        warp::path!("kv").and(get).and(session()).map(|s: Session| -> Page { Ok(Answered(routes::kv_list(&s))) });
     let kv_set = warp::path!("kv").and(post).and(session()).and(visit()).and(form()).then(
         |s: Session, v: Visit, f: Result<KvForm, Answer>| async move { with_form(f, |f| routes::kv_set(&s, &f, &v)) },
     );
