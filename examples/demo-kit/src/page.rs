@@ -206,7 +206,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <h2>Counter</h2>
 <p class="why">A number kept in the <code>{MAIN_SESSION}</code> session: each click stores one more and brings you back here, so reload changes nothing.</p>
 <p class="big" id="count">Counter: {count}</p>
-<form method="get" action="/counter" id="counter-form"><button>Count</button></form>
+<form method="post" action="/counter" id="counter-form"><button>Count</button></form>
 </section>
 <section id="flash-section">
 <h2>Flash messages</h2>
@@ -256,7 +256,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <h2>For programs</h2>
 <p class="why">A request that does not ask for HTML (curl, fetch, the test suites) gets plain answers instead of pages and redirects:</p>
 <ul class="routes">
-<li><code>GET /counter</code> adds one, answers the count; <code>GET /peek</code> answers it unchanged</li>
+<li><code>POST /counter</code> adds one, answers the count; <code>GET /peek</code> answers it unchanged</li>
 <li><code>POST /flash</code> <code>message=…</code> queues a flash (<code>204</code>); <code>GET /flashes</code> takes them as a JSON array</li>
 <li><code>POST /login</code> <code>user=…</code> (<code>204</code>, <code>422</code> when empty); <code>GET /me</code> the user or <code>401</code>; <code>POST /logout</code> (<code>204</code>)</li>
 <li><code>POST /remember</code> <code>on=1</code> or <code>on=0</code> (<code>204</code>)</li>
@@ -265,7 +265,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <li><code>POST /prefs</code> <code>theme=…</code> sets the theme, <code>GET /prefs</code> reads it; <code>GET /both</code> reads both sessions as JSON</li>
 <li>a form body over {limit} KiB is refused with <code>413</code>; a value the demo cannot read answers <code>409</code> until it is removed</li>
 </ul>
-<p class="why">For example, at the address the demo printed when it started: <code>curl -c jar -b jar http://127.0.0.1:3000/counter</code>, twice.</p>
+<p class="why">For example, at the address the demo printed when it started: <code>curl -c jar -b jar -X POST http://127.0.0.1:3000/counter</code>, twice.</p>
 </section>
 </main>
 </body>
