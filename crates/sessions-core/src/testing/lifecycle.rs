@@ -875,7 +875,15 @@ impl World {
         let cleared = has(|a| matches!(a, Action::Clear));
         let view = &pending.view;
         let emptied = pending.modified && view.data.is_empty() && view.flashes.is_empty() && view.user.is_none();
-        let current = self.jars.iter().flatten().find(|c| c.sid == sid && c.generation == before.generation).cloned();
+        // A cookie the model expects to load: one signed by a retired key
+        // is refused whatever the backend holds, and says nothing of it.
+        let current = self
+            .jars
+            .iter()
+            .flatten()
+            .filter(|c| c.sid == sid && c.generation == before.generation)
+            .find(|c| !matches!(self.expect(Some(c)), Expect::Fresh))
+            .cloned();
         let Some(cookie) = current else {
             // No browser can load it any more: only the backend-wide checks
             // look at what the failure left of it.
