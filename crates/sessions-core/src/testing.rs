@@ -130,7 +130,8 @@ pub async fn run_all(backend: Arc<dyn Backend>) {
     cycle_racing_logout_never_resurrects(Arc::clone(&backend)).await;
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     lifecycle_model(Arc::clone(&backend), crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
-    lifecycle_model_with_failures(backend, crate::clock::ManualClock::new(now), ModelRun::from_env()).await;
+    lifecycle_model_with_failures(backend, crate::clock::ManualClock::new(now), ModelRun::with_failures_from_env())
+        .await;
 }
 
 /// A created record loads back unchanged, with a TTL no longer than asked.

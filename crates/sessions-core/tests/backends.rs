@@ -58,7 +58,7 @@ async fn filesystem_backend_keeps_the_lifecycle_model() {
 async fn memory_backend_keeps_the_lifecycle_model_when_calls_fail() {
     let clock = ManualClock::new(common::START);
     let backend = MemoryBackend::builder().clock(Arc::new(clock.clone())).build();
-    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::from_env()).await;
+    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::with_failures_from_env()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +66,7 @@ async fn filesystem_backend_keeps_the_lifecycle_model_when_calls_fail() {
     let clock = ManualClock::new(common::START);
     let dir = temp_dir("faults");
     let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
-    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::from_env()).await;
+    testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::with_failures_from_env()).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 
