@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sessions_core::Backend as _;
+use sessions_core::backend::Backend as _;
 use sessions_core::backend::{FilesystemBackend, StorageKey};
 use sessions_fuzz::block_on;
 

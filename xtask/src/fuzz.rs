@@ -20,7 +20,8 @@ use std::task::{Context, Poll, Waker};
 use sessions_core::backend::StorageKey;
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, Mode, Times};
-use sessions_core::{CookieStore, Key, KeyRing, Store, StoreConfig};
+use sessions_core::store::Store;
+use sessions_core::{CookieStore, Key, KeyRing, StoreConfig};
 
 /// The fuzz targets, as named in `fuzz/Cargo.toml`.
 const TARGETS: [&str; 5] = ["cookie_value", "record", "stored_file", "storage_key", "cookie_header"];

@@ -1,8 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// What an application needs, so that it names this crate alone.
+pub use sessions_core::adapter::FailureKind;
+#[doc(no_inline)]
+pub use sessions_core::{
+    BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
+    FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
+    SameSite, SerialError, ServerStore, StoreConfig,
+};
+#[doc(no_inline)]
+pub use sessions_core::{backend, clock, revocation, store};
+
 use std::future::{Future, Ready, ready};
-use std::ops::Deref;
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -11,42 +21,61 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use sessions_core::cross_origin::RequestHead;
-use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::adapter::RequestHead;
+use sessions_core::adapter::RequestSessions;
+use sessions_core::adapter::{Failure, Policy, Reply};
 
 const NOT_INSTALLED: &str = "no session middleware: wrap the app in `sessions_actix::SessionMiddleware`";
 
-/// The error of this crate: a session could not be extracted or used.
-///
-/// It is the extractors' error and converts from [`sessions_core::Error`],
-/// so a handler returning `Result<_, SessionError>` can use `?` on session
-/// calls. As a response it is a status and a short plain-text reason that
-/// names no secret; under [`SessionMiddleware`], the registry's [`Policy`]
-/// decides the status.
-///
-/// ```
-/// use actix_web::ResponseError;
-/// use sessions_actix::SessionError;
-///
-/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
-/// assert_eq!(err.status_code(), 500);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] Failure);
-
-impl SessionError {
-    /// What failed.
-    pub fn failure(&self) -> &Failure {
-        &self.0
-    }
-}
-
-impl From<sessions_core::Error> for SessionError {
-    fn from(source: sessions_core::Error) -> Self {
-        SessionError(Failure::Session(source))
-    }
+sessions_core::adapter::handles! {
+    /// The error of this crate: a session could not be extracted or used.
+    ///
+    /// It is the extractors' error and converts from [`sessions_core::Error`],
+    /// so a handler returning `Result<_, SessionError>` can use `?` on session
+    /// calls. As a response it is a status and a short plain-text reason that
+    /// names no secret; under [`SessionMiddleware`], the registry's [`Policy`]
+    /// decides the status.
+    ///
+    /// ```
+    /// use actix_web::ResponseError;
+    /// use sessions_actix::SessionError;
+    ///
+    /// let err = SessionError::from(sessions_actix::Error::UnknownStore("prefs".into()));
+    /// assert_eq!(err.status_code(), 500);
+    /// ```
+    pub struct SessionError;
+    /// The default session of the request, as an extractor.
+    ///
+    /// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
+    /// `cycle_id`, `destroy`, `remember`. Loaded on first extraction; changes
+    /// are saved by [`SessionMiddleware`] after the handler.
+    ///
+    /// ```
+    /// use sessions_actix::{Session, SessionError};
+    ///
+    /// async fn login(session: Session) -> Result<&'static str, SessionError> {
+    ///     session.cycle_id();
+    ///     session.insert("user", "ada")?;
+    ///     Ok("welcome")
+    /// }
+    /// # let _ = login;
+    /// ```
+    pub struct Session;
+    /// Every named session of the request, as an extractor.
+    ///
+    /// Use it when a handler works with more than the default session; each
+    /// session loads on its first [`Sessions::get`].
+    ///
+    /// ```
+    /// use sessions_actix::{SessionError, Sessions};
+    ///
+    /// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
+    ///     let prefs = sessions.get("prefs").await?;
+    ///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
+    /// }
+    /// # let _ = theme;
+    /// ```
+    pub struct Sessions;
 }
 
 impl ResponseError for SessionError {
@@ -75,7 +104,7 @@ fn reply(reply: Reply) -> HttpResponse {
 /// missing middleware).
 ///
 /// Before the handler, it refuses an unsafe request another origin's page
-/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// sent (the registry's [`CrossOrigin`], on by
 /// default) with `403 cross-origin request refused`: the handler does not
 /// run and no session is loaded or saved. That response carries
 /// [`FailureKind::CrossOrigin`] in its extensions, so an
@@ -147,10 +176,11 @@ where
             // error response, so nothing is saved.
             let response = response.await?;
             let failure = response.response().error().and_then(|e| e.as_error::<SessionError>()).map(|e| e.0.kind());
-            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
-            let headers = finished.convert_headers(|name, value| {
-                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
-            });
+            let finished = sessions
+                .finish(response.status().as_u16(), failure, |name, value| {
+                    Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+                })
+                .await;
             let mut response = match finished.replace {
                 Some(replacement) => {
                     let (request, _) = response.into_parts();
@@ -158,7 +188,7 @@ where
                 }
                 None => response.map_into_left_body(),
             };
-            for (name, value) in headers {
+            for (name, value) in finished.headers {
                 response.headers_mut().append(name, value);
             }
             Ok(response)
@@ -184,40 +214,6 @@ fn sessions_of(request: &HttpRequest) -> Result<RequestSessions, SessionError> {
     request.extensions().get::<RequestSessions>().cloned().ok_or(SessionError(Failure::NotInstalled(NOT_INSTALLED)))
 }
 
-/// The default session of the request, as an extractor.
-///
-/// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
-/// `cycle_id`, `destroy`, `remember`. Loaded on first extraction; changes
-/// are saved by [`SessionMiddleware`] after the handler.
-///
-/// ```
-/// use sessions_actix::{Session, SessionError};
-///
-/// async fn login(session: Session) -> Result<&'static str, SessionError> {
-///     session.cycle_id();
-///     session.insert("user", "ada")?;
-///     Ok("welcome")
-/// }
-/// # let _ = login;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Session(sessions_core::Session);
-
-impl Session {
-    /// The core session handle.
-    pub fn into_inner(self) -> sessions_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = sessions_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 impl FromRequest for Session {
     type Error = SessionError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -225,35 +221,6 @@ impl FromRequest for Session {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let sessions = sessions_of(request);
         Box::pin(async move { Ok(Session(sessions?.default_session().await?)) })
-    }
-}
-
-/// Every named session of the request, as an extractor.
-///
-/// Use it when a handler works with more than the default session; each
-/// session loads on its first [`Sessions::get`].
-///
-/// ```
-/// use sessions_actix::{SessionError, Sessions};
-///
-/// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
-///     let prefs = sessions.get("prefs").await?;
-///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
-/// }
-/// # let _ = theme;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Sessions(RequestSessions);
-
-impl Sessions {
-    /// The session stored under cookie `name`.
-    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.get(name).await?)
-    }
-
-    /// The default session (the registry's first store).
-    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.default_session().await?)
     }
 }
 

@@ -10,8 +10,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpResponse, test, web};
 use sessions_actix::{Session, SessionError, SessionMiddleware};
+use sessions_core::adapter::FailureKind;
 use sessions_core::backend::MemoryBackend;
-use sessions_core::edge::FailureKind;
 use sessions_core::testing::CountingBackend;
 use sessions_core::{CookieOptions, CrossOrigin, Key, KeyRing, Registry, ServerStore, StoreConfig};
 

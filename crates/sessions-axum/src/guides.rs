@@ -6,3 +6,9 @@ struct AxumGuide;
 
 #[doc = include_str!("../../../docs/migrate/from-tower-sessions.md")]
 struct FromTowerSessionsGuide;
+
+#[doc = include_str!("../../../README.md")]
+struct Readme;
+
+#[doc = include_str!("../../../docs/migrate/from-gorilla.md")]
+struct FromGorillaGuide;

@@ -1,8 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// What an application needs, so that it names this crate alone.
+pub use sessions_core::adapter::FailureKind;
+#[doc(no_inline)]
+pub use sessions_core::{
+    BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
+    FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
+    SameSite, SerialError, ServerStore, StoreConfig,
+};
+#[doc(no_inline)]
+pub use sessions_core::{backend, clock, revocation, store};
+
 use std::future::Future;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,44 +21,63 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
 use http::request::Parts;
 use http::{Request, StatusCode};
-use sessions_core::cross_origin::RequestHead;
-use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::adapter::RequestHead;
+use sessions_core::adapter::RequestSessions;
+use sessions_core::adapter::{Failure, Policy, Reply};
 use tower_layer::Layer;
 use tower_service::Service;
 
 const NOT_INSTALLED: &str = "no session layer: add `sessions_axum::SessionLayer` to the router";
 
-/// The error of this crate: a session could not be extracted or used.
-///
-/// It is the rejection of the extractors and converts from
-/// [`sessions_core::Error`], so a handler returning
-/// `Result<_, SessionError>` can use `?` on session calls. As a response
-/// it is a status and a short plain-text reason that names no secret;
-/// under [`SessionLayer`], the registry's [`Policy`] decides the status.
-///
-/// ```
-/// use axum::response::IntoResponse;
-/// use sessions_axum::SessionError;
-///
-/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
-/// assert_eq!(err.into_response().status(), 500);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] Failure);
-
-impl SessionError {
-    /// What failed.
-    pub fn failure(&self) -> &Failure {
-        &self.0
-    }
-}
-
-impl From<sessions_core::Error> for SessionError {
-    fn from(source: sessions_core::Error) -> Self {
-        SessionError(Failure::Session(source))
-    }
+sessions_core::adapter::handles! {
+    /// The error of this crate: a session could not be extracted or used.
+    ///
+    /// It is the rejection of the extractors and converts from
+    /// [`sessions_core::Error`], so a handler returning
+    /// `Result<_, SessionError>` can use `?` on session calls. As a response
+    /// it is a status and a short plain-text reason that names no secret;
+    /// under [`SessionLayer`], the registry's [`Policy`] decides the status.
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use sessions_axum::SessionError;
+    ///
+    /// let err = SessionError::from(sessions_axum::Error::UnknownStore("prefs".into()));
+    /// assert_eq!(err.into_response().status(), 500);
+    /// ```
+    pub struct SessionError;
+    /// The default session of the request, as an extractor.
+    ///
+    /// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
+    /// `cycle_id`, `destroy`, `remember`. Loaded on first extraction; changes
+    /// are saved by [`SessionLayer`] after the handler.
+    ///
+    /// ```
+    /// use sessions_axum::{Session, SessionError};
+    ///
+    /// async fn login(session: Session) -> Result<&'static str, SessionError> {
+    ///     session.cycle_id();
+    ///     session.insert("user", "ada")?;
+    ///     Ok("welcome")
+    /// }
+    /// # let _ = login;
+    /// ```
+    pub struct Session;
+    /// Every named session of the request, as an extractor.
+    ///
+    /// Use it when a handler works with more than the default session; each
+    /// session loads on its first [`Sessions::get`].
+    ///
+    /// ```
+    /// use sessions_axum::{SessionError, Sessions};
+    ///
+    /// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
+    ///     let prefs = sessions.get("prefs").await?;
+    ///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
+    /// }
+    /// # let _ = theme;
+    /// ```
+    pub struct Sessions;
 }
 
 impl IntoResponse for SessionError {
@@ -77,7 +106,7 @@ fn reply<B: From<&'static str>>(reply: Reply) -> http::Response<B> {
 /// `500` naming the missing layer).
 ///
 /// Before the handler, it refuses an unsafe request another origin's page
-/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// sent (the registry's [`CrossOrigin`], on by
 /// default) with `403 cross-origin request refused`: the handler does not
 /// run and no session is loaded or saved. That response carries
 /// [`FailureKind::CrossOrigin`] in its extensions, so a middleware outside
@@ -141,14 +170,15 @@ where
         Box::pin(async move {
             let mut response = response.await?;
             let failure = response.extensions().get::<FailureKind>().copied();
-            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
-            let headers = finished.convert_headers(|name, value| {
-                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
-            });
+            let finished = sessions
+                .finish(response.status().as_u16(), failure, |name, value| {
+                    Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+                })
+                .await;
             if let Some(replacement) = finished.replace {
                 response = reply(replacement);
             }
-            response.headers_mut().extend(headers);
+            response.headers_mut().extend(finished.headers);
             Ok(response)
         })
     }
@@ -170,74 +200,11 @@ fn sessions_of(parts: &Parts) -> Result<RequestSessions, SessionError> {
     parts.extensions.get::<RequestSessions>().cloned().ok_or(SessionError(Failure::NotInstalled(NOT_INSTALLED)))
 }
 
-/// The default session of the request, as an extractor.
-///
-/// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
-/// `cycle_id`, `destroy`, `remember`. Loaded on first extraction; changes
-/// are saved by [`SessionLayer`] after the handler.
-///
-/// ```
-/// use sessions_axum::{Session, SessionError};
-///
-/// async fn login(session: Session) -> Result<&'static str, SessionError> {
-///     session.cycle_id();
-///     session.insert("user", "ada")?;
-///     Ok("welcome")
-/// }
-/// # let _ = login;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Session(sessions_core::Session);
-
-impl Session {
-    /// The core session handle.
-    pub fn into_inner(self) -> sessions_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = sessions_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(Session(sessions_of(parts)?.default_session().await?))
-    }
-}
-
-/// Every named session of the request, as an extractor.
-///
-/// Use it when a handler works with more than the default session; each
-/// session loads on its first [`Sessions::get`].
-///
-/// ```
-/// use sessions_axum::{SessionError, Sessions};
-///
-/// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
-///     let prefs = sessions.get("prefs").await?;
-///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
-/// }
-/// # let _ = theme;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Sessions(RequestSessions);
-
-impl Sessions {
-    /// The session stored under cookie `name`.
-    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.get(name).await?)
-    }
-
-    /// The default session (the registry's first store).
-    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.default_session().await?)
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use sessions_core::adapter::RequestSessions;
 use sessions_core::backend::MemoryBackend;
 use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 
@@ -60,7 +61,7 @@ pub async fn read_write(registry: &Registry, cookie: Option<&str>) -> Option<Str
     let session = sessions.default_session().await.ok()?;
     let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
     session.insert("count", &count).ok()?;
-    sessions.finish(200, None).await.set_cookies.pop()
+    set_cookie(&sessions).await
 }
 
 /// One request that only reads the counter; returns the counter and the
@@ -71,5 +72,11 @@ pub async fn read_only(registry: &Registry, cookie: Option<&str>) -> (u64, Optio
         Ok(session) => session.get::<u64>("count").ok().flatten().unwrap_or(0),
         Err(_) => 0,
     };
-    (count, sessions.finish(200, None).await.set_cookies.pop())
+    (count, set_cookie(&sessions).await)
+}
+
+/// Ends the request as an adapter does and keeps its `Set-Cookie`, if any.
+async fn set_cookie(sessions: &RequestSessions) -> Option<String> {
+    let keep = |name: &'static str, value: &str| Some((name == "set-cookie").then(|| value.to_owned()));
+    sessions.finish(200, None, keep).await.headers.into_iter().flatten().next()
 }

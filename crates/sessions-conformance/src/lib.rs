@@ -8,7 +8,7 @@
 //! scenario and store:
 //!
 //! ```
-//! use sessions_conformance::{AppConfig, Running, StoreKind, scenarios};
+//! use sessions_conformance::{AppConfig, Running, scenarios, store};
 //!
 //! fn launch(config: &AppConfig) -> Result<Running, String> {
 //!     // Parse `config.env()` as the demo's `main` does, start the app on a
@@ -16,12 +16,13 @@
 //!     Err(format!("start the app with {:?}", config.env()))
 //! }
 //!
-//! // In `tests/conformance.rs`: the whole suite.
+//! // In `tests/conformance.rs`: the whole suite on every store, for a demo
+//! // started with `sessions_conformance::demo(its_spawn)` or any launcher.
 //! // sessions_conformance::conformance_tests!(launch);
 //!
 //! // Or one scenario on one store:
 //! # fn one() {
-//! sessions_conformance::run(launch, StoreKind::Memory, scenarios::counter_increments_across_requests);
+//! sessions_conformance::run(launch, store("memory"), scenarios::counter_increments_across_requests);
 //! # }
 //! ```
 //!
@@ -40,48 +41,23 @@ pub mod scenarios;
 
 pub use client::{Client, Reply, SetCookie, form_encode};
 
-/// The store a run of the suite exercises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// `SESSION_STORE=cookie`: all data in the cookie.
-    Cookie,
-    /// `SESSION_STORE=memory`: a server store in process memory.
-    Memory,
-    /// `SESSION_STORE=fs:<dir>`: a server store on files.
-    Filesystem,
-    /// `SESSION_STORE=sqlite:<dir>/sessions.db`: a server store on a
-    /// fresh SQLite file (demo built with the `sql` feature).
-    Sqlite,
-    /// `SESSION_STORE` = `$SESSIONS_REDIS_URL` (demo built with `redis`).
-    Redis,
-    /// `SESSION_STORE` = `$SESSIONS_POSTGRES_URL` (demo built with `sql`).
-    Postgres,
-    /// `SESSION_STORE` = `$SESSIONS_MYSQL_URL` (demo built with `sql`).
-    MySql,
-    /// `SESSION_STORE=redb:<dir>/sessions.redb`: a server store on a fresh
-    /// redb file (demo built with the `redb` feature).
-    Redb,
-    /// `SESSION_STORE` = `$SESSIONS_MEMCACHED_URL` (demo built with
-    /// `memcached`).
-    Memcached,
+/// The stores the suite runs on: demo-kit's one list.
+pub use demo_kit::{STORES, Store};
+// The suite's macro reaches the list through this crate.
+#[doc(hidden)]
+pub use demo_kit;
+
+/// The store of the list named `name`; the suite's macro names them.
+pub fn store(name: &str) -> &'static Store {
+    Store::named(name).unwrap_or_else(|| panic!("no store named {name} in demo-kit's list"))
 }
 
-impl StoreKind {
-    /// True for stores that keep data on the server.
-    pub fn is_server(self) -> bool {
-        self != StoreKind::Cookie
-    }
-
-    /// The environment variable holding the URL of a store that runs as a
-    /// service.
-    pub fn url_var(self) -> Option<&'static str> {
-        match self {
-            StoreKind::Redis => Some("SESSIONS_REDIS_URL"),
-            StoreKind::Postgres => Some("SESSIONS_POSTGRES_URL"),
-            StoreKind::MySql => Some("SESSIONS_MYSQL_URL"),
-            StoreKind::Memcached => Some("SESSIONS_MEMCACHED_URL"),
-            StoreKind::Cookie | StoreKind::Memory | StoreKind::Filesystem | StoreKind::Sqlite | StoreKind::Redb => None,
-        }
+/// The launcher of a demo whose `spawn` starts it in the background, as
+/// its binary would with the suite's environment.
+pub fn demo(spawn: demo_kit::Spawn) -> impl Launcher + Copy + 'static {
+    move |app: &AppConfig| {
+        let server = demo_kit::launch(app.env(), spawn)?;
+        Ok(Running::new(server.addr, server))
     }
 }
 
@@ -157,7 +133,7 @@ where
 /// One scenario's world: the launcher, the store and its directory.
 pub struct Ctx {
     launcher: Arc<dyn Launcher>,
-    store: StoreKind,
+    store: &'static Store,
     /// `SESSION_STORE` for every start of this scenario.
     spec: String,
     /// The filesystem store's directory, removed when the scenario ends.
@@ -173,37 +149,19 @@ impl fmt::Debug for Ctx {
 impl Ctx {
     /// The context of one scenario; `Err` names the variable a service
     /// store needs when it is unset.
-    fn new(launcher: Arc<dyn Launcher>, store: StoreKind) -> Result<Ctx, String> {
+    fn new(launcher: Arc<dyn Launcher>, store: &'static Store) -> Result<Ctx, String> {
         // A fresh key's public id is random enough to keep concurrent runs apart.
-        let temp_dir = || std::env::temp_dir().join(format!("sessions-conformance-{}", random_key().id()));
-        let (spec, dir) = match store {
-            StoreKind::Cookie => ("cookie".to_owned(), None),
-            StoreKind::Memory => ("memory".to_owned(), None),
-            StoreKind::Filesystem => {
-                let dir = temp_dir();
-                (format!("fs:{}", dir.display()), Some(dir))
-            }
-            StoreKind::Sqlite => {
-                let dir = temp_dir();
-                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                (format!("sqlite:{}", dir.join("sessions.db").display()), Some(dir))
-            }
-            StoreKind::Redb => {
-                let dir = temp_dir();
-                (format!("redb:{}", dir.join("sessions.redb").display()), Some(dir))
-            }
-            StoreKind::Redis | StoreKind::Postgres | StoreKind::MySql | StoreKind::Memcached => {
-                let var = store.url_var().unwrap_or_default();
-                let url =
-                    std::env::var(var).ok().filter(|url| !url.is_empty()).ok_or_else(|| format!("{var} is unset"))?;
-                (url, None)
-            }
-        };
+        let dir = std::env::temp_dir().join(format!("sessions-conformance-{}", random_key().id()));
+        let spec = store.session_store(&dir)?;
+        let dir = store.needs_dir().then_some(dir);
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         Ok(Ctx { launcher, store, spec, dir })
     }
 
     /// The store under test.
-    pub fn store(&self) -> StoreKind {
+    pub fn store(&self) -> &'static Store {
         self.store
     }
 
@@ -241,7 +199,7 @@ pub fn random_key() -> sessions_core::Key {
 
 /// Runs one scenario against `launcher` on `store`, on a runtime of its
 /// own, so the calling test needs no async runtime.
-pub fn run<F, Fut>(launcher: impl Launcher + 'static, store: StoreKind, scenario: F)
+pub fn run<F, Fut>(launcher: impl Launcher + 'static, store: &'static Store, scenario: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()>,
@@ -253,49 +211,52 @@ where
     let ctx = match Ctx::new(Arc::new(launcher), store) {
         Ok(ctx) => ctx,
         Err(reason) if sessions_core::testing::ci_requires_services() => {
-            panic!("the {store:?} store is required under CI=true: {reason}")
+            panic!("the {} store is required under CI=true: {reason}", store.name)
         }
         Err(reason) => {
-            eprintln!("skipped: the {store:?} store is not available ({reason})");
+            eprintln!("skipped: the {} store is not available ({reason})", store.name);
             return;
         }
     };
     runtime.block_on(scenario(ctx));
 }
 
-/// Expands to the whole suite for `launcher`: modules `cookie`, `memory`
-/// and `filesystem`, one `#[test]` per scenario, server-only scenarios in
-/// the server stores' modules only.
-///
-/// `conformance_tests!(server <module>, <StoreKind>, launcher)` adds one
-/// more server store, for example a network store behind a feature:
+/// Expands to the whole suite for `launcher`: one module per store of
+/// demo-kit's list ([`STORES`]), one `#[test]` per scenario, the
+/// server-only scenarios in the server stores' modules only. A store that
+/// runs as a service reads its URL from its `SESSIONS_*_URL` variable and
+/// is skipped without it (a failure under `CI=true`).
 ///
 /// ```
-/// # use sessions_conformance::{AppConfig, Running};
-/// # fn launch(_: &AppConfig) -> Result<Running, String> { Err("a demo starts here".into()) }
-/// // Under the demo's `#[cfg(feature = "redis")]`:
-/// sessions_conformance::conformance_tests!(server redis_store, sessions_conformance::StoreKind::Redis, launch);
+/// # fn spawn(_: &demo_kit::Config, _: Option<std::sync::Arc<dyn sessions_core::backend::Backend>>) -> std::io::Result<demo_kit::Background> { Err(std::io::ErrorKind::Unsupported.into()) }
+/// sessions_conformance::conformance_tests!(sessions_conformance::demo(spawn));
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($launcher:expr) => {
-        $crate::conformance_tests!(@store cookie, $crate::StoreKind::Cookie, $launcher; []);
-        $crate::conformance_tests!(server memory, $crate::StoreKind::Memory, $launcher);
-        $crate::conformance_tests!(server filesystem, $crate::StoreKind::Filesystem, $launcher);
+    // Listed first: a list given back by `with_stores!` must not be read
+    // as the launcher expression of the arm below.
+    ([@stores ($launcher:expr)] $($name:ident: $spec:literal, $side:ident;)*) => {
+        $($crate::conformance_tests!(@side $side $name, $launcher);)*
     };
-    (server $module:ident, $kind:expr, $launcher:expr) => {
-        $crate::conformance_tests!(@store $module, $kind, $launcher; [
+    ($launcher:expr) => {
+        $crate::demo_kit::with_stores!($crate::conformance_tests, @stores ($launcher));
+    };
+    (@side client $module:ident, $launcher:expr) => {
+        $crate::conformance_tests!(@store $module, $launcher; []);
+    };
+    (@side server $module:ident, $launcher:expr) => {
+        $crate::conformance_tests!(@store $module, $launcher; [
             old_id_is_unknown_after_login,
             replayed_cookie_after_logout_is_anonymous,
             concurrent_writes_of_distinct_keys_are_all_kept,
         ]);
     };
-    (@store $module:ident, $kind:expr, $launcher:expr; [$($server:ident),* $(,)?]) => {
+    (@store $module:ident, $launcher:expr; [$($server:ident),* $(,)?]) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_tests!(@tests $kind, $launcher; [
+            $crate::conformance_tests!(@tests $module, $launcher; [
                 counter_increments_across_requests,
                 peek_sends_no_set_cookie,
                 flash_is_read_once,
@@ -323,11 +284,11 @@ macro_rules! conformance_tests {
             ]);
         }
     };
-    (@tests $kind:expr, $launcher:expr; [$($name:ident),* $(,)?]) => {
+    (@tests $module:ident, $launcher:expr; [$($name:ident),* $(,)?]) => {
         $(
             #[test]
             fn $name() {
-                $crate::run($launcher, $kind, $crate::scenarios::$name);
+                $crate::run($launcher, $crate::store(stringify!($module)), $crate::scenarios::$name);
             }
         )*
     };

@@ -13,7 +13,8 @@ async fn main() -> Result<(), sessions_core::Error> {
     let session = sessions.default_session().await?;
     session.insert("user", "ada")?;
     session.add_flash("welcome back")?;
-    let set_cookie = sessions.finish(200, None).await.set_cookies.remove(0);
+    let finished = sessions.finish(200, None, as_pair).await;
+    let set_cookie = finished.values("set-cookie").next().unwrap_or_default().to_owned();
     println!("response 1  Set-Cookie: {set_cookie}");
 
     // Second request: the browser sends the cookie back.
@@ -23,7 +24,14 @@ async fn main() -> Result<(), sessions_core::Error> {
     let session = sessions.default_session().await?;
     println!("user    = {:?}", session.get::<String>("user")?);
     println!("flashes = {:?}", session.flashes::<String>()?);
-    let finished = sessions.finish(200, None).await;
-    println!("response 2  Set-Cookie: {:?} (flashes consumed)", finished.set_cookies);
+    let finished = sessions.finish(200, None, as_pair).await;
+    let set_cookies: Vec<&str> = finished.values("set-cookie").collect();
+    println!("response 2  Set-Cookie: {set_cookies:?} (flashes consumed)");
     Ok(())
+}
+
+/// The headers to send, as `(name, value)` pairs: what a web framework
+/// adapter converts into its own header type.
+fn as_pair(name: &'static str, value: &str) -> Option<(&'static str, String)> {
+    Some((name, value.to_owned()))
 }

@@ -1,64 +1,68 @@
-//! Cross-origin protection: refusing the state-changing requests a browser
-//! sends for another site (cross-site request forgery), before any session
-//! is loaded.
-//!
-//! A browser attaches the session cookie to a form another site submits to
-//! this one (`SameSite=Lax` stops a cross-site `POST`, but not a request
-//! from a sibling subdomain, nor a cookie set `SameSite=None`), so the
-//! cookie alone does not say the user meant the request. The browser does
-//! say where the request came from, in headers a page cannot forge:
-//!
-//! 1. `GET`, `HEAD` and `OPTIONS` always pass: they must change nothing.
-//! 2. `Sec-Fetch-Site` (sent by every major browser since 2023):
-//!    `same-origin` and `none` (the user typed the address or used a
-//!    bookmark) pass; `same-site` passes only when allowed
-//!    ([`CrossOrigin::allow_same_site`]); `cross-site` and any other value
-//!    are refused.
-//! 3. Without `Sec-Fetch-Site`, an `Origin` header (older browsers) must
-//!    name the request's `Host`: the `host[:port]` after `scheme://` equals
-//!    the `Host` header, letter case aside. The scheme is not compared (the
-//!    `Host` header has none), as in Go's `net/http.CrossOriginProtection`.
-//! 4. A request with neither header did not come from a browser page (a
-//!    program, or a browser too old to say) and passes.
-//!
-//! A request refused by 2 or 3 still passes when its `Origin` is a trusted
-//! origin ([`CrossOrigin::trust_origin`]) or its path is exempt
-//! ([`CrossOrigin::exempt_path`], [`CrossOrigin::exempt_prefix`]).
-//!
-//! The protection is on by default: every [`Registry`](crate::Registry)
-//! built without a [`CrossOrigin`] of its own protects, and every adapter
-//! asks it with [`Registry::check_origin`](crate::Registry::check_origin)
-//! before the handler runs, so a refused request loads no session and
-//! saves nothing.
-//!
-//! ```
-//! use sessions_core::cross_origin::{CrossOrigin, Refusal, RequestHead};
-//!
-//! let policy = CrossOrigin::new().trust_origin("https://sso.example")?.exempt_prefix("/hooks/")?;
-//! let form = |site: &'static str| RequestHead::new("POST", "/login").sec_fetch_site(site.as_bytes());
-//!
-//! assert_eq!(policy.check(&form("same-origin")), Ok(()));
-//! assert_eq!(policy.check(&form("cross-site")), Err(Refusal::FetchSite));
-//! assert_eq!(policy.check(&form("cross-site").origin(b"https://sso.example")), Ok(()));
-//! let hook = RequestHead::new("POST", "/hooks/payment").sec_fetch_site(b"cross-site");
-//! assert_eq!(policy.check(&hook), Ok(()));
-//!
-//! // An older browser: no Sec-Fetch-Site, an Origin that is not this host.
-//! let old = RequestHead::new("POST", "/login").origin(b"https://evil.example").host(b"app.example");
-//! assert_eq!(policy.check(&old), Err(Refusal::OriginMismatch));
-//! // A program: neither header.
-//! assert_eq!(policy.check(&RequestHead::new("POST", "/login")), Ok(()));
-//! # Ok::<(), sessions_core::Error>(())
-//! ```
+//! Cross-origin protection: which unsafe requests are refused before any
+//! session is loaded (see [`CrossOrigin`]).
 
 use crate::error::{Error, Result};
 
+/// Cross-origin protection: refusing the state-changing requests a browser
+/// sends for another site (cross-site request forgery), before any session
+/// is loaded.
+///
+/// A browser attaches the session cookie to a form another site submits to
+/// this one (`SameSite=Lax` stops a cross-site `POST`, but not a request
+/// from a sibling subdomain, nor a cookie set `SameSite=None`), so the
+/// cookie alone does not say the user meant the request. The browser does
+/// say where the request came from, in headers a page cannot forge:
+///
+/// 1. `GET`, `HEAD` and `OPTIONS` always pass: they must change nothing.
+/// 2. `Sec-Fetch-Site` (sent by every major browser since 2023):
+///    `same-origin` and `none` (the user typed the address or used a
+///    bookmark) pass; `same-site` passes only when allowed
+///    ([`CrossOrigin::allow_same_site`]); `cross-site` and any other value
+///    are refused.
+/// 3. Without `Sec-Fetch-Site`, an `Origin` header (older browsers) must
+///    name the request's `Host`: the `host[:port]` after `scheme://` equals
+///    the `Host` header, letter case aside. The scheme is not compared (the
+///    `Host` header has none), as in Go's `net/http.CrossOriginProtection`.
+/// 4. A request with neither header did not come from a browser page (a
+///    program, or a browser too old to say) and passes.
+///
+/// A request refused by 2 or 3 still passes when its `Origin` is a trusted
+/// origin ([`CrossOrigin::trust_origin`]) or its path is exempt
+/// ([`CrossOrigin::exempt_path`], [`CrossOrigin::exempt_prefix`]).
+///
+/// The protection is on by default: every [`Registry`](crate::Registry)
+/// built without a `CrossOrigin` of its own protects, and every adapter
+/// asks it with [`Registry::check_origin`](crate::Registry::check_origin)
+/// before the handler runs, so a refused request loads no session and
+/// saves nothing.
+///
+/// ```
+/// use sessions_core::CrossOrigin;
+/// use sessions_core::adapter::{Refusal, RequestHead};
+///
+/// let policy = CrossOrigin::new().trust_origin("https://sso.example")?.exempt_prefix("/hooks/")?;
+/// let form = |site: &'static str| RequestHead::new("POST", "/login").sec_fetch_site(site.as_bytes());
+///
+/// assert_eq!(policy.check(&form("same-origin")), Ok(()));
+/// assert_eq!(policy.check(&form("cross-site")), Err(Refusal::FetchSite));
+/// assert_eq!(policy.check(&form("cross-site").origin(b"https://sso.example")), Ok(()));
+/// let hook = RequestHead::new("POST", "/hooks/payment").sec_fetch_site(b"cross-site");
+/// assert_eq!(policy.check(&hook), Ok(()));
+///
+/// // An older browser: no Sec-Fetch-Site, an Origin that is not this host.
+/// let old = RequestHead::new("POST", "/login").origin(b"https://evil.example").host(b"app.example");
+/// assert_eq!(policy.check(&old), Err(Refusal::OriginMismatch));
+/// // A program: neither header.
+/// assert_eq!(policy.check(&RequestHead::new("POST", "/login")), Ok(()));
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
+///
 /// Which unsafe requests are refused as cross-origin; set once on the
 /// [`Registry`](crate::Registry) with
 /// [`RegistryBuilder::cross_origin`](crate::RegistryBuilder::cross_origin).
 ///
 /// [`CrossOrigin::new`] (the default) protects with no trusted origin and
-/// no exempt path; see the [module documentation](self) for the rules.
+/// no exempt path; the rules are above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrossOrigin {
     enabled: bool,
@@ -250,7 +254,7 @@ impl Exempt {
 /// request target's authority when there is none (HTTP/2's `:authority`).
 ///
 /// ```
-/// use sessions_core::cross_origin::RequestHead;
+/// use sessions_core::adapter::RequestHead;
 ///
 /// let head = RequestHead::new("POST", "/logout").sec_fetch_site(b"cross-site").host(b"app.example");
 /// # let _ = head;

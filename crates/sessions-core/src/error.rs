@@ -144,7 +144,7 @@ pub enum Error {
 impl Error {
     /// True when the session storage cannot serve the request now
     /// (unreachable, or full): the edge answers it with the registry's
-    /// outage status ([`Policy`](crate::Policy)), `503` by default.
+    /// outage status ([`Policy`](crate::adapter::Policy)), `503` by default.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Backend(BackendError::Unavailable(_) | BackendError::Full(_)))
     }

@@ -2,21 +2,31 @@
 //! sessions, server-side sessions on pluggable backends, flash messages,
 //! "remember me", key rotation and several sessions per request.
 //!
-//! The layers, from the bottom:
-//! - [`codec`]: bytes in, authenticated cookie value out, and back.
-//! - [`Session`]: typed values, flashes and lifecycle of one session.
-//! - [`backend`]: server-side storage of records ([`Backend`]).
-//! - [`store`]: cookie to [`Session`] and back ([`CookieStore`],
-//!   [`ServerStore`]).
-//! - [`registry`]: the sessions of one request, saved together.
-//! - [`edge`]: what every web framework adapter shares: failures as
-//!   answers, and what to send after the handler.
-//! - [`cross_origin`]: which state-changing requests from other sites are
-//!   refused before the handler ([`CrossOrigin`], on by default).
+//! Applications do not depend on this crate directly: each web framework
+//! adapter (`sessions-axum`, `sessions-actix`, `sessions-rocket`,
+//! `sessions-warp`) re-exports what they need, so an application names one
+//! adapter crate, and a backend crate (`sessions-redis`, `sessions-sql`,
+//! ...) when its sessions live there. This crate serves three readers, each
+//! in one place:
 //!
-//! Web framework adapters (`sessions-axum`, `sessions-actix`, ...) wire a
-//! [`Registry`] into each request; applications rarely need more of this
-//! crate than its configuration types and [`Session`].
+//! - **Applications**: the root. A [`Registry`] of stores
+//!   ([`CookieStore`], [`ServerStore`] on a backend such as
+//!   [`MemoryBackend`]), each configured with a [`StoreConfig`] (keys in a
+//!   [`KeyRing`], cookie attributes in [`CookieOptions`], how long sessions
+//!   live as a [`Lifetime`]), and the [`Session`] a handler reads and
+//!   writes.
+//! - **Adapter authors**: [`adapter`], the contract between the core and a
+//!   web framework: the request's sessions, the after-handler decision and
+//!   the failure replies.
+//! - **Backend authors**: [`backend`], the [`Backend`](backend::Backend)
+//!   trait, the record format and a toolkit, and `testing` (feature
+//!   `testing`), the conformance kit a backend runs against itself.
+//!
+//! The layers, from the bottom: [`codec`] (bytes in, authenticated cookie
+//! value out), the session model ([`Session`]: values, flashes,
+//! lifecycle), [`backend`] (server-side records), [`store`] (a cookie to a
+//! [`Session`] and back), the [`Registry`] (the sessions of one request,
+//! saved together) and [`adapter`]. `docs/architecture.md` draws the map.
 //!
 //! ```
 //! use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
@@ -25,11 +35,13 @@
 //! let ring = KeyRing::from(Key::generate());
 //! let registry = Registry::single(CookieStore::new(StoreConfig::new("session", ring))?);
 //!
-//! // One request: read the cookies, use the session, save.
+//! // One request, as an adapter runs it: read the cookies, let the handler
+//! // use the session, save and send the headers.
 //! let sessions = registry.request([]);
 //! let session = sessions.default_session().await?;
 //! session.insert("count", &1u32)?;
-//! let set_cookie = sessions.save().await.set_cookies.remove(0);
+//! let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+//! let (_, set_cookie) = &finished.headers[0];
 //!
 //! // The next request brings the cookie back.
 //! let cookie = set_cookie.split(';').next().unwrap();
@@ -43,18 +55,19 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod backend;
 pub mod clock;
 pub mod codec;
-pub mod cross_origin;
-pub mod edge;
+mod cross_origin;
 mod error;
 mod hex;
 mod id;
 mod key;
+mod lifetime;
 mod options;
 pub mod record;
-pub mod registry;
+mod registry;
 pub mod revocation;
 mod serial;
 mod session;
@@ -62,26 +75,17 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::Backend;
+pub use backend::{FilesystemBackend, MemoryBackend};
+pub use codec::Mode;
 pub use cross_origin::CrossOrigin;
-pub use edge::{Failure, Finished, Policy};
 pub use error::{BackendError, Error, Rejection, Result};
 pub use key::{Key, KeyRing, MIN_KEY_LEN};
+pub use lifetime::{BrowserSession, Lifetime, PersistentSession};
 pub use options::{CookieOptions, SameSite};
-pub use registry::{Registry, RegistryBuilder, RequestSessions, Saved};
+pub use registry::{Registry, RegistryBuilder};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
-pub use store::{CookieStore, ServerStore, Store, StoreConfig};
-
-/// The README's examples, compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
-/// The migration guide from Go's gorilla/sessions, compiled as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/migrate/from-gorilla.md")]
-pub struct FromGorillaGuide;
+pub use store::{CookieStore, ServerStore, StoreConfig};
 
 /// The adapter and peer comparison, compiled as doc tests.
 #[cfg(doctest)]

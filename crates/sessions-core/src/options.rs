@@ -1,7 +1,5 @@
 //! Cookie attributes and the `Set-Cookie` header values built from them.
 
-use std::time::Duration;
-
 use cookie::Cookie;
 
 use crate::error::{Error, Result};
@@ -21,24 +19,23 @@ pub enum SameSite {
 /// The attributes of a session cookie.
 ///
 /// Defaults are the secure ones: `Path=/`, `HttpOnly`, `Secure`,
-/// `SameSite=Lax`, no `Domain`, a browser-session cookie (no `Max-Age`).
-/// A store holds the defaults; a session can override them for itself.
+/// `SameSite=Lax`, no `Domain`. A store holds the defaults; a session can
+/// override them for itself. How long the cookie lives (`Max-Age`) is not
+/// an attribute here but the store's [`Lifetime`](crate::Lifetime) and
+/// the session's own ([`Session::remember`](crate::Session::remember)).
 ///
 /// ```
-/// use std::time::Duration;
 /// use sessions_core::{CookieOptions, SameSite};
 ///
 /// let options = CookieOptions::new()
 ///     .secure(false) // plain http during local development
-///     .same_site(SameSite::Strict)
-///     .max_age(Some(Duration::from_secs(3600)));
-/// assert_eq!(options.get_max_age(), Some(Duration::from_secs(3600)));
+///     .same_site(SameSite::Strict);
+/// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieOptions {
     path: String,
     domain: Option<String>,
-    max_age: Option<Duration>,
     secure: bool,
     http_only: bool,
     same_site: SameSite,
@@ -50,7 +47,6 @@ impl Default for CookieOptions {
         CookieOptions {
             path: "/".into(),
             domain: None,
-            max_age: None,
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -84,13 +80,6 @@ impl CookieOptions {
         self
     }
 
-    /// Sets the lifetime of new sessions: `None` for a browser-session
-    /// cookie, `Some(d)` for a persistent cookie with `Max-Age=d`.
-    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
-        self.max_age = max_age;
-        self
-    }
-
     /// Sets `Secure`. Only turn it off for plain-http local development.
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
@@ -113,11 +102,6 @@ impl CookieOptions {
     pub fn partitioned(mut self, partitioned: bool) -> Self {
         self.partitioned = partitioned;
         self
-    }
-
-    /// The configured lifetime of new sessions.
-    pub fn get_max_age(&self) -> Option<Duration> {
-        self.max_age
     }
 
     /// Checks the attributes, and the cookie name they are for, as browsers

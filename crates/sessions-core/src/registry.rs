@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+use crate::adapter::{FailureKind, Finished, Policy, Reply};
 use crate::cross_origin::{CrossOrigin, RequestHead};
-use crate::edge::{FailureKind, Finished, Policy, Reply};
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::store::Store;
@@ -144,7 +144,7 @@ impl Registry {
     /// request. The refusal is logged here, at info level, with its reason.
     ///
     /// ```
-    /// use sessions_core::cross_origin::RequestHead;
+    /// use sessions_core::adapter::RequestHead;
     /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
     ///
     /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
@@ -194,7 +194,8 @@ impl Registry {
     /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
     /// let sessions = registry.request_bytes([]);
     /// sessions.default_session().await?.insert("user", "ada")?;
-    /// let set_cookie = sessions.save().await.set_cookies.remove(0);
+    /// let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+    /// let set_cookie = &finished.headers[0].1;
     /// let value = set_cookie.split(';').next().unwrap().strip_prefix("s=").unwrap();
     ///
     /// // Another site's cookie that is not UTF-8, then ours in quotes.
@@ -369,9 +370,9 @@ impl Slots {
 /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
 /// let sessions = registry.request(["theme=dark; other=1"]);
 /// sessions.default_session().await?.insert("count", &1)?;
-/// let saved = sessions.save().await;
-/// assert!(saved.errors.is_empty());
-/// assert_eq!(saved.set_cookies.len(), 1);
+/// let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+/// assert!(finished.errors.is_empty());
+/// assert_eq!(finished.headers.iter().filter(|(name, _)| *name == "set-cookie").count(), 1);
 /// # Ok::<(), sessions_core::Error>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -397,45 +398,43 @@ impl fmt::Debug for RequestSessions {
     }
 }
 
-/// The outcome of [`RequestSessions::save`].
-#[derive(Debug, Default)]
-pub struct Saved {
-    /// `Set-Cookie` values to append to the response, one per changed
-    /// session; each is a valid header value (visible ASCII, spaces, tabs).
-    pub set_cookies: Vec<String>,
-    /// The sessions that failed to save, by cookie name, including one
-    /// whose `Set-Cookie` would not be a valid header value. Every other
-    /// session was still saved.
-    pub errors: Vec<(String, Error)>,
-}
-
 impl RequestSessions {
-    /// Ends the request: saves every loaded session unless the response is
-    /// a server error (nothing a failed handler did is persisted), and says
-    /// what to send.
+    /// Ends the request, the whole after-handler decision: saves every
+    /// loaded session unless the response is a server error (nothing a
+    /// failed handler did is persisted), converts the headers to add with
+    /// `convert`, and says whether a reply replaces the handler's response.
     ///
     /// `status` is the handler's; `failure` is set when the handler's
-    /// response was made from a session [`Failure`](crate::edge::Failure)
+    /// response was made from a session [`Failure`](crate::adapter::Failure)
     /// (an adapter tags such responses with their [`FailureKind`]), or
     /// was recorded with [`RequestSessions::fail`]. That response is then
     /// replaced by the registry's answer, so a storage outage reads the
     /// same whichever step met it.
     ///
+    /// `convert` turns a header (a lowercase name; a value of visible
+    /// ASCII, spaces and tabs, which every HTTP library accepts) into the
+    /// framework's type. Should it refuse one (a stricter library, or a
+    /// bug), the response must not go out as if it succeeded without it: a
+    /// missing removal cookie leaves a user logged in. The refusal is
+    /// logged and the reply becomes a `500`.
+    ///
     /// ```
-    /// use sessions_core::edge::FailureKind;
+    /// use sessions_core::adapter::FailureKind;
     /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
     ///
     /// # tokio_test_block_on(async {
     /// let store = CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?;
     /// let registry = Registry::builder().store(store).unavailable_status(502).build()?;
+    /// let as_pair = |name: &'static str, value: &str| Some((name, value.to_owned()));
     ///
     /// let sessions = registry.request([]);
     /// sessions.default_session().await?.insert("n", &1)?;
-    /// let finished = sessions.finish(200, None).await;
-    /// assert_eq!(finished.set_cookies.len(), 1);
+    /// let finished = sessions.finish(200, None, as_pair).await;
+    /// let names: Vec<_> = finished.headers.iter().map(|(name, _)| *name).collect();
+    /// assert_eq!(names, ["set-cookie", "vary", "cache-control"]);
     /// assert!(finished.replace.is_none());
     ///
-    /// let finished = registry.request([]).finish(503, Some(FailureKind::Unavailable)).await;
+    /// let finished = registry.request([]).finish(503, Some(FailureKind::Unavailable), as_pair).await;
     /// assert_eq!(finished.replace.map(|reply| reply.status), Some(502));
     /// # Ok::<(), sessions_core::Error>(())
     /// # }).unwrap();
@@ -443,32 +442,58 @@ impl RequestSessions {
     /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     /// # }
     /// ```
-    pub async fn finish(&self, status: u16, failure: Option<FailureKind>) -> Finished {
+    pub async fn finish<H>(
+        &self,
+        status: u16,
+        failure: Option<FailureKind>,
+        mut convert: impl FnMut(&'static str, &str) -> Option<H>,
+    ) -> Finished<H> {
         let policy = self.inner.policy;
-        let replace = failure.or(self.inner.failure.get().copied()).map(|kind| policy.reply(kind));
+        let mut replace = failure.or(self.inner.failure.get().copied()).map(|kind| policy.reply(kind));
         let status = replace.map_or(status, |reply| reply.status);
         let vary_cookie = self.accessed();
-        if !vary_cookie || status >= 500 {
-            return Finished { vary_cookie, replace, ..Finished::default() };
+        let mut headers = Vec::new();
+        let mut refused = false;
+        let mut set_cookie = false;
+        let mut send = |name: &'static str, value: &str| match convert(name, value) {
+            Some(header) => headers.push(header),
+            None => {
+                tracing::error!(header = name, "a session header was refused by the framework; answering 500");
+                refused = true;
+            }
+        };
+        let errors = if vary_cookie && status < 500 {
+            // Each `Set-Cookie` is converted as its session saves: no list
+            // of them is kept in between.
+            self.save(|value| {
+                set_cookie = true;
+                send("set-cookie", value);
+            })
+            .await
+        } else {
+            Vec::new()
+        };
+        if vary_cookie {
+            send("vary", "Cookie");
         }
-        let saved = self.save().await;
-        for (name, err) in &saved.errors {
+        if set_cookie {
+            send("cache-control", "no-cache=\"set-cookie\"");
+        }
+        for (name, err) in &errors {
             tracing::error!(cookie = %name, error = %err, "session could not be saved");
         }
         // The most telling kind wins: an outage over a full store, either
         // over an internal error.
-        let unsaved = saved.errors.iter().map(|(_, e)| FailureKind::of(e)).min_by_key(|kind| match kind {
+        let unsaved = errors.iter().map(|(_, e)| FailureKind::of(e)).min_by_key(|kind| match kind {
             FailureKind::Unavailable => 0,
             FailureKind::Full => 1,
             _ => 2,
         });
-        Finished {
-            no_cache_set_cookie: !saved.set_cookies.is_empty(),
-            set_cookies: saved.set_cookies,
-            vary_cookie,
-            errors: saved.errors,
-            replace: unsaved.map(|kind| policy.reply(kind)).or(replace),
+        replace = unsaved.map(|kind| policy.reply(kind)).or(replace);
+        if refused {
+            replace.get_or_insert(Policy::default().reply(FailureKind::Internal));
         }
+        Finished { headers, errors, replace }
     }
 
     /// How adapters answer a session failure of this request.
@@ -528,30 +553,32 @@ impl RequestSessions {
         self.inner.slots.iter().any(|s| s.session.initialized())
     }
 
-    /// Saves every session loaded by this request, collecting each one's
-    /// `Set-Cookie` and each one's error.
-    pub async fn save(&self) -> Saved {
-        let mut saved = Saved::default();
+    /// Saves every session loaded by this request, handing each changed
+    /// one's `Set-Cookie` to `set_cookie` and returning each failure by
+    /// cookie name: including a session whose `Set-Cookie` would not be a
+    /// valid header value. Every other session is still saved.
+    async fn save(&self, mut set_cookie: impl FnMut(&str)) -> Vec<(String, Error)> {
+        let mut errors = Vec::new();
         for slot in self.inner.slots.iter() {
             let Some(session) = slot.session.get() else { continue };
             let name = slot.store.cookie_name();
             match slot.store.save(session).await {
-                Ok(Some(header)) if is_header_value(&header) => saved.set_cookies.push(header),
+                Ok(Some(header)) if is_header_value(&header) => set_cookie(&header),
                 // Not sent and reported: an adapter could not send it either,
                 // and a `Set-Cookie` that silently goes missing may be the
                 // removal that logs a user out. The header itself is not
                 // quoted: it holds the session cookie.
-                Ok(Some(_)) => saved.errors.push((
+                Ok(Some(_)) => errors.push((
                     name.to_owned(),
                     Error::Config(format!(
                         "the Set-Cookie of `{name}` is not a valid header value (check its cookie options)"
                     )),
                 )),
                 Ok(None) => {}
-                Err(err) => saved.errors.push((name.to_owned(), err)),
+                Err(err) => errors.push((name.to_owned(), err)),
             }
         }
-        saved
+        errors
     }
 }
 

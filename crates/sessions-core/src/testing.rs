@@ -24,7 +24,8 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::BackendError;
 use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
 use crate::record::{Fields, encoded_len};
-use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
+use crate::store::Store;
+use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 
 mod counting;
 mod faults;
@@ -63,13 +64,20 @@ pub(crate) fn count_cookie_encode() {
 /// let before = cookie_encodes_on_this_thread();
 /// let sessions = registry.request([]);
 /// sessions.default_session().await?.insert("n", &1)?;
-/// sessions.save().await;
+/// let _ = sessions.finish(200, None, sessions_core::testing::header_pair).await;
 /// assert_eq!(cookie_encodes_on_this_thread(), before + 1);
 /// # Ok::<(), sessions_core::Error>(())
 /// # }).unwrap();
 /// ```
 pub fn cookie_encodes_on_this_thread() -> u64 {
     COOKIE_ENCODES.with(std::cell::Cell::get)
+}
+
+/// Converts a header into a `(name, value)` pair: the `convert` of
+/// [`RequestSessions::finish`](crate::adapter::RequestSessions::finish) for
+/// a test that reads the headers with [`Finished::values`](crate::adapter::Finished::values).
+pub fn header_pair(name: &'static str, value: &str) -> Option<(&'static str, String)> {
+    Some((name, value.to_owned()))
 }
 
 /// True under `CI=true`, where a test must not skip for want of a service.

@@ -6,8 +6,9 @@ use std::time::Duration;
 use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey};
 use sessions_core::clock::ManualClock;
 use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
+use sessions_core::store::Store;
 use sessions_core::testing::ModelRun;
-use sessions_core::{ServerStore, Store, testing};
+use sessions_core::{ServerStore, testing};
 
 mod common;
 use common::{START, config, temp_dir, value};

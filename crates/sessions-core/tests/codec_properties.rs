@@ -10,7 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use sessions_core::codec::{Codec, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_COOKIE_LIMIT, Mode, Times};
 use sessions_core::record::{self, Fields};
-use sessions_core::{CookieStore, Error, Key, KeyRing, Rejection, Store, StoreConfig};
+use sessions_core::store::Store;
+use sessions_core::{CookieStore, Error, Key, KeyRing, Rejection, StoreConfig};
 
 const NOW: u64 = 1_700_000_000;
 const MODES: [Mode; 2] = [Mode::Sealed, Mode::Signed];
@@ -218,7 +219,7 @@ proptest! {
     fn garbage_values_read_as_errors_or_values_never_panics(garbage in proptest::collection::vec(any::<u8>(), 0..64)) {
         let ring = KeyRing::from(key(1));
         // No absolute timeout: the session below was created at the epoch.
-        let store = CookieStore::new(StoreConfig::new("s", ring.clone()).absolute_timeout(None)).unwrap();
+        let store = CookieStore::new(StoreConfig::new("s", ring.clone()).lifetime(sessions_core::BrowserSession::new().absolute_timeout(None))).unwrap();
         let mut fields = Fields::new();
         // Metadata of a browser-session cookie created at the epoch.
         fields.insert("m".into(), vec![0, 0]);

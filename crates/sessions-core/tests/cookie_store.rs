@@ -7,7 +7,8 @@ use std::time::Duration;
 use common::{START, config, key, max_age, pair, value};
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::Mode;
-use sessions_core::{CookieOptions, CookieStore, Error, KeyRing, SameSite, Store, StoreConfig};
+use sessions_core::store::Store;
+use sessions_core::{CookieOptions, CookieStore, Error, KeyRing, SameSite, StoreConfig};
 
 fn store(clock: &ManualClock) -> CookieStore {
     CookieStore::new(config("session", clock)).unwrap()
@@ -115,12 +116,11 @@ async fn default_attributes_are_secure() {
 #[tokio::test]
 async fn configured_attributes_are_emitted_exactly() {
     let clock = ManualClock::new(START);
-    let options = CookieOptions::new()
-        .path("/app")
-        .domain(Some("example.com".into()))
-        .same_site(SameSite::Strict)
-        .max_age(Some(Duration::from_secs(3600)));
-    let store = CookieStore::new(config("session", &clock).cookie_options(options)).unwrap();
+    let options = CookieOptions::new().path("/app").domain(Some("example.com".into())).same_site(SameSite::Strict);
+    let config = config("session", &clock)
+        .cookie_options(options)
+        .lifetime(sessions_core::PersistentSession::new(Duration::from_secs(3600)));
+    let store = CookieStore::new(config).unwrap();
     let header = issue(&store, "n", "1").await;
     let attributes: Vec<&str> = header.split(';').skip(1).map(str::trim).collect();
     assert_eq!(
@@ -169,7 +169,11 @@ async fn remember_me_moves_the_authenticated_expiry() {
 #[tokio::test]
 async fn idle_timeout_ends_an_unused_session() {
     let clock = ManualClock::new(START);
-    let store = CookieStore::new(config("session", &clock).idle_timeout(Some(Duration::from_secs(600)))).unwrap();
+    let store = CookieStore::new(
+        config("session", &clock)
+            .lifetime(sessions_core::BrowserSession::new().idle_timeout(Some(Duration::from_secs(600)))),
+    )
+    .unwrap();
     let header = issue(&store, "user", "ada").await;
     clock.advance(Duration::from_secs(599));
     assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
@@ -180,7 +184,11 @@ async fn idle_timeout_ends_an_unused_session() {
 #[tokio::test]
 async fn idle_timeout_slides_with_activity() {
     let clock = ManualClock::new(START);
-    let store = CookieStore::new(config("session", &clock).idle_timeout(Some(Duration::from_secs(600)))).unwrap();
+    let store = CookieStore::new(
+        config("session", &clock)
+            .lifetime(sessions_core::BrowserSession::new().idle_timeout(Some(Duration::from_secs(600)))),
+    )
+    .unwrap();
     let mut header = issue(&store, "user", "ada").await;
     for _ in 0..10 {
         clock.advance(Duration::from_secs(300));
@@ -194,9 +202,11 @@ async fn idle_timeout_slides_with_activity() {
 async fn absolute_timeout_ends_even_an_active_session() {
     let clock = ManualClock::new(START);
     let store = CookieStore::new(
-        config("session", &clock)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .absolute_timeout(Some(Duration::from_secs(1000))),
+        config("session", &clock).lifetime(
+            sessions_core::BrowserSession::new()
+                .idle_timeout(Some(Duration::from_secs(600)))
+                .absolute_timeout(Some(Duration::from_secs(1000))),
+        ),
     )
     .unwrap();
     let mut header = issue(&store, "user", "ada").await;

@@ -3,8 +3,9 @@
 //! configuration that is refused, and header bytes that never panic.
 
 use proptest::prelude::*;
-use sessions_core::cross_origin::{CrossOrigin, Refusal, RequestHead};
-use sessions_core::edge::FailureKind;
+use sessions_core::CrossOrigin;
+use sessions_core::adapter::FailureKind;
+use sessions_core::adapter::{Refusal, RequestHead};
 use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
 
 const HOST: &str = "app.example:8080";

@@ -7,9 +7,10 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use common::{START, config, value};
+use sessions_core::ServerStore;
 use sessions_core::backend::MemoryBackend;
 use sessions_core::clock::ManualClock;
-use sessions_core::{ServerStore, Store};
+use sessions_core::store::Store;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{START, config, value};
+use sessions_core::ServerStore;
 use sessions_core::backend::{Backend, MemoryBackend};
 use sessions_core::clock::ManualClock;
+use sessions_core::store::Store;
 use sessions_core::testing::{Call, Failure, Fault, FaultyBackend, unlisted_bound_sessions};
-use sessions_core::{ServerStore, Store};
 
 /// The default absolute timeout of [`config`]: 12 hours.
 const ABSOLUTE: Duration = Duration::from_secs(12 * 3600);

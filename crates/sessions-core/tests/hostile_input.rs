@@ -20,7 +20,8 @@ use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend, StorageK
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_COOKIE_LIMIT, Mode, Times};
 use sessions_core::record::{self, Fields};
-use sessions_core::{CookieStore, Key, KeyRing, Registry, ServerStore, Store, StoreConfig};
+use sessions_core::store::Store;
+use sessions_core::{CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -585,7 +586,12 @@ fn session_values_never_panic_or_over_allocate() {
     let limit = 1 << 20;
     let clock = ManualClock::new(NOW);
     // No absolute timeout: the sessions below were created at the epoch.
-    let store = CookieStore::new(config(Mode::Sealed, &clock).size_limit(limit).absolute_timeout(None)).unwrap();
+    let store = CookieStore::new(
+        config(Mode::Sealed, &clock)
+            .size_limit(limit)
+            .lifetime(sessions_core::BrowserSession::new().absolute_timeout(None)),
+    )
+    .unwrap();
     let codec = Codec::new(ring(), Mode::Sealed).with_limit(limit);
     let mut tally = Tally::with_budget(VALUE_ALLOC_FACTOR, VALUE_ALLOC_SLACK);
     for (label, value) in hostile_values() {

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use common::{START, config, key, value};
 use sessions_core::backend::{Backend, MemoryBackend};
 use sessions_core::clock::ManualClock;
+use sessions_core::store::Store;
 use sessions_core::testing::CountingBackend;
-use sessions_core::{CookieOptions, CookieStore, KeyRing, ServerStore, Session, Store, StoreConfig};
+use sessions_core::{CookieOptions, CookieStore, KeyRing, ServerStore, Session, StoreConfig};
 
 fn memory(clock: &ManualClock) -> Arc<MemoryBackend> {
     Arc::new(MemoryBackend::builder().clock(Arc::new(clock.clone())).build())
@@ -250,13 +251,26 @@ async fn take_reads_and_removes_in_one_step() {
 }
 
 #[tokio::test]
-async fn a_zero_lifetime_is_refused_at_configuration_or_means_a_browser_session() {
+async fn a_lifetime_that_cannot_hold_is_refused_at_configuration_or_means_a_browser_session() {
     let clock = ManualClock::new(START);
     let zero =
-        config("s", &clock).cookie_options(CookieOptions::new().secure(false).max_age(Some(std::time::Duration::ZERO)));
-    assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
+        config("s", &clock).lifetime(sessions_core::PersistentSession::new(std::time::Duration::from_millis(999)));
+    match CookieStore::new(zero) {
+        Err(sessions_core::Error::Config(message)) => {
+            assert!(message.contains("BrowserSession"), "names the fix: {message}")
+        }
+        other => panic!("a persistent lifetime under a second is refused: {other:?}"),
+    }
     let zero = config("s", &clock).remember_for(std::time::Duration::ZERO);
     assert!(matches!(CookieStore::new(zero), Err(sessions_core::Error::Config(_))));
+
+    let renewing = config("s", &clock).renewal_timeout(Some(std::time::Duration::from_secs(600)));
+    match CookieStore::new(renewing) {
+        Err(sessions_core::Error::Config(message)) => {
+            assert!(message.contains("server store"), "names the fix: {message}")
+        }
+        other => panic!("a cookie store has no id to renew: {other:?}"),
+    }
 
     let store = CookieStore::new(config("s", &clock)).unwrap();
     let session = store.load(&[]).await.unwrap();
@@ -282,8 +296,10 @@ async fn a_detached_session_is_not_born_expired() {
     // Saved by a store with an absolute timeout, it must still load.
     let clock = ManualClock::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
     let store =
-        CookieStore::new(config("session", &clock).absolute_timeout(Some(std::time::Duration::from_secs(3600))))
-            .unwrap();
+        CookieStore::new(config("session", &clock).lifetime(
+            sessions_core::BrowserSession::new().absolute_timeout(Some(std::time::Duration::from_secs(3600))),
+        ))
+        .unwrap();
     let header = store.save(&session).await.unwrap().expect("a cookie");
     assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
 }
@@ -352,7 +368,9 @@ async fn a_renewal_timeout_gives_a_long_lived_session_a_new_id() {
     let clock = ManualClock::new(START);
     let backend: Arc<dyn Backend> = memory(&clock);
     let renewing = |clock: &ManualClock| {
-        let config = config("id", clock).idle_timeout(None).renewal_timeout(Some(std::time::Duration::from_secs(600)));
+        let config = config("id", clock)
+            .lifetime(sessions_core::BrowserSession::new().idle_timeout(None))
+            .renewal_timeout(Some(std::time::Duration::from_secs(600)));
         ServerStore::new(config, backend.clone()).unwrap()
     };
     let store = renewing(&clock);

@@ -9,7 +9,7 @@ use std::alloc::System;
 use std::sync::Arc;
 
 use sessions_core::backend::{Backend, MemoryBackend};
-use sessions_core::testing::{CountingBackend, cookie_encodes_on_this_thread};
+use sessions_core::testing::{self, CountingBackend, cookie_encodes_on_this_thread};
 use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -17,13 +17,15 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// The most allocations (reallocations included) each common request may
-/// make, as measured when they were pinned. A change that makes one
-/// allocate more fails here: lower the pin when a change saves some.
+/// make, as measured when they were pinned, the list of headers `finish`
+/// hands back included (an adapter converts them into its own type; here
+/// they stay their names). A change that makes one allocate more fails
+/// here: lower the pin when a change saves some.
 const PINNED: [(&str, usize); 5] = [
-    ("memory store, read and write a counter", 18),
-    ("memory store, read only", 11),
+    ("memory store, read and write a counter", 19),
+    ("memory store, read only", 12),
     ("cookie store, read and write a counter", 16),
-    ("cookie store, read only", 10),
+    ("cookie store, read only", 11),
     ("memory store, new session", 21),
 ];
 
@@ -36,16 +38,28 @@ async fn read_write(registry: &Registry, cookie: Option<&str>) -> Option<String>
     let session = sessions.default_session().await.unwrap();
     let count = session.get::<u64>("count").unwrap().unwrap_or(0) + 1;
     session.insert("count", &count).unwrap();
-    let finished = sessions.finish(200, None).await;
+    let finished = sessions.finish(200, None, testing::header_pair).await;
     assert!(finished.errors.is_empty(), "{:?}", finished.errors);
-    finished.set_cookies.into_iter().next()
+    finished.values("set-cookie").next().map(str::to_owned)
 }
 
 async fn read_only(registry: &Registry, cookie: &str) -> Option<String> {
     let sessions = registry.request([cookie]);
     let count = sessions.default_session().await.unwrap().get::<u64>("count").unwrap();
     assert!(count.is_some(), "the session was loaded");
-    sessions.finish(200, None).await.set_cookies.into_iter().next()
+    sessions.finish(200, None, testing::header_pair).await.values("set-cookie").next().map(str::to_owned)
+}
+
+/// A request as [`read_write`] or [`read_only`] makes it, measured: the
+/// headers stay their names, so that only the core allocates.
+async fn request(registry: &Registry, cookie: Option<&str>, write: bool) -> usize {
+    let sessions = registry.request(cookie);
+    let session = sessions.default_session().await.unwrap();
+    let count = session.get::<u64>("count").unwrap().unwrap_or(0) + 1;
+    if write {
+        session.insert("count", &count).unwrap();
+    }
+    sessions.finish(200, None, |name, _| Some(name)).await.headers.len()
 }
 
 fn pair(set_cookie: &str) -> String {
@@ -99,11 +113,11 @@ fn common_requests_stay_within_their_allocations_and_reads_write_nothing() {
         let memory = Registry::single(ServerStore::new(config(), Arc::new(MemoryBackend::new())).unwrap());
         let memory_cookie = pair(&read_write(&memory, None).await.unwrap());
         let measured = [
-            allocations(|| read_write(&memory, Some(&memory_cookie))).await,
-            allocations(|| read_only(&memory, &memory_cookie)).await,
-            allocations(|| read_write(&cookie, Some(&cookie_cookie))).await,
-            allocations(|| read_only(&cookie, &cookie_cookie)).await,
-            allocations(|| read_write(&memory, None)).await,
+            allocations(|| request(&memory, Some(&memory_cookie), true)).await,
+            allocations(|| request(&memory, Some(&memory_cookie), false)).await,
+            allocations(|| request(&cookie, Some(&cookie_cookie), true)).await,
+            allocations(|| request(&cookie, Some(&cookie_cookie), false)).await,
+            allocations(|| request(&memory, None, true)).await,
         ];
         let report: Vec<String> =
             PINNED.iter().zip(measured).map(|((what, pin), got)| format!("{what}: {got} (pinned {pin})")).collect();

@@ -4,8 +4,10 @@
 mod common;
 
 use common::{START, config, pair, value};
+use sessions_core::adapter::RequestSessions;
 use sessions_core::clock::ManualClock;
-use sessions_core::{CookieOptions, CookieStore, Error, Registry, RequestSessions};
+use sessions_core::testing;
+use sessions_core::{CookieOptions, CookieStore, Error, Registry};
 
 fn registry(clock: &ManualClock) -> Registry {
     Registry::single(CookieStore::new(config("s", clock)).unwrap())
@@ -15,9 +17,9 @@ fn registry(clock: &ManualClock) -> Registry {
 async fn issue(registry: &Registry) -> String {
     let sessions = registry.request([]);
     sessions.default_session().await.unwrap().insert("user", "ada").unwrap();
-    let mut saved = sessions.save().await;
-    assert!(saved.errors.is_empty(), "{:?}", saved.errors);
-    saved.set_cookies.remove(0)
+    let finished = sessions.finish(200, None, testing::header_pair).await;
+    assert!(finished.errors.is_empty(), "{:?}", finished.errors);
+    finished.values("set-cookie").next().expect("a new session sets its cookie").to_owned()
 }
 
 async fn user(sessions: &RequestSessions) -> Option<String> {
@@ -91,9 +93,9 @@ async fn per_session_options_that_cannot_be_sent_are_refused_and_the_logout_stil
     let refused = session.set_cookie_options(CookieOptions::new().secure(false).path("/app\u{1}"));
     assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
     session.destroy();
-    let finished = sessions.finish(200, None).await;
+    let finished = sessions.finish(200, None, testing::header_pair).await;
     assert_eq!(finished.replace, None);
-    let removal: Vec<&str> = finished.headers().filter(|(n, _)| *n == "set-cookie").map(|(_, v)| v).collect();
+    let removal: Vec<&str> = finished.values("set-cookie").collect();
     assert!(matches!(removal.as_slice(), [one] if one.contains("Max-Age=0") && one.contains("Path=/;")), "{removal:?}");
 }
 

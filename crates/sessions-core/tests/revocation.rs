@@ -10,7 +10,8 @@ use common::{START, config, value};
 use sessions_core::backend::MemoryBackend;
 use sessions_core::clock::ManualClock;
 use sessions_core::revocation::RevocationList;
-use sessions_core::{CookieStore, ServerStore, Store};
+use sessions_core::store::Store;
+use sessions_core::{CookieStore, ServerStore};
 
 async fn login<S: Store>(store: &S, user: &str) -> String {
     let session = store.load(&[]).await.unwrap();

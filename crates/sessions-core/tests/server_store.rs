@@ -11,7 +11,9 @@ use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBac
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, Mode, Times};
 use sessions_core::record::Fields;
-use sessions_core::{CookieOptions, KeyRing, Registry, ServerStore, Store, StoreConfig};
+use sessions_core::store::Store;
+use sessions_core::testing;
+use sessions_core::{CookieOptions, KeyRing, Registry, ServerStore, StoreConfig};
 
 fn memory(clock: &ManualClock) -> Arc<MemoryBackend> {
     Arc::new(MemoryBackend::builder().clock(Arc::new(clock.clone())).build())
@@ -131,8 +133,12 @@ async fn save_racing_a_logout_does_not_resurrect_the_session() {
 #[tokio::test]
 async fn idle_timeout_is_enforced_by_the_server() {
     let clock = ManualClock::new(START);
-    let store =
-        ServerStore::new(config("id", &clock).idle_timeout(Some(Duration::from_secs(600))), memory(&clock)).unwrap();
+    let store = ServerStore::new(
+        config("id", &clock)
+            .lifetime(sessions_core::BrowserSession::new().idle_timeout(Some(Duration::from_secs(600)))),
+        memory(&clock),
+    )
+    .unwrap();
     let header = issue(&store).await;
     clock.advance(Duration::from_secs(599));
     assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
@@ -143,8 +149,12 @@ async fn idle_timeout_is_enforced_by_the_server() {
 #[tokio::test]
 async fn reading_an_idle_session_keeps_it_alive() {
     let clock = ManualClock::new(START);
-    let store =
-        ServerStore::new(config("id", &clock).idle_timeout(Some(Duration::from_secs(600))), memory(&clock)).unwrap();
+    let store = ServerStore::new(
+        config("id", &clock)
+            .lifetime(sessions_core::BrowserSession::new().idle_timeout(Some(Duration::from_secs(600)))),
+        memory(&clock),
+    )
+    .unwrap();
     let mut cookie = value(&issue(&store).await).to_owned();
     for _ in 0..10 {
         clock.advance(Duration::from_secs(400));
@@ -160,9 +170,12 @@ async fn reading_an_idle_session_keeps_it_alive() {
 async fn absolute_timeout_is_enforced_by_the_server() {
     let clock = ManualClock::new(START);
     let backend = memory(&clock);
-    let store =
-        ServerStore::new(config("id", &clock).absolute_timeout(Some(Duration::from_secs(1000))), backend.clone())
-            .unwrap();
+    let store = ServerStore::new(
+        config("id", &clock)
+            .lifetime(sessions_core::BrowserSession::new().absolute_timeout(Some(Duration::from_secs(1000)))),
+        backend.clone(),
+    )
+    .unwrap();
     let header = issue(&store).await;
     clock.advance(Duration::from_secs(999));
     assert!(!store.load(&[value(&header)]).await.unwrap().is_new());
@@ -334,13 +347,13 @@ async fn registry_saves_every_session_and_collects_each_error() {
     let sessions = registry.request(["prefs=garbage; unrelated=1"]);
     sessions.get("down").await.unwrap().insert("a", &1).unwrap();
     sessions.get("prefs").await.unwrap().insert("theme", "dark").unwrap();
-    let saved = sessions.save().await;
-    assert_eq!(saved.set_cookies.len(), 1, "the cookie session still saved");
-    assert!(saved.set_cookies[0].starts_with("prefs="));
+    let saved = sessions.finish(200, None, testing::header_pair).await;
+    assert_eq!(saved.values("set-cookie").count(), 1, "the cookie session still saved");
+    assert!(saved.values("set-cookie").next().unwrap().starts_with("prefs="));
     assert_eq!(saved.errors.len(), 1);
     assert_eq!(saved.errors[0].0, "down");
     assert!(saved.errors[0].1.is_unavailable());
-    let finished = sessions.finish(200, None).await;
+    let finished = sessions.finish(200, None, testing::header_pair).await;
     assert_eq!(finished.replace.map(|reply| reply.status), Some(503));
 }
 
@@ -351,9 +364,9 @@ async fn server_errors_persist_nothing() {
     let registry = Registry::single(store(&clock, backend.clone()));
     let sessions = registry.request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-    let finished = sessions.finish(500, None).await;
-    assert!(finished.set_cookies.is_empty());
-    assert!(finished.vary_cookie);
+    let finished = sessions.finish(500, None, testing::header_pair).await;
+    assert!(finished.values("set-cookie").next().is_none());
+    assert!(finished.values("vary").next().is_some());
     assert_eq!(backend.len(), 0);
 }
 
@@ -396,7 +409,9 @@ impl Backend for NoRoom {
 async fn a_read_whose_idle_refresh_meets_a_full_store_still_succeeds() {
     let clock = ManualClock::new(START);
     let backend = memory(&clock);
-    let idle = |clock: &ManualClock| config("id", clock).idle_timeout(Some(Duration::from_secs(600)));
+    let idle = |clock: &ManualClock| {
+        config("id", clock).lifetime(sessions_core::BrowserSession::new().idle_timeout(Some(Duration::from_secs(600))))
+    };
     let working = ServerStore::new(idle(&clock), backend.clone()).unwrap();
     let cookie = value(&issue(&working).await).to_owned();
     let full = ServerStore::new(idle(&clock), Arc::new(NoRoom { inner: backend })).unwrap();

@@ -1,51 +1,87 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// What an application needs, so that it names this crate alone.
+pub use sessions_core::adapter::FailureKind;
+#[doc(no_inline)]
+pub use sessions_core::{
+    BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
+    FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
+    SameSite, SerialError, ServerStore, StoreConfig,
+};
+#[doc(no_inline)]
+pub use sessions_core::{backend, clock, revocation, store};
+
 use std::io::Cursor;
-use std::ops::Deref;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::request::{self, FromRequest, Outcome};
 use rocket::route::{self, Route};
 use rocket::{Build, Data, Ignite, Request, Response, Rocket, Sentinel};
-use sessions_core::cross_origin::RequestHead;
-use sessions_core::edge::{Failure, Policy, Reply};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::adapter::RequestHead;
+use sessions_core::adapter::RequestSessions;
+use sessions_core::adapter::{Failure, Policy, Reply};
 
 #[cfg(feature = "migrate")]
 pub mod migrate;
 
 const NOT_INSTALLED: &str = "no session fairing: attach `sessions_rocket::SessionFairing` to the rocket";
 
-/// The error of this crate: a session could not be loaded or used.
-///
-/// The guards' error; converts from [`sessions_core::Error`], so a handler
-/// returning `Result<_, SessionError>` can use `?` on session calls. As a
-/// response it is a status by the registry's [`Policy`] and a short
-/// plain-text reason that names no secret.
-///
-/// ```
-/// use sessions_rocket::SessionError;
-///
-/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
-/// assert_eq!(err.to_string(), "no session store named `prefs` is configured");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] Failure);
-
-impl SessionError {
-    /// What failed.
-    pub fn failure(&self) -> &Failure {
-        &self.0
-    }
-}
-
-impl From<sessions_core::Error> for SessionError {
-    fn from(source: sessions_core::Error) -> Self {
-        SessionError(Failure::Session(source))
-    }
+sessions_core::adapter::handles! {
+    /// The error of this crate: a session could not be loaded or used.
+    ///
+    /// The guards' error; converts from [`sessions_core::Error`], so a handler
+    /// returning `Result<_, SessionError>` can use `?` on session calls. As a
+    /// response it is a status by the registry's [`Policy`] and a short
+    /// plain-text reason that names no secret.
+    ///
+    /// ```
+    /// use sessions_rocket::SessionError;
+    ///
+    /// let err = SessionError::from(sessions_rocket::Error::UnknownStore("prefs".into()));
+    /// assert_eq!(err.to_string(), "no session store named `prefs` is configured");
+    /// ```
+    pub struct SessionError;
+    /// The default session of the request, as a request guard.
+    ///
+    /// Dereferences to [`sessions_core::Session`]; changes are saved by
+    /// [`SessionFairing`]. A storage outage fails the guard with the registry's
+    /// status and the fairing's `session storage unavailable`.
+    ///
+    /// Take `Session`, not `Option<Session>` or `Result<Session, _>`: those run
+    /// the handler through an outage without the user's session, as if logged
+    /// out; the fairing still answers the outage, but what the handler did is
+    /// done.
+    ///
+    /// ```
+    /// use rocket::post;
+    /// use sessions_rocket::{Session, SessionError};
+    ///
+    /// #[post("/login")]
+    /// fn login(session: Session) -> Result<&'static str, SessionError> {
+    ///     session.cycle_id();
+    ///     session.insert("user", "ada")?;
+    ///     Ok("welcome")
+    /// }
+    /// ```
+    pub struct Session;
+    /// Every named session of the request, as a request guard.
+    ///
+    /// Use it when a handler works with more than the default session; each
+    /// session loads on its first [`Sessions::get`].
+    ///
+    /// ```
+    /// use rocket::get;
+    /// use sessions_rocket::{SessionError, Sessions};
+    ///
+    /// #[get("/theme")]
+    /// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
+    ///     let prefs = sessions.get("prefs").await?;
+    ///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
+    /// }
+    /// ```
+    pub struct Sessions;
 }
 
 impl<'r> rocket::response::Responder<'r, 'static> for SessionError {
@@ -83,7 +119,7 @@ fn reply(reply: Reply) -> Response<'static> {
 /// catcher.
 ///
 /// Before routing, it refuses an unsafe request another origin's page sent
-/// (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// (the registry's [`CrossOrigin`], on by
 /// default): no route of the application runs and no session is loaded or
 /// saved. A route of the fairing's own, mounted ahead of every other,
 /// answers it: `403 cross-origin request refused`, or, when the
@@ -214,12 +250,13 @@ impl Fairing for SessionFairing {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let Some(sessions) = cached(request) else { return };
-        let mut finished = sessions.finish(response.status().code, None).await;
-        let headers = finished.convert_headers(|name, value| Some(Header::new(name, value.to_owned())));
+        let finished = sessions
+            .finish(response.status().code, None, |name, value| Some(Header::new(name, value.to_owned())))
+            .await;
         if let Some(replacement) = finished.replace {
             *response = reply(replacement);
         }
-        for header in headers {
+        for header in finished.headers {
             response.adjoin_header(header);
         }
     }
@@ -247,46 +284,6 @@ fn fairing_missing(rocket: &Rocket<Ignite>) -> bool {
     missing
 }
 
-/// The default session of the request, as a request guard.
-///
-/// Dereferences to [`sessions_core::Session`]; changes are saved by
-/// [`SessionFairing`]. A storage outage fails the guard with the registry's
-/// status and the fairing's `session storage unavailable`.
-///
-/// Take `Session`, not `Option<Session>` or `Result<Session, _>`: those run
-/// the handler through an outage without the user's session, as if logged
-/// out; the fairing still answers the outage, but what the handler did is
-/// done.
-///
-/// ```
-/// use rocket::post;
-/// use sessions_rocket::{Session, SessionError};
-///
-/// #[post("/login")]
-/// fn login(session: Session) -> Result<&'static str, SessionError> {
-///     session.cycle_id();
-///     session.insert("user", "ada")?;
-///     Ok("welcome")
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Session(sessions_core::Session);
-
-impl Session {
-    /// The core session handle.
-    pub fn into_inner(self) -> sessions_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = sessions_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session {
     type Error = SessionError;
@@ -300,36 +297,6 @@ impl<'r> FromRequest<'r> for Session {
 impl Sentinel for Session {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         fairing_missing(rocket)
-    }
-}
-
-/// Every named session of the request, as a request guard.
-///
-/// Use it when a handler works with more than the default session; each
-/// session loads on its first [`Sessions::get`].
-///
-/// ```
-/// use rocket::get;
-/// use sessions_rocket::{SessionError, Sessions};
-///
-/// #[get("/theme")]
-/// async fn theme(sessions: Sessions) -> Result<String, SessionError> {
-///     let prefs = sessions.get("prefs").await?;
-///     Ok(prefs.get::<String>("theme")?.unwrap_or_default())
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Sessions(RequestSessions);
-
-impl Sessions {
-    /// The session stored under cookie `name`.
-    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.get(name).await?)
-    }
-
-    /// The default session (the registry's first store).
-    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        Ok(self.0.default_session().await?)
     }
 }
 

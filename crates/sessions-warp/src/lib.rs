@@ -1,17 +1,27 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// What an application needs, so that it names this crate alone.
+pub use sessions_core::adapter::FailureKind;
+#[doc(no_inline)]
+pub use sessions_core::{
+    BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
+    FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
+    SameSite, SerialError, ServerStore, StoreConfig,
+};
+#[doc(no_inline)]
+pub use sessions_core::{backend, clock, revocation, store};
+
 use std::future::Future;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use http::{Request, StatusCode};
-use sessions_core::cross_origin::RequestHead;
-use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
-use sessions_core::{Registry, RequestSessions};
+use sessions_core::adapter::RequestHead;
+use sessions_core::adapter::RequestSessions;
+use sessions_core::adapter::{Failure, Policy, Reply};
 use tower_service::Service;
 use warp::Filter;
 use warp::reject::{Reject, Rejection};
@@ -19,36 +29,50 @@ use warp::reply::Response;
 
 const NOT_INSTALLED: &str = "no sessions: serve the routes as `sessions_warp::wrap(warp::service(routes), registry)`";
 
-/// The error of this crate: a session could not be loaded or used.
-///
-/// It converts from [`sessions_core::Error`], so a handler returning
-/// `Result<_, SessionError>` can use `?` on session calls. It is a warp
-/// reply: a status and a short plain-text reason that names no secret,
-/// which [`wrap`] answers by the registry's [`Policy`]. It is also the
-/// rejection of the [`session`] and [`sessions`] filters.
-///
-/// ```
-/// use sessions_warp::SessionError;
-/// use warp::Reply;
-///
-/// let err = SessionError::from(sessions_core::Error::UnknownStore("prefs".into()));
-/// assert_eq!(err.into_response().status(), 500);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] Failure);
-
-impl SessionError {
-    /// What failed.
-    pub fn failure(&self) -> &Failure {
-        &self.0
-    }
-}
-
-impl From<sessions_core::Error> for SessionError {
-    fn from(source: sessions_core::Error) -> Self {
-        SessionError(Failure::Session(source))
-    }
+sessions_core::adapter::handles! {
+    record_failures;
+    /// The error of this crate: a session could not be loaded or used.
+    ///
+    /// It converts from [`sessions_core::Error`], so a handler returning
+    /// `Result<_, SessionError>` can use `?` on session calls. It is a warp
+    /// reply: a status and a short plain-text reason that names no secret,
+    /// which [`wrap`] answers by the registry's [`Policy`]. It is also the
+    /// rejection of the [`session`] and [`sessions`] filters.
+    ///
+    /// ```
+    /// use sessions_warp::SessionError;
+    /// use warp::Reply;
+    ///
+    /// let err = SessionError::from(sessions_warp::Error::UnknownStore("prefs".into()));
+    /// assert_eq!(err.into_response().status(), 500);
+    /// ```
+    pub struct SessionError;
+    /// The default session of the request, from the [`session`] filter.
+    ///
+    /// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
+    /// `cycle_id`, `destroy`, `remember`. Changes are saved by [`wrap`] after
+    /// the reply, whether or not the handler returns the session.
+    ///
+    /// ```
+    /// async fn logout(session: sessions_warp::Session) -> &'static str {
+    ///     session.destroy();
+    ///     "bye"
+    /// }
+    /// # let _ = logout;
+    /// ```
+    pub struct Session;
+    /// Every named session of the request, from the [`sessions`] filter.
+    ///
+    /// A load that fails is recorded as well as returned, so [`wrap`] answers
+    /// it by the registry's policy even when it reaches warp as a rejection.
+    ///
+    /// ```
+    /// async fn user(sessions: sessions_warp::Sessions) -> Result<String, sessions_warp::SessionError> {
+    ///     Ok(sessions.default_session().await?.get::<String>("user")?.unwrap_or_default())
+    /// }
+    /// # let _ = user;
+    /// ```
+    pub struct Sessions;
 }
 
 impl Reject for SessionError {}
@@ -79,7 +103,7 @@ fn reply(reply: Reply) -> Response {
 /// documentation for serving the result.
 ///
 /// Before the routes, it refuses an unsafe request another origin's page
-/// sent (the registry's [`CrossOrigin`](sessions_core::CrossOrigin), on by
+/// sent (the registry's [`CrossOrigin`], on by
 /// default) with `403 cross-origin request refused`, or what
 /// [`SessionService::refuse_with`] renders: no filter runs and no session
 /// is loaded or saved.
@@ -178,15 +202,16 @@ where
             // it when a session failure behind it was recorded with `fail`.
             let mut response = response.await?;
             let failure = response.extensions().get::<FailureKind>().copied();
-            let mut finished = sessions.finish(response.status().as_u16(), failure).await;
-            let headers = finished.convert_headers(|name, value| {
-                Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
-            });
+            let finished = sessions
+                .finish(response.status().as_u16(), failure, |name, value| {
+                    Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+                })
+                .await;
             if let Some(replacement) = finished.replace {
                 response = reply(replacement);
             }
             // `extend` appends: a `Set-Cookie` of the handler's stays.
-            response.headers_mut().extend(headers);
+            response.headers_mut().extend(finished.headers);
             Ok(response)
         })
     }
@@ -225,9 +250,8 @@ fn head<B>(request: &Request<B>) -> RequestHead<'_> {
 /// # let _ = route;
 /// ```
 pub fn session() -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
-    sessions().and_then(|sessions: Sessions| async move {
-        sessions.default_session().await.map(Session).map_err(warp::reject::custom)
-    })
+    sessions()
+        .and_then(|sessions: Sessions| async move { sessions.default_session().await.map_err(warp::reject::custom) })
 }
 
 /// The filter of every named session of the request.
@@ -252,73 +276,6 @@ pub fn sessions() -> impl Filter<Extract = (Sessions,), Error = Rejection> + Clo
     warp::ext::optional::<RequestSessions>().and_then(|sessions: Option<RequestSessions>| async move {
         sessions.map(Sessions).ok_or_else(|| warp::reject::custom(SessionError(Failure::NotInstalled(NOT_INSTALLED))))
     })
-}
-
-/// The default session of the request, from the [`session`] filter.
-///
-/// Dereferences to [`sessions_core::Session`]: `get`, `insert`, flashes,
-/// `cycle_id`, `destroy`, `remember`. Changes are saved by [`wrap`] after
-/// the reply, whether or not the handler returns the session.
-///
-/// ```
-/// async fn logout(session: sessions_warp::Session) -> &'static str {
-///     session.destroy();
-///     "bye"
-/// }
-/// # let _ = logout;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Session(sessions_core::Session);
-
-impl Session {
-    /// The core session handle.
-    pub fn into_inner(self) -> sessions_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = sessions_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-/// Every named session of the request, from the [`sessions`] filter.
-///
-/// A load that fails is recorded as well as returned, so [`wrap`] answers
-/// it by the registry's policy even when it reaches warp as a rejection.
-///
-/// ```
-/// async fn user(sessions: sessions_warp::Sessions) -> Result<String, sessions_warp::SessionError> {
-///     Ok(sessions.default_session().await?.get::<String>("user")?.unwrap_or_default())
-/// }
-/// # let _ = user;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Sessions(RequestSessions);
-
-impl Sessions {
-    /// The session stored under cookie `name`.
-    pub async fn get(&self, name: &str) -> Result<sessions_core::Session, SessionError> {
-        self.recorded(self.0.get(name).await)
-    }
-
-    /// The default session (the registry's first store).
-    pub async fn default_session(&self) -> Result<sessions_core::Session, SessionError> {
-        self.recorded(self.0.default_session().await)
-    }
-
-    // Warp turns a rejection into its own `500` before `wrap` sees the
-    // response; recorded, the failure is answered by the policy instead.
-    fn recorded<T>(&self, result: sessions_core::Result<T>) -> Result<T, SessionError> {
-        result.map_err(|err| {
-            let err = SessionError::from(err);
-            self.0.fail(err.0.kind());
-            err
-        })
-    }
 }
 
 #[cfg(doctest)]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use sessions_core::adapter::FailureKind;
 use sessions_core::backend::MemoryBackend;
-use sessions_core::edge::FailureKind;
 use sessions_core::testing::CountingBackend;
 use sessions_core::{CookieOptions, CrossOrigin, Key, KeyRing, Registry, ServerStore, StoreConfig};
 use sessions_warp::{Session, SessionError, session};

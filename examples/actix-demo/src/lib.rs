@@ -13,9 +13,9 @@ use actix_web::web::{self, Data, Form, FormConfig};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
 use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
 use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use sessions_actix::FailureKind;
+use sessions_actix::backend::Backend;
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
-use sessions_core::backend::Backend;
-use sessions_core::edge::FailureKind;
 
 /// The demo's routes wrapped in a [`SessionMiddleware`] on the demo's
 /// registry; form bodies are bounded by [`routes::BODY_LIMIT`], and every
@@ -119,11 +119,11 @@ async fn home(about: Data<About>, sessions: Sessions, request: HttpRequest) -> R
 }
 
 async fn prefs_read(sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {
-    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit(&request)))
+    reply(routes::prefs_read(&*sessions.get(PREFS_SESSION).await?, &visit(&request)))
 }
 
 async fn prefs_set(sessions: Sessions, request: HttpRequest, form: Form<PrefsForm>) -> Result<Page, SessionError> {
-    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit(&request)))
+    reply(routes::prefs_set(&*sessions.get(PREFS_SESSION).await?, &form, &visit(&request)))
 }
 
 async fn remove(sessions: Sessions, request: HttpRequest, form: Form<RemoveForm>) -> Result<Page, SessionError> {
@@ -139,7 +139,7 @@ async fn both(sessions: Sessions, request: HttpRequest) -> Result<Page, SessionE
 /// A kit answer as an actix response.
 struct Page(Answer);
 
-fn reply(answer: sessions_core::Result<Answer>) -> Result<Page, SessionError> {
+fn reply(answer: Result<Answer, sessions_actix::Error>) -> Result<Page, SessionError> {
     Ok(Page(answer?))
 }
 

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
 use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use sessions_axum::FailureKind;
+use sessions_axum::backend::Backend;
 use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
-use sessions_core::backend::Backend;
-use sessions_core::edge::FailureKind;
 
 /// The demo's routes behind a [`SessionLayer`] on the demo's registry;
 /// form bodies are bounded by [`routes::BODY_LIMIT`], and every response,
@@ -113,11 +113,11 @@ async fn home(State(about): State<Arc<About>>, sessions: Sessions, headers: Head
 }
 
 async fn prefs_read(sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {
-    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit(&headers)))
+    reply(routes::prefs_read(&*sessions.get(PREFS_SESSION).await?, &visit(&headers)))
 }
 
 async fn prefs_set(sessions: Sessions, headers: HeaderMap, Form(form): Form<PrefsForm>) -> Result<Page, SessionError> {
-    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit(&headers)))
+    reply(routes::prefs_set(&*sessions.get(PREFS_SESSION).await?, &form, &visit(&headers)))
 }
 
 async fn remove(sessions: Sessions, headers: HeaderMap, Form(form): Form<RemoveForm>) -> Result<Page, SessionError> {
@@ -137,7 +137,7 @@ async fn unmatched(method: Method, uri: Uri, headers: HeaderMap) -> Page {
 /// A kit answer as an axum response.
 struct Page(Answer);
 
-fn reply(answer: sessions_core::Result<Answer>) -> Result<Page, SessionError> {
+fn reply(answer: Result<Answer, sessions_axum::Error>) -> Result<Page, SessionError> {
     Ok(Page(answer?))
 }
 

@@ -35,30 +35,16 @@ const PAGE_DEADLINE: Duration = Duration::from_secs(15);
 
 type Step = Result<(), String>;
 
+/// Every demo of demo-interop's list, one after the other (each walk runs
+/// two Chromiums); every walk runs, and the failures are reported together.
 #[test]
-fn axum_demo_works_in_chromium() {
-    walk_demo("axum");
-}
-
-#[test]
-fn actix_demo_works_in_chromium() {
-    walk_demo("actix");
-}
-
-#[test]
-fn rocket_demo_works_in_chromium() {
-    walk_demo("rocket");
-}
-
-#[test]
-fn warp_demo_works_in_chromium() {
-    walk_demo("warp");
-}
-
-#[test]
-fn every_demo_is_walked() {
-    let names: Vec<&str> = demo_interop::DEMOS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["axum", "actix", "rocket", "warp"], "a new demo needs its browser test here");
+fn every_demo_works_in_chromium() {
+    let failed: Vec<&str> = demo_interop::DEMOS
+        .iter()
+        .filter(|(name, _)| std::panic::catch_unwind(|| walk_demo(name)).is_err())
+        .map(|(name, _)| *name)
+        .collect();
+    assert!(failed.is_empty(), "the browser walk failed on the {failed:?} demo(s); see the messages above");
 }
 
 fn walk_demo(name: &str) {

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend};
-use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
+use sessions_core::{
+    BrowserSession, CookieOptions, CookieStore, Key, KeyRing, PersistentSession, Registry, ServerStore, StoreConfig,
+};
 
 /// The cookie name of the main session.
 pub const MAIN_SESSION: &str = "id";
@@ -292,18 +294,20 @@ impl Config {
     /// across restarts of an app.
     pub fn registry_on(&self, backend: Option<Arc<dyn Backend>>) -> Result<Registry, ConfigError> {
         let options = CookieOptions::new().secure(self.secure);
-        let mut main = StoreConfig::new(MAIN_SESSION, self.keys.clone()).cookie_options(options.clone());
         // Unset: the library's defaults; `0`: off.
+        let mut lifetime = BrowserSession::new();
         if let Some(idle) = self.idle {
-            main = main.idle_timeout(Some(idle).filter(|d| !d.is_zero()));
+            lifetime = lifetime.idle_timeout(Some(idle).filter(|d| !d.is_zero()));
         }
         if let Some(max) = self.max {
-            main = main.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
+            lifetime = lifetime.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
         }
+        let main = StoreConfig::new(MAIN_SESSION, self.keys.clone()).cookie_options(options.clone()).lifetime(lifetime);
         // A preference outlives a login: the theme is kept for 180 days
         // after its last use, not dropped with the main session's timeouts.
         let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone())
-            .cookie_options(options.max_age(Some(Duration::from_secs(180 * 24 * 60 * 60))));
+            .cookie_options(options)
+            .lifetime(PersistentSession::new(Duration::from_secs(180 * 24 * 60 * 60)));
         let builder = match backend {
             Some(backend) if self.store.is_server() => Registry::builder().store(ServerStore::new(main, backend)?),
             _ => Registry::builder().store(CookieStore::new(main)?),

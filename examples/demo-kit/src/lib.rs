@@ -43,6 +43,7 @@ mod config;
 mod page;
 pub mod routes;
 mod run;
+mod stores;
 mod visit;
 
 pub use about::About;
@@ -54,4 +55,5 @@ pub use page::{
 pub use run::{
     Background, Demo, Shutdown, Spawn, Task, init_logging, launch, main, spawn, tokio_runtime, wait_until_serving,
 };
+pub use stores::{STORES, Store};
 pub use visit::Visit;

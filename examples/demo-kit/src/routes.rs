@@ -46,7 +46,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sessions_core::edge::FailureKind;
+use sessions_core::adapter::FailureKind;
 use sessions_core::{Result, Session};
 
 use crate::about::About;

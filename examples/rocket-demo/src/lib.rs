@@ -15,7 +15,7 @@ use rocket::http::Status;
 use rocket::request::{self, FromRequest};
 use rocket::response::{self, Responder, Response};
 use rocket::{Build, Request, Rocket, State, catch, catchers, get, post, routes};
-use sessions_core::backend::Backend;
+use sessions_rocket::backend::Backend;
 use sessions_rocket::{Session, SessionError, SessionFairing, Sessions};
 
 /// The demo's routes with a [`SessionFairing`] on the demo's registry, on
@@ -138,13 +138,13 @@ async fn remove(sessions: Sessions, headers: Headers, form: Form<RemoveFields>) 
 
 #[get("/prefs")]
 async fn prefs_read(sessions: Sessions, headers: Headers) -> Reply {
-    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &headers.0))
+    reply(routes::prefs_read(&*sessions.get(PREFS_SESSION).await?, &headers.0))
 }
 
 #[post("/prefs", data = "<form>")]
 async fn prefs_set(sessions: Sessions, headers: Headers, form: Form<PrefsFields>) -> Reply {
     let form = PrefsForm { theme: form.into_inner().theme };
-    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &headers.0))
+    reply(routes::prefs_set(&*sessions.get(PREFS_SESSION).await?, &form, &headers.0))
 }
 
 #[get("/both")]
@@ -224,7 +224,7 @@ struct PrefsFields {
 /// A kit answer as a rocket response.
 struct Page(Answer);
 
-fn reply(answer: sessions_core::Result<Answer>) -> Reply {
+fn reply(answer: Result<Answer, sessions_rocket::Error>) -> Reply {
     Ok(Page(answer?))
 }
 
@@ -255,7 +255,7 @@ impl<'r> Responder<'r, 'static> for Page {
 pub fn figment(addr: std::net::SocketAddr, ctrlc: bool) -> rocket::figment::Figment {
     // A fresh 256-bit key's text: rocket derives its key from material of
     // 32 bytes or more.
-    let secret = sessions_core::Key::generate().to_base64().into_bytes();
+    let secret = sessions_rocket::Key::generate().to_base64().into_bytes();
     rocket::Config::figment()
         .merge(("secret_key", secret))
         .merge(("limits.form", routes::BODY_LIMIT))

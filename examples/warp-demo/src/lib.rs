@@ -11,7 +11,7 @@ use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::de::DeserializeOwned;
-use sessions_core::backend::Backend;
+use sessions_warp::backend::Backend;
 use sessions_warp::{Session, SessionError, Sessions, session, sessions};
 use tower_service::Service;
 use warp::http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
@@ -166,7 +166,7 @@ where
 }
 
 /// The handler's answer for a form that was read, the refusal otherwise.
-fn with_form<T>(form: Result<T, Answer>, handler: impl FnOnce(T) -> sessions_core::Result<Answer>) -> Page {
+fn with_form<T>(form: Result<T, Answer>, handler: impl FnOnce(T) -> Result<Answer, sessions_warp::Error>) -> Page {
     match form {
         Ok(form) => reply(handler(form)),
         Err(refusal) => Ok(Answered(refusal)),
@@ -188,7 +188,7 @@ async fn home(sessions: Sessions, visit: Visit, about: Arc<About>) -> Page {
 }
 
 async fn prefs_read(sessions: Sessions, visit: Visit) -> Page {
-    reply(routes::prefs_read(&sessions.get(PREFS_SESSION).await?, &visit))
+    reply(routes::prefs_read(&*sessions.get(PREFS_SESSION).await?, &visit))
 }
 
 async fn prefs_set(sessions: Sessions, visit: Visit, form: Result<PrefsForm, Answer>) -> Page {
@@ -196,7 +196,7 @@ async fn prefs_set(sessions: Sessions, visit: Visit, form: Result<PrefsForm, Ans
         Ok(form) => form,
         Err(refusal) => return Ok(Answered(refusal)),
     };
-    reply(routes::prefs_set(&sessions.get(PREFS_SESSION).await?, &form, &visit))
+    reply(routes::prefs_set(&*sessions.get(PREFS_SESSION).await?, &form, &visit))
 }
 
 async fn remove(sessions: Sessions, visit: Visit, form: Result<RemoveForm, Answer>) -> Page {
@@ -216,7 +216,7 @@ async fn both(sessions: Sessions, visit: Visit) -> Page {
 /// A kit answer as a warp reply.
 struct Answered(Answer);
 
-fn reply(answer: sessions_core::Result<Answer>) -> Page {
+fn reply(answer: Result<Answer, sessions_warp::Error>) -> Page {
     Ok(Answered(answer?))
 }
 

@@ -16,7 +16,8 @@ use crate::session::{Opened, Outcome, Plan, Session, flashes};
 /// with an absolute or idle timeout (see `docs/security.md`).
 ///
 /// ```
-/// use sessions_core::{CookieStore, Key, KeyRing, Store, StoreConfig};
+/// use sessions_core::{CookieStore, Key, KeyRing, StoreConfig};
+/// use sessions_core::store::Store;
 ///
 /// # tokio_test_block_on(async {
 /// let store = CookieStore::new(StoreConfig::new("session", KeyRing::from(Key::generate())))?;
@@ -42,7 +43,16 @@ pub struct CookieStore {
 
 impl CookieStore {
     /// Builds the store, checking the configuration.
+    ///
+    /// A renewal timeout is refused: a cookie store has no id to renew, and
+    /// a setting that silently does nothing would read as protection.
     pub fn new(config: StoreConfig) -> Result<CookieStore> {
+        if config.renews() {
+            return Err(crate::Error::Config(
+                "renewal_timeout renews a server store's session id; a cookie store has none, remove the setting"
+                    .into(),
+            ));
+        }
         Ok(CookieStore { settings: config.build(Mode::Sealed)? })
     }
 

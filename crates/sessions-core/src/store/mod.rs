@@ -17,6 +17,7 @@ use crate::clock::{self, Clock};
 use crate::codec::{Codec, Mode, Times};
 use crate::error::{Error, Result};
 use crate::key::KeyRing;
+use crate::lifetime::Lifetime;
 use crate::options::CookieOptions;
 use crate::record::Meta;
 use crate::revocation::Revocation;
@@ -29,13 +30,26 @@ mod user_index;
 pub use cookie::CookieStore;
 pub use server::{ServerStore, UserSession};
 
-/// Turns cookie values into sessions and sessions into `Set-Cookie` values.
+/// Keeps [`Store`] to this crate's two stores.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::CookieStore {}
+    impl Sealed for super::ServerStore {}
+}
+
+/// Turns cookie values into sessions and sessions into `Set-Cookie` values:
+/// [`CookieStore`] and [`ServerStore`], and no other.
 ///
-/// Object safe: registries hold `Arc<dyn Store>`. Implement it to put
-/// sessions somewhere new at the level of cookies; to add a storage engine,
-/// implement [`Backend`](crate::backend::Backend) instead.
+/// Object safe: registries hold `Arc<dyn Store>`. The trait is sealed. A
+/// store keeps the session's save protocol: patch saves under a revision
+/// compare-and-set, a cycled id moved only while the old record exists,
+/// the user index written before the record names its user. Each of those
+/// guards a promise (no lost write, nothing a logout ended comes back), and
+/// none of them is checked by the compiler. Storage engines plug in below
+/// it, as a [`Backend`](crate::backend::Backend), whose contract the
+/// conformance kit checks.
 #[async_trait]
-pub trait Store: Send + Sync + Debug + 'static {
+pub trait Store: sealed::Sealed + Send + Sync + Debug + 'static {
     /// The cookie name this store reads and writes.
     fn cookie_name(&self) -> &str;
 
@@ -51,25 +65,18 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn save(&self, session: &Session) -> Result<Option<String>>;
 }
 
-/// The default "remember me" lifetime: 30 days.
-pub const DEFAULT_REMEMBER_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long a server record of a browser-session cookie lives without a save.
-pub const DEFAULT_SERVER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The default idle timeout of a browser-session session: 30 minutes.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// The default absolute timeout of a browser-session session: 12 hours.
-pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+pub use crate::lifetime::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER_FOR, DEFAULT_SERVER_TTL};
 
 /// The configuration shared by both kinds of store.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, StoreConfig};
+/// use sessions_core::{BrowserSession, CookieOptions, CookieStore, Key, KeyRing, StoreConfig};
 ///
 /// let config = StoreConfig::new("session", KeyRing::from(Key::generate()))
 ///     .cookie_options(CookieOptions::new().secure(false))
-///     .idle_timeout(Some(Duration::from_secs(30 * 60)))
-///     .absolute_timeout(Some(Duration::from_secs(12 * 3600)));
+///     .lifetime(BrowserSession::new().idle_timeout(Some(Duration::from_secs(15 * 60))))
+///     .remember_for(Duration::from_secs(14 * 24 * 3600));
 /// let store = CookieStore::new(config)?;
 /// # let _ = store;
 /// # Ok::<(), sessions_core::Error>(())
@@ -82,10 +89,8 @@ pub struct StoreConfig {
     limit: usize,
     skew: u64,
     options: CookieOptions,
-    idle: Option<u64>,
-    absolute: Option<u64>,
+    lifetime: Lifetime,
     remember_for: u64,
-    server_ttl: u64,
     clock: Arc<dyn Clock>,
     revocation: Option<Arc<dyn Revocation>>,
     renewal: Option<u64>,
@@ -101,10 +106,8 @@ impl StoreConfig {
             limit: crate::codec::DEFAULT_COOKIE_LIMIT,
             skew: crate::codec::DEFAULT_CLOCK_SKEW_SECS,
             options: CookieOptions::default(),
-            idle: Some(DEFAULT_IDLE_TIMEOUT.as_secs()),
-            absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT.as_secs()),
+            lifetime: Lifetime::default(),
             remember_for: DEFAULT_REMEMBER_FOR.as_secs(),
-            server_ttl: DEFAULT_SERVER_TTL.as_secs(),
             clock: clock::system(),
             revocation: None,
             renewal: None,
@@ -119,41 +122,26 @@ impl StoreConfig {
         self
     }
 
-    /// Sets the cookie attributes; `max_age` there is the lifetime of new
-    /// sessions (`None`: browser-session cookies).
+    /// Sets the cookie attributes: path, domain, `Secure`, `HttpOnly`,
+    /// `SameSite`, `Partitioned`. How long the cookie lives is the
+    /// [`Lifetime`]'s.
     pub fn cookie_options(mut self, options: CookieOptions) -> Self {
         self.options = options;
         self
     }
 
-    /// Ends a browser-session session after this long without a request
-    /// that loads it (default [`DEFAULT_IDLE_TIMEOUT`], 30 minutes; `None`
-    /// turns it off). A persistent session ("remember me", or a store-wide
-    /// Max-Age) slides with its own Max-Age instead: a deliberate, longer
-    /// lifetime.
-    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
-        self.idle = idle.map(|d| d.as_secs().max(1));
+    /// How long sessions live (default: a [`BrowserSession`](crate::BrowserSession) with a
+    /// 30-minute idle and a 12-hour absolute timeout).
+    pub fn lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.lifetime = lifetime.into();
         self
     }
 
-    /// Ends a browser-session session this long after its creation, however
-    /// active (default [`DEFAULT_ABSOLUTE_TIMEOUT`], 12 hours; `None` turns
-    /// it off). Persistent sessions are bounded by their Max-Age instead.
-    pub fn absolute_timeout(mut self, absolute: Option<Duration>) -> Self {
-        self.absolute = absolute.map(|d| d.as_secs().max(1));
-        self
-    }
-
-    /// The Max-Age given by [`Session::remember`]`(true)` (default 30 days).
+    /// The Max-Age given by [`Session::remember`]`(true)` (default 30
+    /// days): a deliberate, longer lifetime, which slides with its own
+    /// Max-Age and is not cut short by a browser session's timeouts.
     pub fn remember_for(mut self, duration: Duration) -> Self {
         self.remember_for = duration.as_secs();
-        self
-    }
-
-    /// How long a server record of a browser-session cookie is kept after
-    /// its last save when no timeout applies (default 30 days).
-    pub fn server_ttl(mut self, ttl: Duration) -> Self {
-        self.server_ttl = ttl.as_secs().max(1);
         self
     }
 
@@ -177,8 +165,9 @@ impl StoreConfig {
 
     /// A server store gives a session a new id once its id is this old,
     /// on the first request after that (ASVS's renewal of long-lived
-    /// session tokens), as [`Session::cycle_id`] would. Off by default;
-    /// a cookie store has no id to renew.
+    /// session tokens), as [`Session::cycle_id`] would. Off by default.
+    /// A cookie store has no id to renew, and refuses a configuration
+    /// that sets it.
     pub fn renewal_timeout(mut self, renewal: Option<Duration>) -> Self {
         self.renewal = renewal.map(|d| d.as_secs().max(1));
         self
@@ -191,6 +180,11 @@ impl StoreConfig {
         self
     }
 
+    /// True when a renewal timeout is set.
+    fn renews(&self) -> bool {
+        self.renewal.is_some()
+    }
+
     /// The cookie name.
     pub fn name(&self) -> &str {
         &self.name
@@ -198,9 +192,9 @@ impl StoreConfig {
 
     fn build(self, default_mode: Mode) -> Result<Settings> {
         self.options.validate(&self.name)?;
-        if self.options.get_max_age() == Some(Duration::ZERO) {
+        if self.lifetime.max_age().is_some_and(|age| age.as_secs() == 0) {
             return Err(Error::Config(
-                "a max_age of zero would expire every cookie at once; use None for a browser-session cookie".into(),
+                "a persistent lifetime under one second would expire every cookie at once; use Lifetime::BrowserSession for cookies that end with the browser".into(),
             ));
         }
         if self.remember_for == 0 {
@@ -245,7 +239,7 @@ impl Settings {
     /// What a session of this store, handed to a request at `now`, starts
     /// from.
     fn origin(&self, now: u64) -> Origin {
-        let max_age = self.config.options.get_max_age().map(|d| d.as_secs());
+        let max_age = self.config.lifetime.max_age().map(|d| d.as_secs());
         Origin { fresh: Meta { created: now, max_age }, remember_for: self.config.remember_for, now }
     }
 
@@ -257,7 +251,8 @@ impl Settings {
     /// True when the absolute timeout of a session created at `meta.created`
     /// has passed.
     fn outlived(&self, meta: &Meta, now: u64) -> bool {
-        meta.max_age.is_none() && self.config.absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs))
+        meta.max_age.is_none()
+            && self.config.lifetime.browser().absolute_secs().is_some_and(|abs| now >= meta.created.saturating_add(abs))
     }
 
     /// True when the session's user binding was revoked after it was made.
@@ -273,22 +268,23 @@ impl Settings {
     /// absolute and idle deadlines. `None`: valid until the browser drops
     /// the cookie.
     fn expiry(&self, meta: &Meta, now: u64) -> Option<u64> {
-        let c = &self.config;
+        let browser = self.config.lifetime.browser();
         match meta.max_age {
             Some(age) => Some(now.saturating_add(age)),
-            None => {
-                [c.absolute.map(|abs| meta.created.saturating_add(abs)), c.idle.map(|idle| now.saturating_add(idle))]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            }
+            None => [
+                browser.absolute_secs().map(|abs| meta.created.saturating_add(abs)),
+                browser.idle_secs().map(|idle| now.saturating_add(idle)),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
         }
     }
 
     /// The sliding window of a session: a persistent cookie's Max-Age, or
     /// the idle timeout of a browser-session one.
     fn window(&self, meta: &Meta) -> Option<u64> {
-        meta.max_age.or(self.config.idle)
+        meta.max_age.or(self.config.lifetime.browser().idle_secs())
     }
 
     /// True when a cookie issued at `issued` should be re-sent so that its

@@ -53,7 +53,8 @@ const MAX_FORWARDS: usize = 8;
 /// ```
 /// use std::sync::Arc;
 /// use sessions_core::backend::MemoryBackend;
-/// use sessions_core::{Key, KeyRing, ServerStore, Store, StoreConfig};
+/// use sessions_core::{Key, KeyRing, ServerStore, StoreConfig};
+/// use sessions_core::store::Store;
 ///
 /// # tokio_test_block_on(async {
 /// let config = StoreConfig::new("id", KeyRing::from(Key::generate()));
@@ -207,7 +208,7 @@ impl ServerStore {
     fn ttl(&self, meta: &Meta, now: u64) -> Duration {
         let secs = match self.settings.expiry(meta, now) {
             Some(expires) => expires.saturating_sub(now).max(1),
-            None => self.settings.config.server_ttl,
+            None => self.settings.config.lifetime.browser().server_ttl_secs(),
         };
         Duration::from_secs(secs)
     }
@@ -688,7 +689,8 @@ mod tests {
     use super::*;
     use crate::backend::MemoryBackend;
     use crate::clock::ManualClock;
-    use crate::{CookieOptions, Key, KeyRing, Store};
+    use crate::store::Store;
+    use crate::{CookieOptions, Key, KeyRing};
 
     #[tokio::test]
     async fn logins_prune_the_index_of_ended_sessions() {
@@ -696,7 +698,7 @@ mod tests {
         let backend = Arc::new(MemoryBackend::builder().clock(Arc::new(clock.clone())).build());
         let config = StoreConfig::new("id", KeyRing::from(Key::generate()))
             .cookie_options(CookieOptions::new().secure(false))
-            .idle_timeout(Some(Duration::from_secs(60)))
+            .lifetime(crate::BrowserSession::new().idle_timeout(Some(Duration::from_secs(60))))
             .clock(Arc::new(clock.clone()));
         let store = ServerStore::new(config, backend.clone()).unwrap();
         let login = || async {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, Breaker, BreakerConfig, BreakerState};
-use crate::{Key, KeyRing, ServerStore, Store, StoreConfig};
+use crate::store::Store;
+use crate::{Key, KeyRing, ServerStore, StoreConfig};
 
 /// What [`reader_outlasts_a_full_store`] saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ const AFTER_FULL: usize = 20;
 /// writes [`AFTER_FULL`] more times, with a read after each.
 ///
 /// ```no_run
-/// # async fn demo(backend: std::sync::Arc<dyn sessions_core::Backend>) {
+/// # async fn demo(backend: std::sync::Arc<dyn sessions_core::backend::Backend>) {
 /// let run = sessions_core::testing::reader_outlasts_a_full_store(backend, 64 * 1024, 1000).await;
 /// assert!(run.refused > 0);
 /// # }
@@ -49,7 +50,8 @@ pub async fn reader_outlasts_a_full_store(
     let breaker = Arc::new(Breaker::new(backend, BreakerConfig::default()));
     // An idle timeout of 4 s makes the refresh due on every read: a read
     // writes (a touch), as it does in an application.
-    let config = StoreConfig::new("id", KeyRing::from(Key::generate())).idle_timeout(Some(Duration::from_secs(4)));
+    let config = StoreConfig::new("id", KeyRing::from(Key::generate()))
+        .lifetime(crate::BrowserSession::new().idle_timeout(Some(Duration::from_secs(4))));
     let store = ServerStore::new(config, Arc::clone(&breaker) as Arc<dyn Backend>).expect("a valid configuration");
 
     let reader = store.load(&[]).await.expect("a fresh session");

@@ -46,7 +46,8 @@ use crate::backend::{Backend, StorageKey};
 use crate::clock::ManualClock;
 use crate::id::user_index_key;
 use crate::record::{self, Meta};
-use crate::{CookieOptions, Key, KeyRing, ServerStore, Session, Store, StoreConfig};
+use crate::store::Store;
+use crate::{CookieOptions, Key, KeyRing, ServerStore, Session, StoreConfig};
 
 const CLIENTS: usize = 3;
 const IDLE: u64 = 1_000;
@@ -319,8 +320,11 @@ impl World {
         let ring = KeyRing::new(keys.iter().cloned()).expect("a valid ring");
         let config = StoreConfig::new("id", ring)
             .cookie_options(CookieOptions::new().secure(false))
-            .idle_timeout(Some(Duration::from_secs(IDLE)))
-            .absolute_timeout(Some(Duration::from_secs(ABSOLUTE)))
+            .lifetime(
+                crate::BrowserSession::new()
+                    .idle_timeout(Some(Duration::from_secs(IDLE)))
+                    .absolute_timeout(Some(Duration::from_secs(ABSOLUTE))),
+            )
             .clock(Arc::new(clock.clone()));
         ServerStore::new(config, Arc::clone(backend) as Arc<dyn Backend>).expect("a valid store")
     }

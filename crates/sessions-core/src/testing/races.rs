@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::random_key;
 use crate::backend::{Backend, Patch};
 use crate::record::Fields;
-use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
+use crate::store::Store;
+use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 
 const TTL: Duration = Duration::from_secs(600);
 

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
+use crate::store::Store;
+use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 
 /// Values of every shape of the serde data model, saved through a
 /// [`ServerStore`] on the backend and loaded by the next request, come back

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{START, config};
+use sessions_core::adapter::{Failure, FailureKind, Policy, Reply};
 use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
 use sessions_core::clock::ManualClock;
-use sessions_core::edge::{Failure, FailureKind, Policy, Reply};
 use sessions_core::record::Fields;
+use sessions_core::testing;
 use sessions_core::{CookieStore, Error, Registry, ServerStore};
 
 /// A backend that serves loads and refuses every write: the outage meets
@@ -115,11 +116,11 @@ async fn an_outage_at_save_answers_the_registry_status_and_keeps_the_saved_cooki
     let sessions = registry.request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
     sessions.get("prefs").await.unwrap().insert("theme", "dark").unwrap();
-    let finished = sessions.finish(200, None).await;
+    let finished = sessions.finish(200, None, testing::header_pair).await;
     assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
     assert_eq!(finished.status(200), 502);
-    assert_eq!(finished.set_cookies.len(), 1, "the cookie session still saved");
-    assert!(finished.set_cookies[0].starts_with("prefs="));
+    assert_eq!(finished.values("set-cookie").count(), 1, "the cookie session still saved");
+    assert!(finished.values("set-cookie").next().unwrap().starts_with("prefs="));
     assert_eq!(finished.errors.len(), 1);
 }
 
@@ -128,11 +129,14 @@ async fn a_full_store_at_save_answers_the_outage_status_with_its_own_reason() {
     let clock = ManualClock::new(START);
     let sessions = registry(&clock, Arc::new(CreatesFull), 503).request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-    let finished = sessions.finish(200, None).await;
+    let finished = sessions.finish(200, None, testing::header_pair).await;
     assert_eq!(finished.replace, Some(Reply { status: 503, reason: "session storage full" }));
     assert!(finished.errors[0].1.is_full() && finished.errors[0].1.is_unavailable());
     // Tagged by an adapter whose handler met it, it reads the same.
-    let tagged = registry(&clock, Arc::new(CreatesFull), 503).request([]).finish(500, Some(FailureKind::Full)).await;
+    let tagged = registry(&clock, Arc::new(CreatesFull), 503)
+        .request([])
+        .finish(500, Some(FailureKind::Full), testing::header_pair)
+        .await;
     assert_eq!(tagged.replace, Some(Reply { status: 503, reason: "session storage full" }));
 }
 
@@ -142,13 +146,13 @@ async fn an_outage_at_load_answers_exactly_as_one_at_save() {
     let at_save = {
         let sessions = registry(&clock, Arc::new(WritesFail), 503).request([]);
         sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-        sessions.finish(200, None).await.replace
+        sessions.finish(200, None, testing::header_pair).await.replace
     };
     // The handler's extractor met the outage; the adapter tagged its
     // response, whatever status the framework gave it.
     let at_load = registry(&clock, Arc::new(WritesFail), 503)
         .request([])
-        .finish(500, Some(FailureKind::Unavailable))
+        .finish(500, Some(FailureKind::Unavailable), testing::header_pair)
         .await
         .replace;
     assert_eq!(at_save, at_load);
@@ -164,10 +168,10 @@ async fn a_response_made_from_a_session_failure_persists_nothing() {
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
     // A `?` on some other session call failed in the handler, which
     // answered with the adapter's error: a 500, so nothing is written.
-    let finished = sessions.finish(400, Some(FailureKind::Internal)).await;
+    let finished = sessions.finish(400, Some(FailureKind::Internal), testing::header_pair).await;
     assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
-    assert!(finished.set_cookies.is_empty());
-    assert!(finished.vary_cookie);
+    assert!(finished.values("set-cookie").next().is_none());
+    assert!(finished.values("vary").next().is_some());
     assert_eq!(backend.len(), 0);
 }
 
@@ -180,8 +184,8 @@ async fn a_client_error_still_saves_and_a_server_error_does_not() {
         let sessions = registry.request([]);
         sessions.default_session().await.unwrap().insert("a", &1).unwrap();
         let before = backend.len();
-        let finished = sessions.finish(status, None).await;
-        assert_eq!(finished.set_cookies.len() == 1, saves, "{status}");
+        let finished = sessions.finish(status, None, testing::header_pair).await;
+        assert_eq!(finished.values("set-cookie").count() == 1, saves, "{status}");
         assert_eq!(backend.len() > before, saves, "{status}");
         assert_eq!(finished.replace, None, "{status}");
     }
@@ -191,8 +195,8 @@ async fn a_client_error_still_saves_and_a_server_error_does_not() {
 async fn a_request_that_touched_no_session_gets_no_headers() {
     let clock = ManualClock::new(START);
     let registry = registry(&clock, Arc::new(MemoryBackend::new()), 503);
-    let finished = registry.request(["id=whatever"]).finish(200, None).await;
-    assert_eq!(finished.headers().count(), 0);
+    let finished = registry.request(["id=whatever"]).finish(200, None, testing::header_pair).await;
+    assert_eq!(finished.headers.len(), 0);
     assert_eq!(finished.replace, None);
 }
 
@@ -202,16 +206,14 @@ async fn a_header_the_framework_refuses_turns_the_answer_into_a_500() {
     let registry = registry(&clock, Arc::new(MemoryBackend::new()), 503);
     let sessions = registry.request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-    let mut finished = sessions.finish(200, None).await;
-    let sent = finished.convert_headers(|name, value| (name != "set-cookie").then(|| value.to_owned()));
-    assert_eq!(sent, ["Cookie", "no-cache=\"set-cookie\""]);
+    let finished = sessions.finish(200, None, |name, value| (name != "set-cookie").then(|| value.to_owned())).await;
+    assert_eq!(finished.headers, ["Cookie", "no-cache=\"set-cookie\""]);
     assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
 
     // An outage already decided stays the answer.
     let sessions = registry_with_outage(&clock).request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
-    let mut finished = sessions.finish(200, None).await;
-    finished.convert_headers(|_, _| None::<()>);
+    let finished = sessions.finish(200, None, |_, _| None::<()>).await;
     assert_eq!(finished.replace.map(|reply| reply.status), Some(503));
 }
 
@@ -229,8 +231,8 @@ async fn a_failure_recorded_on_the_request_replaces_what_the_framework_made_of_i
     // A guard met the outage; the framework's catcher answered 404.
     sessions.fail(FailureKind::Unavailable);
     sessions.fail(FailureKind::Internal);
-    let finished = sessions.finish(404, None).await;
+    let finished = sessions.finish(404, None, testing::header_pair).await;
     assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
-    assert!(finished.set_cookies.is_empty(), "a failed request saves nothing");
+    assert!(finished.values("set-cookie").next().is_none(), "a failed request saves nothing");
     assert_eq!(backend.len(), 0);
 }

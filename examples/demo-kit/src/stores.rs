@@ -1,0 +1,112 @@
+//! The one list of stores the demos run on. The conformance suite makes a
+//! test module of each entry, and the demos' tests build with every
+//! store's feature (`all-stores`), so a new backend is one line here plus
+//! its arm in [`StoreSpec`](crate::StoreSpec).
+
+/// Calls `$callback! { [$($pass)*] name: "spec", side; ... }` with every
+/// store: the name of its test module, the `SESSION_STORE` it starts with
+/// (`{dir}` is a fresh directory, `{VAR}` the URL in that environment
+/// variable), and whether it keeps data on the `server` or the `client`.
+///
+/// ```
+/// macro_rules! names {
+///     ([] $($name:ident: $spec:literal, $side:ident;)*) => { [$(stringify!($name)),*] };
+/// }
+/// let names = demo_kit::with_stores!(names);
+/// assert_eq!(names[0], "cookie");
+/// assert_eq!(names.len(), demo_kit::STORES.len());
+/// ```
+#[macro_export]
+macro_rules! with_stores {
+    ($($callback:tt)::+ $(, $($pass:tt)*)?) => {
+        $($callback)::+! {
+            [$($($pass)*)?]
+            cookie: "cookie", client;
+            memory: "memory", server;
+            filesystem: "fs:{dir}", server;
+            sqlite: "sqlite:{dir}/sessions.db", server;
+            postgres: "{SESSIONS_POSTGRES_URL}", server;
+            mysql: "{SESSIONS_MYSQL_URL}", server;
+            redis_store: "{SESSIONS_REDIS_URL}", server;
+            redb_store: "redb:{dir}/sessions.redb", server;
+            memcached_store: "{SESSIONS_MEMCACHED_URL}", server;
+        }
+    };
+}
+
+/// A store of the list, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Store {
+    /// The name of its test module.
+    pub name: &'static str,
+    /// The `SESSION_STORE` template: `{dir}` is a fresh directory, `{VAR}`
+    /// the URL in environment variable `VAR`.
+    pub spec: &'static str,
+    /// True when the data is kept on the server (every store but the
+    /// cookie store).
+    pub server: bool,
+}
+
+macro_rules! store_array {
+    ([] $($name:ident: $spec:literal, $side:ident;)*) => {
+        &[$(Store { name: stringify!($name), spec: $spec, server: store_array!(@server $side) }),*]
+    };
+    (@server server) => { true };
+    (@server client) => { false };
+}
+
+/// Every store of [`with_stores!`], in its order.
+pub const STORES: &[Store] = with_stores!(store_array);
+
+impl Store {
+    /// The store named `name`.
+    pub fn named(name: &str) -> Option<&'static Store> {
+        STORES.iter().find(|store| store.name == name)
+    }
+
+    /// The environment variable that holds the URL of a store that runs as
+    /// a service.
+    pub fn url_var(&self) -> Option<&'static str> {
+        self.spec.strip_prefix('{')?.strip_suffix('}')
+    }
+
+    /// True when the store needs a directory of its own.
+    pub fn needs_dir(&self) -> bool {
+        self.spec.contains("{dir}")
+    }
+
+    /// The `SESSION_STORE` of this store, with `dir` for `{dir}`; `Err`
+    /// names the variable a service store needs when it is unset.
+    pub fn session_store(&self, dir: &std::path::Path) -> Result<String, String> {
+        if let Some(var) = self.url_var() {
+            return std::env::var(var).ok().filter(|url| !url.is_empty()).ok_or_else(|| format!("{var} is unset"));
+        }
+        Ok(self.spec.replace("{dir}", &dir.display().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_local_store_of_the_list_parses_and_every_service_names_its_url_variable() {
+        let dir = std::path::Path::new("/tmp/sessions-demo");
+        for store in STORES {
+            if let Some(var) = store.url_var() {
+                assert!(var.starts_with("SESSIONS_") && var.ends_with("_URL"), "{}: {var}", store.name);
+                continue;
+            }
+            let spec = store.session_store(dir).expect("a local store needs no variable");
+            let parsed: crate::StoreSpec = spec.parse().unwrap_or_else(|e| panic!("{}: {e}", store.name));
+            assert_eq!(parsed.is_server(), store.server, "{}", store.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, store) in STORES.iter().enumerate() {
+            assert_eq!(Store::named(store.name), Some(&STORES[i]));
+        }
+    }
+}
