@@ -1,5 +1,5 @@
-//! `cargo xtask bench [--quick] [--report-only]`: runs every benchmark of
-//! issue 12 and writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! `cargo xtask bench [--quick] [--report-only]`: runs every benchmark
+//! behind the performance targets and writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
 //!
 //! The benchmarks, in order:
 //! - `sessions-core`'s `codec` (sealed and signed round trips beside
@@ -382,7 +382,7 @@ const ADAPTERS: [(&str, &str, &[&str], &[&str]); 5] = [
     ("warp", "no_sessions", &["sessions_cookie_store", "sessions_memory_store"], &[]),
 ];
 
-/// The issue's matching peer of each of our rows: (group, ours, peer).
+/// The peer each of our rows is held against by the performance targets: (group, ours, peer).
 const MATCHING_PEERS: [(&str, &str, &str); 7] = [
     ("axum", "sessions_memory_store", "tower_sessions_memory_store"),
     ("axum", "sessions_cookie_store", "axum_extra_private_cookie_jar"),
@@ -507,7 +507,7 @@ fn crate_versions(root: &Path) -> Vec<String> {
 }
 
 fn targets(md: &mut String, results: &Results) {
-    let _ = writeln!(md, "## Targets of issue 12\n");
+    let _ = writeln!(md, "## Performance targets\n");
     let _ = writeln!(md, "| target | measured | ratio | |\n|---|---|---|---|");
     for (group, ours, peer) in MATCHING_PEERS {
         if let Some((o, p, ratio)) = added_ratio(results, group, ours, peer) {
@@ -649,7 +649,7 @@ fn allocations(md: &mut String, results: &Results) {
     if !results.allocations.is_empty() {
         let _ = writeln!(
             md,
-            "Core only, counted by a counting global allocator in `sessions-core/tests/per_request.rs`, which fails if one grows past its pin. Before issue 12: 42 for a memory-store request that reads and writes, 18 for one that only reads.\n\n| request | allocations | pinned at |\n|---|---|---|"
+            "Core only, counted by a counting global allocator in `sessions-core/tests/per_request.rs`, which fails if one grows past its pin. Before the per-request work that pinned them: 42 for a memory-store request that reads and writes, 18 for one that only reads.\n\n| request | allocations | pinned at |\n|---|---|---|"
         );
         for (what, got, pin) in &results.allocations {
             let _ = writeln!(md, "| {what} | {got} | {pin} |");

@@ -5,7 +5,7 @@
 //! request each, no cookie), for two session shapes: a counter, and a
 //! typical session of ten string values (about 400 bytes). A counting
 //! global allocator measures the bytes still allocated once the requests
-//! are done: what the store holds. The target of issue 12: at most
+//! are done: what the store holds. The target: at most
 //! 1.5 × the encoded record plus 200 bytes per session.
 //!
 //! The bytes counted are the bytes asked of the allocator; the allocator

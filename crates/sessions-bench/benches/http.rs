@@ -4,8 +4,8 @@
 //! For each framework (axum, actix-web, Rocket, warp), each store (sealed
 //! cookie, memory) and each request (`/ro` reads a counter, `/rw` reads and
 //! writes it), the twin without sessions and the twin with them are run
-//! alternately, a few rounds each, and the medians compared: the target of
-//! issue 12 is that sessions take at most 10% off (a ratio of 0.90 or more).
+//! alternately, a few rounds each, and the medians compared: the target
+//! is that sessions take at most 10% off (a ratio of 0.90 or more).
 //!
 //! Every request carries one of 256 session cookies made beforehand, in
 //! turn, so the memory store reads and writes many sessions rather than

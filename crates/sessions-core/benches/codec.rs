@@ -18,7 +18,7 @@
 //! - `peer/signed_jar/<size>`: the peer of the signed mode, cookie 0.18's
 //!   `SignedJar` (HMAC-SHA256 of the value) with serde_json, the same way.
 //!
-//! Targets (issue 12): `codec/sealed` at or below `peer/private_jar`, and
+//! Targets (the performance targets of `docs/benchmarks.md`): `codec/sealed` at or below `peer/private_jar`, and
 //! `codec/signed` at or below 0.7× `peer/signed_jar`, at every size.
 //!
 //! Sizes: `small` (3 string entries, ~60 B), `typical` (10, ~400 B),

@@ -596,7 +596,7 @@ pub struct StoreRoundTrips {
 /// runtime, where that traffic (a task the client spawned) cannot start
 /// before the step it follows has returned.
 ///
-/// The target of issue 12 for networked backends: one round trip per load,
+/// The round-trip target for networked backends: one round trip per load,
 /// one per changed save, none for an unchanged session.
 pub async fn store_round_trips(backend: Arc<dyn Backend>, trips: &RoundTrips, requests: u64) -> StoreRoundTrips {
     let config =

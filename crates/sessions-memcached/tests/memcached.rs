@@ -60,7 +60,7 @@ async fn bounds_whole_records() {
     testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
 }
 
-/// Issue 12's target, counted on the wire by a relay in front of the
+/// The round-trip target for networked stores, counted on the wire by a relay in front of the
 /// server: a server store loads a session in one round trip (`mg` with the
 /// CAS token), saves a change in one (`ms` of the loaded record with its
 /// change, under that token) and makes none for a request that only read.

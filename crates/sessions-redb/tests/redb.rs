@@ -383,9 +383,9 @@ async fn fill(backend: &RedbBackend, at_most: usize) -> Vec<StorageKey> {
     panic!("{at_most} writes of 64 KiB never filled the store");
 }
 
-/// Issue 17: one commit that failed with "No space left on device" left
-/// redb answering "Previous I/O error occurred" to every later call until
-/// a restart. Now the failed commit fails only its own save, as `Full`,
+/// A full disk: one commit that failed with "No space left on device"
+/// used to leave redb answering "Previous I/O error occurred" to every
+/// later call until a restart. Now the failed commit fails only its own save, as `Full`,
 /// and the same backend saves and loads again once the disk has room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_only_the_writes_and_the_same_backend_saves_again_once_there_is_room() {

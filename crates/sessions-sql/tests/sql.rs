@@ -432,7 +432,7 @@ fn relayed(url: &str, relay: Option<&str>) -> (String, String) {
     (format!("{scheme}://{user}{}/{path}", relay.unwrap_or(&upstream)), upstream)
 }
 
-/// Issue 12's target for a networked store, counted on the wire: one round
+/// The round-trip target for a networked store, counted on the wire: one round
 /// trip to load a session, one to save a change, none for a request that
 /// only read. The first pass warms each connection's prepared statements.
 /// sqlx pings a connection when it goes back to the pool, after the

@@ -101,7 +101,7 @@ impl ModelRun {
     /// a fixed seed unless `SESSIONS_MODEL_SEED` is set. Long runs from
     /// random seeds still find cases the failure model does not yet judge
     /// right (a failed cycle that sends no new cookie, see
-    /// `docs/architecture.md`); until they are sorted out, the test suite
+    /// `docs/decisions/0025-failure-model-fixed-seed.md`); until they are sorted out, the test suite
     /// replays the same failures every run rather than a different draw.
     pub fn with_failures_from_env() -> ModelRun {
         let mut run = ModelRun::from_env();
