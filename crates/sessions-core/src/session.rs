@@ -19,7 +19,7 @@ use crate::serial;
 mod changes;
 pub(crate) mod flashes;
 
-pub(crate) use changes::{Changes, Outcome, Plan};
+pub(crate) use changes::{Changes, Facts, Outcome};
 
 /// The flash queue used by [`Session::add_flash`] and [`Session::flashes`].
 pub const DEFAULT_FLASH_QUEUE: &str = "_flash";

@@ -1,10 +1,11 @@
-//! What a request did to a session, handed to the store at save time, and
-//! the store's outcome, handed back.
+//! What a request did to a session, handed to the store at save time as
+//! neutral facts, and the store's outcome, handed back.
 //!
-//! The session decides what changed; the store decides how its storage
-//! applies it. Neither reaches into the other: a store calls
-//! [`Session::changes`] once, under one lock, applies the [`Changes`] with
-//! no lock held, and reports an [`Outcome`] to [`Session::commit`].
+//! The session knows what changed; each store decides, in its own file,
+//! what its storage must do about it. Neither reaches into the other: a
+//! store calls [`Session::changes`] once, deriving its own plan from the
+//! [`Facts`] under the session's lock, applies the plan with no lock held,
+//! and reports one [`Outcome`] to [`Session::commit`].
 
 use super::{Session, Status, flashes};
 use crate::backend::Patch;
@@ -12,37 +13,83 @@ use crate::id::SessionId;
 use crate::options::CookieOptions;
 use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
 
-/// What the store must do with the session's record.
-#[derive(Debug)]
-pub(crate) enum Plan {
-    /// Nothing to write.
-    Keep,
-    /// Extend the stored record's life (a sliding idle timeout).
-    Touch,
-    /// Apply this request's changes to the stored record, as it is now.
-    Patch(Patch),
-    /// Store this whole record: a session seen for the first time.
-    Write(Fields),
-    /// Put this whole record, serialized, in the cookie (a cookie store's
-    /// plan for any change): encoded under the lock, with no copy of the
-    /// fields.
-    Whole(Vec<u8>),
-    /// Move the stored record under a new id, applying this patch.
-    Cycle(Patch),
-    /// End the stored session (`destroy`), and any successor a concurrent
-    /// cycle is moving it to.
-    End,
-    /// Delete the stored record, which `clear` emptied; a record another
-    /// request has since moved is left alone.
-    Empty,
-    /// End the stored session, then store this record as a fresh one.
-    Replace(Fields),
+/// What a request did to one session, read under its lock: what a store
+/// derives its plan from. Reading the fields costs nothing; a copy, a
+/// patch or the whole record serialized is made only when a store asks.
+pub(crate) struct Facts<'a> {
+    state: &'a super::State,
 }
 
-/// This request's changes to one session, taken under one lock.
+impl Facts<'_> {
+    /// Where the session stands: kept, cycled, destroyed or reset.
+    pub(crate) fn status(&self) -> Status {
+        self.state.status
+    }
+
+    /// This request changed a value, a flash or the metadata, or cleared
+    /// the session.
+    pub(crate) fn modified(&self) -> bool {
+        self.state.is_modified()
+    }
+
+    /// The session holds no data now (only its metadata, if anything).
+    pub(crate) fn empty(&self) -> bool {
+        !self.state.has_data()
+    }
+
+    /// This request cleared the session: the record must lose whatever it
+    /// holds now, not only what this request saw.
+    pub(crate) fn cleared(&self) -> bool {
+        self.state.cleared
+    }
+
+    /// The request brought a valid cookie for this session.
+    pub(crate) fn loaded(&self) -> bool {
+        self.state.loaded
+    }
+
+    /// The cookie must be sent again even if nothing changed (an old key,
+    /// a sliding expiry that moved).
+    pub(crate) fn reissue(&self) -> bool {
+        self.state.reissue
+    }
+
+    /// The stored record's life must be extended (a sliding idle timeout).
+    pub(crate) fn touch_due(&self) -> bool {
+        self.state.touch_due
+    }
+
+    /// The server-side id the request loaded.
+    pub(crate) fn id(&self) -> Option<&SessionId> {
+        self.state.id.as_ref()
+    }
+
+    /// The revision of the record as loaded, on a versioned backend.
+    pub(crate) fn revision(&self) -> Option<u64> {
+        self.state.revision
+    }
+
+    /// Every field, as the session holds it now.
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.state.fields
+    }
+
+    /// This request's changes as a patch of the stored record.
+    pub(crate) fn patch(&self) -> Patch {
+        self.state.patch()
+    }
+
+    /// The whole record, serialized as a cookie carries it.
+    pub(crate) fn whole_record(&self) -> Vec<u8> {
+        flashes::encode_folded(&self.state.fields)
+    }
+}
+
+/// This request's changes to one session, taken under one lock: the
+/// store's own plan `P`, and what every store needs beside it.
 #[derive(Debug)]
-pub(crate) struct Changes {
-    pub(crate) plan: Plan,
+pub(crate) struct Changes<P> {
+    pub(crate) plan: P,
     /// The request brought a valid cookie: ending the session must tell
     /// the browser.
     pub(crate) loaded: bool,
@@ -61,10 +108,6 @@ pub(crate) struct Changes {
     /// This request left the session empty: the browser drops its cookie,
     /// whatever concurrent requests may still have added to the record.
     pub(crate) emptied: bool,
-    /// For a [`Plan::Patch`] of a record loaded at a revision: that
-    /// revision and the record it should become (the loaded fields with the
-    /// patch applied), so a versioned backend can write it in one step.
-    pub(crate) seen: Option<(u64, Fields)>,
 }
 
 /// How the store applied the changes.
@@ -80,52 +123,14 @@ pub(crate) enum Outcome {
 }
 
 impl Session {
-    /// Takes this request's changes. `whole`: the store keeps the whole
-    /// record in the cookie, so it needs all fields, serialized
-    /// ([`Plan::Whole`]), rather than a patch.
-    pub(crate) fn changes(&self, whole: bool) -> Changes {
+    /// Takes this request's changes, with the plan the store derives from
+    /// their [`Facts`] under the same lock.
+    pub(crate) fn changes<P>(&self, plan: impl FnOnce(&Facts<'_>) -> P) -> Changes<P> {
         let state = self.lock();
         let modified = state.is_modified();
         let emptied = !state.has_data();
-        let plan = match state.status {
-            Status::Destroyed => Plan::End,
-            Status::Reset if emptied => Plan::End,
-            Status::Reset if whole => Plan::Whole(flashes::encode_folded(&state.fields)),
-            Status::Reset => Plan::Replace(state.fields.clone()),
-            _ if whole && emptied => {
-                if state.loaded && (modified || state.status == Status::Cycle) {
-                    Plan::End
-                } else {
-                    Plan::Keep
-                }
-            }
-            _ if whole => {
-                let due = modified || state.reissue || state.status == Status::Cycle || !state.loaded;
-                if due { Plan::Whole(flashes::encode_folded(&state.fields)) } else { Plan::Keep }
-            }
-            _ if state.id.is_none() => {
-                if emptied {
-                    Plan::Keep
-                } else {
-                    Plan::Write(state.fields.clone())
-                }
-            }
-            // Applied to the record as it is now, which may hold what
-            // other requests saved since this one loaded it.
-            Status::Cycle => Plan::Cycle(state.patch()),
-            // `clear` empties the record whatever it holds now.
-            _ if emptied && state.cleared => Plan::Empty,
-            _ if modified => Plan::Patch(state.patch()),
-            _ if state.touch_due => Plan::Touch,
-            _ => Plan::Keep,
-        };
-        let seen = match (&plan, state.revision) {
-            (Plan::Patch(_), Some(revision)) => Some((revision, state.fields.clone())),
-            _ => None,
-        };
         Changes {
-            seen,
-            plan,
+            plan: plan(&Facts { state: &state }),
             loaded: state.loaded,
             id: state.id.clone(),
             meta: state.meta,

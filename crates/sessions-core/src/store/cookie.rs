@@ -6,7 +6,7 @@ use super::{Settings, Store, StoreConfig};
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
 use crate::record::{self, Meta};
-use crate::session::{Opened, Outcome, Plan, Session, flashes};
+use crate::session::{Facts, Opened, Outcome, Session, Status, flashes};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
 ///
@@ -96,10 +96,11 @@ impl Store for CookieStore {
 
     async fn save(&self, session: &Session) -> Result<Option<String>> {
         let s = &self.settings;
-        let changes = session.changes(true);
+        let changes = session.changes(Plan::of);
         let options = changes.options.as_ref();
         let (outcome, header) = match &changes.plan {
-            Plan::Whole(record) => {
+            Plan::Keep => return Ok(None),
+            Plan::Write(record) => {
                 if !changes.loaded {
                     tracing::debug!(cookie = s.name(), "session created");
                 }
@@ -115,18 +116,43 @@ impl Store for CookieStore {
                 }
                 (Outcome::Ended, changes.loaded.then(|| s.removal(options)))
             }
-            // A session asked for its whole record never plans these.
-            Plan::Keep
-            | Plan::Touch
-            | Plan::Patch(_)
-            | Plan::Cycle(_)
-            | Plan::Empty
-            | Plan::Write(_)
-            | Plan::Replace(_) => {
-                return Ok(None);
-            }
         };
         session.commit(outcome);
         Ok(header)
+    }
+}
+
+/// What a cookie store does with a session at save time: the whole record
+/// goes into the cookie, or the cookie goes.
+#[derive(Debug)]
+enum Plan {
+    /// Send nothing: the browser's cookie is still right.
+    Keep,
+    /// Send a cookie carrying this whole record, serialized under the
+    /// session's lock with no copy of its fields.
+    Write(Vec<u8>),
+    /// Nothing left to keep: remove the browser's cookie, if it has one.
+    End,
+}
+
+impl Plan {
+    fn of(facts: &Facts<'_>) -> Plan {
+        let cycled = facts.status() == Status::Cycle;
+        match facts.status() {
+            Status::Destroyed => Plan::End,
+            Status::Reset if facts.empty() => Plan::End,
+            Status::Reset => Plan::Write(facts.whole_record()),
+            // A cookie with nothing in it is not worth sending; one the
+            // browser holds is removed once this request emptied it.
+            _ if facts.empty() => {
+                if facts.loaded() && (facts.modified() || cycled) {
+                    Plan::End
+                } else {
+                    Plan::Keep
+                }
+            }
+            _ if facts.modified() || facts.reissue() || cycled || !facts.loaded() => Plan::Write(facts.whole_record()),
+            _ => Plan::Keep,
+        }
     }
 }

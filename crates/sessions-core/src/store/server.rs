@@ -13,7 +13,7 @@ use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
 use crate::record::{self, Fields, ID_SINCE_FIELD, Meta};
-use crate::session::{Changes, Opened, Outcome, Plan, Session};
+use crate::session::{Changes, Facts, Opened, Outcome, Session, Status};
 
 /// A server-side session of one user, as listed by
 /// [`ServerStore::user_sessions`].
@@ -179,7 +179,59 @@ impl UndoSteps {
     }
 }
 
-/// Where a save left the session, before the cookie is decided.
+/// What a server store does with a session at save time; each step on a
+/// stored record carries that record's key.
+#[derive(Debug)]
+enum Plan {
+    /// Nothing to write.
+    Keep,
+    /// Extend the stored record's life (a sliding idle timeout).
+    Touch(StorageKey),
+    /// Apply this request's changes to the stored record as it is now. For
+    /// a record loaded at a revision: that revision and the record it
+    /// should become, so that a versioned backend writes it in one step.
+    Patch { key: StorageKey, patch: Patch, seen: Option<(u64, Fields)> },
+    /// Store this whole record under a new id: a session seen for the
+    /// first time.
+    Create(Fields),
+    /// Move the stored record under a new id, applying this patch.
+    Cycle { key: StorageKey, patch: Patch },
+    /// End the stored session, if there is one (`destroy`), and any
+    /// successor a concurrent cycle is moving it to.
+    End(Option<StorageKey>),
+    /// Delete the stored record, which `clear` emptied; a record another
+    /// request has since moved is left alone.
+    Empty(StorageKey),
+    /// End the stored session, if any, then store this record as a fresh one.
+    Replace { old: Option<StorageKey>, fields: Fields },
+}
+
+impl Plan {
+    fn of(facts: &Facts<'_>) -> Plan {
+        let key = facts.id().map(|id| id.storage_key().clone());
+        match (facts.status(), key) {
+            (Status::Destroyed, key) => Plan::End(key),
+            (Status::Reset, key) if facts.empty() => Plan::End(key),
+            (Status::Reset, old) => Plan::Replace { old, fields: facts.fields().clone() },
+            (_, None) if facts.empty() => Plan::Keep,
+            (_, None) => Plan::Create(facts.fields().clone()),
+            // Applied to the record as it is now, which may hold what
+            // other requests saved since this one loaded it.
+            (Status::Cycle, Some(key)) => Plan::Cycle { key, patch: facts.patch() },
+            // `clear` empties the record whatever it holds now.
+            (_, Some(key)) if facts.empty() && facts.cleared() => Plan::Empty(key),
+            (_, Some(key)) if facts.modified() => {
+                let seen = facts.revision().map(|revision| (revision, facts.fields().clone()));
+                Plan::Patch { key, patch: facts.patch(), seen }
+            }
+            (_, Some(key)) if facts.touch_due() => Plan::Touch(key),
+            (_, Some(_)) => Plan::Keep,
+        }
+    }
+}
+
+/// What the backend did with a plan: the session's [`Outcome`] and the
+/// cookie to send are decided from it.
 enum Landed {
     /// Stored under the id the cookie already names.
     Kept,
@@ -425,11 +477,10 @@ impl ServerStore {
         }
     }
 
-    async fn apply(&self, changes: &Changes, ttl: Duration) -> Result<Landed> {
-        let old = changes.id.as_ref().map(SessionId::storage_key);
-        let landed = match (&changes.plan, old) {
-            (Plan::Keep, _) => Landed::Kept,
-            (Plan::Touch, Some(old)) => match self.backend.touch(old, ttl).await {
+    async fn apply(&self, changes: &Changes<Plan>, ttl: Duration) -> Result<Landed> {
+        let landed = match &changes.plan {
+            Plan::Keep => Landed::Kept,
+            Plan::Touch(old) => match self.backend.touch(old, ttl).await {
                 Ok(true) => Landed::Kept,
                 Ok(false) => self.vanished(old).await?,
                 // Extending the lifetime is the store's bookkeeping, not a
@@ -443,14 +494,14 @@ impl ServerStore {
                 }
                 Err(err) => return Err(err.into()),
             },
-            (Plan::Patch(patch), Some(old)) => {
+            Plan::Patch { key: old, patch, seen } => {
                 if changes.user_written {
                     // Before the record says whose it is; and even when
                     // unchanged for this request: a concurrent request may
                     // have re-bound the record meanwhile.
                     self.index(changes.user.as_deref(), old).await?;
                 }
-                match self.patch_record(old, changes.seen.as_ref(), patch, ttl).await? {
+                match self.patch_record(old, seen.as_ref(), patch, ttl).await? {
                     true => {
                         if changes.user_written && changes.user != changes.loaded_user {
                             self.forget(changes.loaded_user.as_deref(), old).await;
@@ -460,37 +511,33 @@ impl ServerStore {
                     false => self.vanished(old).await?,
                 }
             }
-            (Plan::Cycle(patch), Some(old)) => self.cycle(old, patch, ttl).await?,
-            (Plan::End, old) => {
+            Plan::Cycle { key: old, patch } => self.cycle(old, patch, ttl).await?,
+            Plan::End(old) => {
                 if let Some(old) = old {
                     self.end(old, changes.loaded_user.as_deref()).await?;
                 }
                 Landed::Ended
             }
-            (Plan::Empty, Some(old)) => match self.backend.take(old).await? {
+            Plan::Empty(old) => match self.backend.take(old).await? {
                 Some(stored) => {
                     self.forget(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
                     Landed::Ended
                 }
                 None => self.vanished(old).await?,
             },
-            (Plan::Replace(fields), old) => {
+            Plan::Replace { old, fields } => {
                 if let Some(old) = old {
                     self.end(old, changes.loaded_user.as_deref()).await?;
                 }
                 self.place(fields, changes, ttl).await?
             }
-            (Plan::Write(fields), _) => self.place(fields, changes, ttl).await?,
-            // A plan on a record the session does not have: a session seen
-            // for the first time always comes as `Write`. And `Whole` is only
-            // the plan of a cookie store, which asks for it.
-            (Plan::Touch | Plan::Patch(_) | Plan::Cycle(_) | Plan::Empty, None) | (Plan::Whole(_), _) => Landed::Kept,
+            Plan::Create(fields) => self.place(fields, changes, ttl).await?,
         };
         Ok(landed)
     }
 
     /// Stores a record under a new id, indexed first.
-    async fn place(&self, fields: &Fields, changes: &Changes, ttl: Duration) -> Result<Landed> {
+    async fn place(&self, fields: &Fields, changes: &Changes<Plan>, ttl: Duration) -> Result<Landed> {
         let user = changes.user.as_deref();
         let id = if self.settings.config.renewal.is_some() {
             let mut fields = fields.clone();
@@ -537,7 +584,7 @@ impl Store for ServerStore {
     }
 
     async fn save(&self, session: &Session) -> Result<Option<String>> {
-        let changes = session.changes(false);
+        let changes = session.changes(Plan::of);
         if matches!(changes.plan, Plan::Keep) && !changes.reissue {
             return Ok(None);
         }
@@ -571,19 +618,19 @@ impl ServerStore {
     /// One lifecycle event per save that changed what the session is, with
     /// a short prefix of the storage key as its handle: enough to follow a
     /// session through the logs, never enough to use it.
-    fn trace(&self, changes: &Changes, landed: &Landed) {
+    fn trace(&self, changes: &Changes<Plan>, landed: &Landed) {
         let cookie = self.settings.name();
         let old = changes.id.as_ref().map(|id| handle(id.storage_key()));
         let old = old.as_ref().map(Handle::as_str);
         match (landed, &changes.plan) {
-            (Landed::Moved(id), Plan::Cycle(_)) => {
+            (Landed::Moved(id), Plan::Cycle { .. }) => {
                 tracing::info!(cookie, from = old, to = %handle(id.storage_key()), "session id cycled");
             }
-            (Landed::Moved(id), Plan::Replace(_)) => {
+            (Landed::Moved(id), Plan::Replace { .. }) => {
                 tracing::info!(cookie, ended = old, to = %handle(id.storage_key()), "session destroyed, a fresh one started");
             }
             (Landed::Moved(id), _) => tracing::debug!(cookie, session = %handle(id.storage_key()), "session created"),
-            (Landed::Ended, Plan::End) => tracing::info!(cookie, session = old, "session destroyed"),
+            (Landed::Ended, Plan::End(_)) => tracing::info!(cookie, session = old, "session destroyed"),
             (Landed::Ended, _) => {
                 tracing::debug!(cookie, session = old, "session emptied or ended elsewhere")
             }
