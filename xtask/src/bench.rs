@@ -6,13 +6,13 @@
 //!   cookie's `PrivateJar` and `SignedJar`);
 //! - `sessions-core`'s `values` (one value inserted and read back, beside
 //!   bincode alone);
-//! - `sessions-conformance`'s `adapters` (one in-process request through
-//!   each adapter, floors and peers in one run);
+//! - `sessions-bench`'s `adapters` (one in-process request through each
+//!   adapter, floors and peers in one run);
 //! - the allocations per request pinned by `sessions-core`'s
 //!   `tests/per_request.rs`, and those of the axum twin beside
 //!   tower-sessions (`sessions-bench`'s `profile`);
 //! - `sessions-bench`'s `footprint` (memory per session);
-//! - `sessions-redis`'s `redis` and `sessions-sql`'s `sql` (timings, and
+//! - `sessions-bench`'s `redis` and `sql` (timings, and
 //!   round trips per request counted through a relay), on the services
 //!   named by `SESSIONS_REDIS_URL`, `SESSIONS_POSTGRES_URL` and
 //!   `SESSIONS_MYSQL_URL` (the local defaults of `.ci/run` when unset;
@@ -76,10 +76,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let plan: Vec<(&'static str, Vec<String>)> = vec![
             ("codec round trip (sessions-core)", bench("sessions-core", "codec", criterion)),
             ("one session value (sessions-core values)", bench("sessions-core", "values", criterion)),
-            (
-                "per request in process (sessions-conformance adapters)",
-                bench("sessions-conformance", "adapters", criterion),
-            ),
+            ("per request in process (sessions-bench adapters)", bench("sessions-bench", "adapters", criterion)),
             (
                 "allocations per request (sessions-core tests/per_request.rs)",
                 ["test", "-p", "sessions-core", "--test", "per_request", "--", "--nocapture"]
@@ -87,8 +84,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .to_vec(),
             ),
             ("memory per session (sessions-bench footprint)", bench("sessions-bench", "footprint", &[])),
-            ("Redis (sessions-redis)", bench("sessions-redis", "redis", criterion)),
-            ("SQL (sessions-sql)", bench("sessions-sql", "sql", criterion)),
+            ("Redis (sessions-bench redis)", bench("sessions-bench", "redis", criterion)),
+            ("SQL (sessions-bench sql)", bench("sessions-bench", "sql", criterion)),
             ("HTTP over loopback (sessions-bench http)", bench("sessions-bench", "http", &[])),
         ];
         let begun = std::time::Instant::now();
@@ -605,7 +602,7 @@ fn adapters(md: &mut String, results: &Results) {
     let _ = writeln!(md, "## Per request, in process\n");
     let _ = writeln!(
         md,
-        "`sessions-conformance/benches/adapters.rs`: one request through each framework's app, no sockets, reading and writing a counter in an existing session (the cookie of an earlier response). The floor is the same handler on a process-wide atomic with no sessions; *added* is the median minus the floor; the ratio divides our added cost by the peer's. `core` is the session work alone, no framework.\n"
+        "`sessions-bench/benches/adapters.rs`: one request through each framework's app, no sockets, reading and writing a counter in an existing session (the cookie of an earlier response). The floor is the same handler on a process-wide atomic with no sessions; *added* is the median minus the floor; the ratio divides our added cost by the peer's. `core` is the session work alone, no framework.\n"
     );
     let _ = writeln!(md, "![Per-request cost by adapter and store](benchmarks.svg)\n");
     for (group, floor, ours, peers) in ADAPTERS {
@@ -798,7 +795,7 @@ fn http(md: &mut String, results: &Results) {
 fn rerun(md: &mut String, run: &RunInfo) {
     let _ = writeln!(
         md,
-        "## How to rerun\n\n```sh\ncargo xtask bench           # everything, full measurements (about half an hour)\ncargo xtask bench --quick   # a smoke run: every benchmark, short measurements\ncargo xtask bench --report-only   # rewrite this page from the results in target/\n```\n\nNeeds `wrk` for the HTTP benchmark (installed with apt when missing, as Debian's `wrk`) and, for the Redis and SQL rows, the services of `.ci/run` (or `SESSIONS_REDIS_URL`, `SESSIONS_POSTGRES_URL`, `SESSIONS_MYSQL_URL`); whatever is missing is skipped and said so above. One benchmark alone: `cargo bench -p sessions-conformance --bench adapters -- axum/`, `cargo bench -p sessions-bench --bench http -- axum`. Profile a request by instructions, which a loaded machine does not blur: `valgrind --tool=callgrind target/release/profile core memory rw 20000` after `cargo build --release -p sessions-bench --bin profile`.{}",
+        "## How to rerun\n\n```sh\ncargo xtask bench           # everything, full measurements (about half an hour)\ncargo xtask bench --quick   # a smoke run: every benchmark, short measurements\ncargo xtask bench --report-only   # rewrite this page from the results in target/\n```\n\nNeeds `wrk` for the HTTP benchmark (installed with apt when missing, as Debian's `wrk`) and, for the Redis and SQL rows, the services of `.ci/run` (or `SESSIONS_REDIS_URL`, `SESSIONS_POSTGRES_URL`, `SESSIONS_MYSQL_URL`); whatever is missing is skipped and said so above. One benchmark alone: `cargo bench -p sessions-bench --bench adapters -- axum/`, `cargo bench -p sessions-bench --bench http -- axum`. Profile a request by instructions, which a loaded machine does not blur: `valgrind --tool=callgrind target/release/profile core memory rw 20000` after `cargo build --release -p sessions-bench --bin profile`.{}",
         if run.quick { "\n\nThis page was written by a quick run: publish from a full one." } else { "" }
     );
 }
