@@ -235,10 +235,10 @@ impl Settings {
     }
 
     /// The cookie value carrying `payload`: every cookie a store writes is
-    /// encoded here (counted by `testing::cookie_encodes_on_this_thread`).
+    /// encoded here. Sealing or signing is the costly part of a save, so a
+    /// trace log shows each one.
     fn encode(&self, payload: &[u8], times: Times) -> Result<String> {
-        #[cfg(feature = "testing")]
-        crate::testing::count_cookie_encode();
+        tracing::trace!(cookie = self.name(), "cookie encoded");
         self.codec.encode(self.name(), payload, times)
     }
 

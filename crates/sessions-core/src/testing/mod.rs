@@ -42,8 +42,7 @@ pub use checks::{
     update_applies_only_the_patch, update_never_creates, update_racing_delete_does_not_resurrect,
     update_seen_keeps_what_others_wrote, update_with_clear_replaces_everything,
 };
-pub use cookie_encodes::cookie_encodes_on_this_thread;
-pub(crate) use cookie_encodes::count_cookie_encode;
+pub use cookie_encodes::CookieEncodes;
 pub use counting::CountingBackend;
 pub use faults::{Call, Failure, Fault, FaultyBackend, unlisted_bound_sessions};
 pub use full::{FullStoreRun, SmallDisk, reader_outlasts_a_full_store};
