@@ -52,6 +52,7 @@ mod error;
 mod hex;
 mod id;
 mod key;
+mod lifetime;
 mod options;
 pub mod record;
 pub mod registry;

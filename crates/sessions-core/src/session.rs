@@ -300,7 +300,7 @@ impl Session {
         let fresh = Meta { created: now, max_age: None };
         Session::fresh(
             &Arc::from("session"),
-            Origin { fresh, remember_for: crate::store::DEFAULT_REMEMBER_FOR.as_secs(), now },
+            Origin { fresh, remember_for: crate::lifetime::DEFAULT_REMEMBER_FOR.as_secs(), now },
         )
     }
 

@@ -26,6 +26,7 @@ mod cookie;
 mod server;
 mod user_index;
 
+pub use crate::lifetime::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER_FOR, DEFAULT_SERVER_TTL};
 pub use cookie::CookieStore;
 pub use server::{ServerStore, UserSession};
 
@@ -50,15 +51,6 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// send, if the browser's cookie must change.
     async fn save(&self, session: &Session) -> Result<Option<String>>;
 }
-
-/// The default "remember me" lifetime: 30 days.
-pub const DEFAULT_REMEMBER_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long a server record of a browser-session cookie lives without a save.
-pub const DEFAULT_SERVER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The default idle timeout of a browser-session session: 30 minutes.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// The default absolute timeout of a browser-session session: 12 hours.
-pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 
 /// The configuration shared by both kinds of store.
 ///
