@@ -4,7 +4,7 @@
 //! - `keygen`: print a fresh master key for `SESSION_KEYS`.
 //! - `fuzz <target> --seconds N`: run one decoder's fuzz target (see `fuzz.rs`).
 //! - `bench [--quick] [--report-only]`: run every benchmark and write
-//!   `docs/benchmarks.md` and `docs/benchmarks.svg` (see `bench.rs`).
+//!   `docs/benchmarks.md` and `docs/benchmarks.svg` (see `bench/mod.rs`).
 
 mod bench;
 mod fuzz;

@@ -113,7 +113,7 @@ async fn measure(app: axum::Router) -> Measured {
 fn ours(shape: Shape) -> (axum::Router, Arc<Sizing>) {
     let inner = MemoryBackend::builder().max_entries(10 * SESSIONS as u64).max_bytes(4 << 30).build();
     let backend = Arc::new(Sizing { inner, created_bytes: AtomicUsize::new(0), created: AtomicUsize::new(0) });
-    let registry = sessions_bench::memory_registry_over(Arc::clone(&backend) as Arc<dyn Backend>);
+    let registry = sessions_bench::server_registry(Arc::clone(&backend) as Arc<dyn Backend>);
     let handler = move |session: sessions_axum::Session| async move {
         session.insert("count", &1u64).expect("insert");
         for (key, value) in shape.values() {

@@ -202,6 +202,10 @@ fn serve_rocket(sessions: Sessions, listener: TcpListener) -> io::Result<()> {
         .merge(("port", addr.port()))
         .merge(("workers", 1))
         .merge(("log_level", rocket::config::LogLevel::Off))
+        // Built beside the benchmarks, rocket has `secrets` (the in-process
+        // benchmark's peer is its private cookie) and then refuses to start
+        // in a release profile without a key. The twin sets no private cookie.
+        .merge(("secret_key", vec![7u8; 64]))
         .merge(("cli_colors", false))
         .merge(("shutdown.ctrlc", false));
     let rocket = rocket::custom(figment);

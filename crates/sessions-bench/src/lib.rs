@@ -1,10 +1,18 @@
 //! Benchmarks of `sessions` beside their floors and peers.
 //!
+//! - `benches/adapters.rs`: one request through each adapter in process,
+//!   no sockets, beside the same handler without sessions and each
+//!   framework's own session crate.
 //! - `benches/http.rs`: requests per second over loopback, with `wrk`, of
 //!   each framework's app with each store and of its twin without sessions
 //!   ([`apps`]).
 //! - `benches/footprint.rs`: the memory a `MemoryBackend` holds per session,
 //!   beside tower-sessions' `MemoryStore`.
+//! - `benches/redis.rs`, `benches/sql.rs`, `benches/memcached.rs`: load and
+//!   save of one session on each networked backend, beside a raw query of
+//!   the same size, with the round trips each request takes.
+//! - `benches/redb.rs`: the embedded stores (redb, the filesystem backend,
+//!   SQLite on a file) on the same disk in one run.
 //! - `src/bin/profile.rs`: one kind of request in a loop, for
 //!   `valgrind --tool=callgrind` and allocation counts.
 //!
@@ -39,11 +47,11 @@ pub fn cookie_registry() -> Registry {
 /// holds a million sessions.
 pub fn memory_registry() -> Registry {
     let backend = MemoryBackend::builder().max_entries(1_000_000).max_bytes(1 << 30).build();
-    memory_registry_over(Arc::new(backend))
+    server_registry(Arc::new(backend))
 }
 
 /// A registry of one server store named `id` over `backend`.
-pub fn memory_registry_over(backend: Arc<dyn sessions_core::backend::Backend>) -> Registry {
+pub fn server_registry(backend: Arc<dyn sessions_core::backend::Backend>) -> Registry {
     let config =
         StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
     Registry::single(ServerStore::new(config, backend).expect("valid server store"))

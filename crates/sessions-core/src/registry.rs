@@ -12,10 +12,9 @@ use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::store::Store;
 
-/// How many values of one cookie name are tried. Browsers send duplicates
-/// when cookies of the same name exist for several paths or domains; more
-/// than a few is an attack on the decoder, not a browser.
-const MAX_CANDIDATES: usize = 4;
+mod cookie_header;
+
+use cookie_header::{Candidates, MAX_CANDIDATES};
 
 /// The configured stores of an application, by cookie name.
 ///
@@ -212,33 +211,13 @@ impl Registry {
     pub fn request_bytes<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> RequestSessions {
         let mut slots = self.stores.iter().map(|store| Slot {
             store: Arc::clone(store),
-            values: Values::default(),
-            ends: [0; MAX_CANDIDATES],
-            count: 0,
+            candidates: Candidates::default(),
             session: OnceCell::new(),
         });
         // A registry has at least one store: the first slot is kept inline.
         let Some(first) = slots.next() else { unreachable!("a registry has at least one store") };
         let mut slots = Slots { first, rest: slots.collect() };
-        for header in headers {
-            // A header that is text (nearly all are) is split with `str`'s
-            // searches, which skip ahead many bytes at a time; bytes that
-            // are not UTF-8 take the byte-by-byte path, to the same result.
-            match std::str::from_utf8(header) {
-                Ok(text) => {
-                    for pair in text.split(';') {
-                        let Some((name, value)) = pair.split_once('=') else { continue };
-                        self.offer(&mut slots, name.as_bytes(), value.as_bytes());
-                    }
-                }
-                Err(_) => {
-                    for pair in header.split(|&b| b == b';') {
-                        let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
-                        self.offer(&mut slots, &pair[..eq], &pair[eq + 1..]);
-                    }
-                }
-            }
-        }
+        cookie_header::for_each_pair(headers, |name, value| self.offer(&mut slots, name, value));
         RequestSessions { inner: Arc::new(Inner { slots, policy: self.policy, failure: std::sync::OnceLock::new() }) }
     }
 }
@@ -249,93 +228,15 @@ impl Registry {
     fn offer(&self, slots: &mut Slots, name: &[u8], value: &[u8]) {
         let name = name.trim_ascii();
         let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else { return };
-        if let Some(value) = cookie_value(value) {
-            slots.get_mut(i).push(value);
-        }
+        slots.get_mut(i).candidates.offer(value);
     }
-}
-
-/// The value of a `name=value` pair without surrounding whitespace and
-/// double quotes, or `None` when it is not a cookie value at all: RFC 6265
-/// values are visible ASCII.
-fn cookie_value(raw: &[u8]) -> Option<&str> {
-    let mut value = raw.trim_ascii();
-    if let [b'"', inner @ .., b'"'] = value {
-        value = inner;
-    }
-    // Without an early exit, the check compiles to a few wide comparisons.
-    if !value.iter().fold(true, |visible, &b| visible & (b.wrapping_sub(0x21) < 0x5e)) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()
 }
 
 struct Slot {
     store: Arc<dyn Store>,
-    /// The candidate cookie values, back to back, ending at `ends[..count]`.
-    values: Values,
-    ends: [usize; MAX_CANDIDATES],
-    count: usize,
+    /// The values the request sent under the store's cookie name.
+    candidates: Candidates,
     session: OnceCell<Session>,
-}
-
-impl Slot {
-    fn push(&mut self, value: &str) {
-        if self.count < MAX_CANDIDATES {
-            self.ends[self.count] = self.values.push(value);
-            self.count += 1;
-        }
-    }
-
-    /// The candidate values, in header order.
-    fn values(&self) -> impl Iterator<Item = &str> {
-        let all = self.values.as_str();
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends[..self.count]).map(|(start, &end)| all.get(start..end).unwrap_or_default())
-    }
-}
-
-/// Bytes of cookie values a slot holds without allocating: a server
-/// store's signed id cookie (114 characters) fits.
-const INLINE_VALUES: usize = 128;
-
-/// Cookie values, back to back: in the slot while they fit, one heap
-/// allocation however many duplicates the browser sent otherwise.
-struct Values {
-    inline: [u8; INLINE_VALUES],
-    len: usize,
-    heap: String,
-}
-
-impl Default for Values {
-    fn default() -> Self {
-        Values { inline: [0; INLINE_VALUES], len: 0, heap: String::new() }
-    }
-}
-
-impl Values {
-    /// Appends `value`; returns where it ends.
-    fn push(&mut self, value: &str) -> usize {
-        if self.heap.is_empty() {
-            if let Some(to) = self.inline.get_mut(self.len..self.len + value.len()) {
-                to.copy_from_slice(value.as_bytes());
-                self.len += value.len();
-                return self.len;
-            }
-            self.heap = self.as_str().to_owned();
-        }
-        self.heap.push_str(value);
-        self.heap.len()
-    }
-
-    fn as_str(&self) -> &str {
-        if self.heap.is_empty() {
-            // Only ever whole `str`s were copied in.
-            std::str::from_utf8(&self.inline[..self.len]).unwrap_or_default()
-        } else {
-            &self.heap
-        }
-    }
 }
 
 /// The slots of a request, one per store; the first (the only one, in most
@@ -532,10 +433,10 @@ impl RequestSessions {
             .session
             .get_or_try_init(|| async {
                 let mut values = [""; MAX_CANDIDATES];
-                for (to, value) in values.iter_mut().zip(slot.values()) {
+                for (to, value) in values.iter_mut().zip(slot.candidates.iter()) {
                     *to = value;
                 }
-                let loaded = slot.store.load(&values[..slot.count]).await;
+                let loaded = slot.store.load(&values[..slot.candidates.len()]).await;
                 // Logged here, once per request and store, like a failed
                 // save: the client only ever sees the public reason.
                 if let Err(err) = &loaded {

@@ -9,7 +9,7 @@ use std::alloc::System;
 use std::sync::Arc;
 
 use sessions_core::backend::{Backend, MemoryBackend};
-use sessions_core::testing::{self, CountingBackend, cookie_encodes_on_this_thread};
+use sessions_core::testing::{self, CookieEncodes, CountingBackend};
 use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -92,7 +92,8 @@ fn common_requests_stay_within_their_allocations_and_reads_write_nothing() {
 
         // A read-only request: no backend write or touch, no cookie encoded
         // or sent, on either store.
-        let (writes, touches, encodes) = (counting.writes(), counting.touches(), cookie_encodes_on_this_thread());
+        let (writes, touches) = (counting.writes(), counting.touches());
+        let encodes = CookieEncodes::start();
         for (registry, value) in [(&memory, &memory_cookie), (&cookie, &cookie_cookie)] {
             for _ in 0..100 {
                 assert_eq!(read_only(registry, value).await, None, "a read-only request sent a cookie");
@@ -100,7 +101,11 @@ fn common_requests_stay_within_their_allocations_and_reads_write_nothing() {
         }
         assert_eq!(counting.writes(), writes, "a read-only request wrote to the backend");
         assert_eq!(counting.touches(), touches, "a read-only request touched the record");
-        assert_eq!(cookie_encodes_on_this_thread(), encodes, "a read-only request encoded a cookie");
+        assert_eq!(encodes.count(), 0, "a read-only request encoded a cookie");
+        // The count sees encodes: a request that writes encodes its cookie.
+        assert!(read_write(&cookie, Some(&cookie_cookie)).await.is_some(), "a changed session sends its cookie");
+        assert_eq!(encodes.count(), 1, "a changed cookie-store session is encoded once");
+        drop(encodes);
 
         // A changed session is written once and, on the memory store, keeps
         // its cookie.

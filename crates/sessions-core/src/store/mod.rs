@@ -27,6 +27,7 @@ mod cookie;
 mod server;
 mod user_index;
 
+pub use crate::lifetime::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER_FOR, DEFAULT_SERVER_TTL};
 pub use cookie::CookieStore;
 pub use server::{ServerStore, UserSession};
 
@@ -64,8 +65,6 @@ pub trait Store: sealed::Sealed + Send + Sync + Debug + 'static {
     /// send, if the browser's cookie must change.
     async fn save(&self, session: &Session) -> Result<Option<String>>;
 }
-
-pub use crate::lifetime::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER_FOR, DEFAULT_SERVER_TTL};
 
 /// The configuration shared by both kinds of store.
 ///
@@ -229,10 +228,10 @@ impl Settings {
     }
 
     /// The cookie value carrying `payload`: every cookie a store writes is
-    /// encoded here (counted by `testing::cookie_encodes_on_this_thread`).
+    /// encoded here. Sealing or signing is the costly part of a save, so a
+    /// trace log shows each one.
     fn encode(&self, payload: &[u8], times: Times) -> Result<String> {
-        #[cfg(feature = "testing")]
-        crate::testing::count_cookie_encode();
+        tracing::trace!(cookie = self.name(), "cookie encoded");
         self.codec.encode(self.name(), payload, times)
     }
 

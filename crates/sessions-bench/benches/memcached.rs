@@ -7,7 +7,7 @@
 //! through a local TCP relay that counts how often the client speaks after
 //! the server has answered. The counts are printed before the timings.
 //!
-//! Run: `SESSIONS_MEMCACHED_URL=memcache://127.0.0.1:11211 cargo bench -p sessions-memcached --bench memcached`
+//! Run: `SESSIONS_MEMCACHED_URL=memcache://127.0.0.1:11211 cargo bench -p sessions-bench --bench memcached`
 
 use std::sync::Arc;
 use std::time::Duration;

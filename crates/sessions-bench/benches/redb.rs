@@ -1,6 +1,6 @@
 //! Load and save of one typical session (10 values, about 400 bytes) on
 //! the embedded stores, all on the same disk in the same run:
-//! - redb (this crate): every save committed with an `fsync`;
+//! - redb (`sessions-redb`): every save committed with an `fsync`;
 //! - the filesystem backend of `sessions-core`, as configured by default
 //!   (write and rename, no `fsync`: survives a killed process, not a power
 //!   loss) and `durable(true)` (an `fsync` per save, like redb);
@@ -15,7 +15,7 @@
 //! that changed a value, a request that changed nothing) and printed
 //! before the timings.
 //!
-//! Run: `cargo bench -p sessions-redb --bench redb`
+//! Run: `cargo bench -p sessions-bench --bench redb`
 
 use std::path::PathBuf;
 use std::sync::Arc;

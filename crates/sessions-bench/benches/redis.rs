@@ -8,7 +8,7 @@
 //! through a local TCP relay that counts how often the client speaks after
 //! the server has answered. The counts are printed before the timings.
 //!
-//! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-redis --bench redis`
+//! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-bench --bench redis`
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -143,10 +143,7 @@ fn print_round_trips(url: &str) {
 /// Leaves the counted round trips where `cargo xtask bench` reads them:
 /// `target/sessions-bench/roundtrips-redis.json`.
 fn write_results(json: &str) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("sessions-bench");
+    let dir = sessions_bench::results_dir();
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join("roundtrips-redis.json"), json);
     }

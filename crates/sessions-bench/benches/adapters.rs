@@ -22,8 +22,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_bench::{cookie_pair, cookie_registry};
+use sessions_core::Registry;
 use sessions_core::backend::MemoryBackend;
-use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 
 static FLOOR: AtomicU64 = AtomicU64::new(0);
 
@@ -31,51 +32,21 @@ fn floor_count() -> String {
     (FLOOR.fetch_add(1, Ordering::Relaxed) + 1).to_string()
 }
 
-fn cookie_registry() -> Registry {
-    let config =
-        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
-    Registry::single(CookieStore::new(config).expect("valid cookie store"))
-}
-
+/// A server store over a `MemoryBackend` with its default bounds.
 fn memory_registry() -> Registry {
-    registry_over(std::sync::Arc::new(MemoryBackend::new()))
-}
-
-fn registry_over(backend: std::sync::Arc<dyn sessions_core::backend::Backend>) -> Registry {
-    let config =
-        StoreConfig::new("id", KeyRing::from(Key::generate())).cookie_options(CookieOptions::new().secure(false));
-    Registry::single(ServerStore::new(config, backend).expect("valid server store"))
-}
-
-/// The `name=value` part of a `Set-Cookie` value.
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap_or_default().to_owned()
+    sessions_bench::server_registry(std::sync::Arc::new(MemoryBackend::new()))
 }
 
 /// The core's share of a request, no framework: what every adapter pays
 /// whatever it wraps.
 mod core_bench {
     use criterion::Criterion;
+    use sessions_bench::read_write;
     use sessions_core::Registry;
 
-    async fn one_request(registry: &Registry, cookie: Option<&str>) -> Option<String> {
-        let sessions = registry.request(cookie);
-        let session = sessions.default_session().await.ok()?;
-        let count = session.get::<u64>("count").ok().flatten().unwrap_or(0) + 1;
-        session.insert("count", &count).ok()?;
-        let keep = |name: &'static str, value: &str| Some((name == "set-cookie").then(|| value.to_owned()));
-        sessions.finish(200, None, keep).await.headers.into_iter().flatten().next()
-    }
-
     async fn read_only(registry: &Registry, cookie: Option<&str>) -> u64 {
-        let sessions = registry.request(cookie);
-        let count = match sessions.default_session().await {
-            Ok(session) => session.get::<u64>("count").ok().flatten().unwrap_or(0),
-            Err(_) => 0,
-        };
-        let set_cookie = |name: &'static str, _: &str| Some(name == "set-cookie");
-        let finished = sessions.finish(200, None, set_cookie).await;
-        assert!(!finished.headers.contains(&true), "a read-only request sends no cookie");
+        let (count, set_cookie) = sessions_bench::read_only(registry, cookie).await;
+        assert!(set_cookie.is_none(), "a read-only request sends no cookie");
         count
     }
 
@@ -85,8 +56,8 @@ mod core_bench {
         let mut group = c.benchmark_group("core");
         for (name, registry) in [("cookie_store", super::cookie_registry()), ("memory_store", super::memory_registry())]
         {
-            let cookie = runtime.block_on(one_request(&registry, None)).as_deref().map(super::cookie_pair);
-            group.bench_function(name, |b| b.to_async(&runtime).iter(|| one_request(&registry, cookie.as_deref())));
+            let cookie = runtime.block_on(read_write(&registry, None)).as_deref().map(super::cookie_pair);
+            group.bench_function(name, |b| b.to_async(&runtime).iter(|| read_write(&registry, cookie.as_deref())));
             group.bench_function(format!("{name}_read_only"), |b| {
                 b.to_async(&runtime).iter(|| read_only(&registry, cookie.as_deref()))
             });
@@ -268,7 +239,7 @@ mod actix_bench {
         if let Ok(url) = std::env::var("SESSIONS_REDIS_URL") {
             let backend =
                 system.block_on(sessions_redis::RedisBackend::builder().key_prefix("bench:adapters:").connect(&url));
-            let registry = super::registry_over(std::sync::Arc::new(backend.expect("connect to Redis")));
+            let registry = sessions_bench::server_registry(std::sync::Arc::new(backend.expect("connect to Redis")));
             let app = system.block_on(test::init_service(
                 App::new().wrap(sessions_actix::SessionMiddleware::new(registry)).route("/", web::get().to(ours)),
             ));

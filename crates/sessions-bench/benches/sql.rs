@@ -10,7 +10,7 @@
 //! changed save, unchanged save), written to
 //! `target/sessions-bench/roundtrips-<engine>.json`.
 //!
-//! Run: `SESSIONS_POSTGRES_URL=... SESSIONS_MYSQL_URL=... cargo bench -p sessions-sql --bench sql`
+//! Run: `SESSIONS_POSTGRES_URL=... SESSIONS_MYSQL_URL=... cargo bench -p sessions-bench --bench sql`
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,10 +149,7 @@ fn print_round_trips(name: &str, url: &str) {
 /// Leaves the counted round trips where `cargo xtask bench` reads them:
 /// `target/sessions-bench/roundtrips-<engine>.json`.
 fn write_results(engine: &str, json: &str) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("sessions-bench");
+    let dir = sessions_bench::results_dir();
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(format!("roundtrips-{engine}.json")), json);
     }
