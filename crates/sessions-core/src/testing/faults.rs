@@ -167,8 +167,8 @@ impl Armed {
 
 /// Wraps a backend and fails the calls that armed [`Fault`]s pick; every
 /// other call goes through unchanged (`take` as one call, so the wrapped
-/// backend's atomic `take` is kept). See the [module](self) for how a test
-/// uses it.
+/// backend's atomic `take` is kept). A test arms a [`Fault`] for the call
+/// it wants to fail, runs a request, and checks what the failure left.
 #[derive(Debug)]
 pub struct FaultyBackend {
     inner: Arc<dyn Backend>,

@@ -34,7 +34,7 @@ const AFTER_FULL: usize = 20;
 /// (never another error); the reader's every load finds its user and its
 /// every save succeeds (its idle refresh is due on each read); and the
 /// breaker stays closed throughout. After the store is full the attacker
-/// writes [`AFTER_FULL`] more times, with a read after each.
+/// writes 20 more times, with a read after each.
 ///
 /// ```no_run
 /// # async fn demo(backend: std::sync::Arc<dyn sessions_core::backend::Backend>) {

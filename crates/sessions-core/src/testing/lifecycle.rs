@@ -124,8 +124,10 @@ pub async fn lifecycle_model(backend: Arc<dyn Backend>, clock: ManualClock, run:
 }
 
 /// Runs the lifecycle model against `backend` with failures injected at
-/// random calls of random saves, loads and logouts everywhere: see the
-/// [module](self) for what is checked after each. Sized and seeded like
+/// random calls of random saves, loads and logouts everywhere, checking
+/// after each failure that the request lost nothing acknowledged, brought
+/// no ended session back and left no bound session out of its user's
+/// index, and that the request, retried, is served as the model says. Sized and seeded like
 /// [`lifecycle_model`] ([`ModelRun::from_env`]); panics with the failing
 /// seed and step, replayable with `SESSIONS_MODEL_SEED` (and traced with
 /// `SESSIONS_MODEL_TRACE=1`).
