@@ -2,6 +2,7 @@
 
 use redb::{ReadableTable, StorageError, Table, TableDefinition};
 use sessions_core::BackendError;
+use sessions_core::backend::RecordLimit;
 use sessions_core::record::{self, Fields};
 
 /// Storage key → entry (`version || LE64(expires) || record`).
@@ -59,7 +60,7 @@ pub(crate) fn read(bytes: Option<&[u8]>, now: u64, limit: usize) -> Found {
         return Found::Expired { expires };
     }
     let record = &bytes[HEADER..];
-    if record.len() > limit {
+    if !RecordLimit::new(limit).admits(record.len()) {
         return unreadable(format!("session record of {} bytes is over the limit of {limit}", record.len()));
     }
     match record::decode(record) {

@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata};
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
 pub use sweep::Sweeper;
@@ -78,7 +78,7 @@ const SWEEP_CHUNK: usize = 1000;
 ///
 /// Bounds:
 /// - Records: at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
-///   of [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
+///   of [`record::encoded_len`](sessions_core::record::encoded_len) (default 1 MiB). A larger `create`, or an
 ///   `update` whose result would be larger, fails with
 ///   [`BackendError::TooLarge`] and writes nothing. An entry that is larger
 ///   (written under a higher limit) or does not parse is removed when read,
@@ -123,14 +123,14 @@ struct Inner {
     shared: Arc<Shared>,
     writer: Writer,
     clock: Arc<dyn Clock>,
-    max_record_bytes: usize,
+    limit: RecordLimit,
 }
 
 impl fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbBackend")
             .field("path", &self.inner.path)
-            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .field("max_record_bytes", &self.inner.limit.max_bytes())
             .finish_non_exhaustive()
     }
 }
@@ -233,7 +233,13 @@ impl RedbBackendBuilder {
         let shared = Arc::new(Shared::new(db, Box::new(opener), path.clone()));
         let writer = Writer::start(Arc::clone(&shared), usage, self.bounds).map_err(|e| Error::open(&path, e))?;
         Ok(RedbBackend {
-            inner: Arc::new(Inner { path, shared, writer, clock: self.clock, max_record_bytes: self.max_record_bytes }),
+            inner: Arc::new(Inner {
+                path,
+                shared,
+                writer,
+                clock: self.clock,
+                limit: RecordLimit::new(self.max_record_bytes),
+            }),
         })
     }
 }
@@ -348,16 +354,7 @@ impl RedbBackend {
     }
 
     fn limit(&self) -> usize {
-        self.inner.max_record_bytes
-    }
-
-    /// The record's encoded size, or `TooLarge` when over the limit.
-    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.limit() {
-            return Err(BackendError::TooLarge { size, limit: self.limit() });
-        }
-        Ok(size)
+        self.inner.limit.max_bytes()
     }
 
     /// The expiry of a record written now with `ttl`, in whole seconds,
@@ -432,7 +429,7 @@ impl Backend for RedbBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        self.check_size(fields)?;
+        self.inner.limit.check(fields)?;
         let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
         let expires = self.expiry(now, ttl);
         let entry = layout::entry(fields, expires);
@@ -456,7 +453,7 @@ impl Backend for RedbBackend {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         // The record after the patch holds every field it sets.
-        self.check_size(&patch.set)?;
+        self.inner.limit.check(&patch.set)?;
         let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
         let expires = self.expiry(now, ttl);
         let patch = patch.clone();
@@ -473,9 +470,8 @@ impl Backend for RedbBackend {
                     Found::Absent | Found::Expired { .. } => return Ok(Ok(false)),
                 };
                 patch.apply(&mut fields);
-                let size = record::encoded_len(&fields);
-                if size > limit {
-                    return Ok(Err(BackendError::TooLarge { size, limit }));
+                if let Err(too_large) = RecordLimit::new(limit).check(&fields) {
+                    return Ok(Err(too_large));
                 }
                 let entry = layout::entry(&fields, expires);
                 if let Err(full) = t.room(&k, entry.len())? {

@@ -56,7 +56,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored};
 use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sqlx::Row;
 
@@ -459,7 +459,7 @@ pub struct SqlBackend {
     pool: Pool,
     table: String,
     sql: std::sync::Arc<Statements>,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     request_timeout: Duration,
 }
 
@@ -468,7 +468,7 @@ impl fmt::Debug for SqlBackend {
         f.debug_struct("SqlBackend")
             .field("dialect", &self.pool.dialect())
             .field("table", &self.table)
-            .field("max_record_bytes", &self.max_record_bytes)
+            .field("max_record_bytes", &self.limit.max_bytes())
             .field("request_timeout", &self.request_timeout)
             .finish()
     }
@@ -650,7 +650,7 @@ impl SqlBackendBuilder {
             pool,
             table: self.table,
             sql: std::sync::Arc::new(sql),
-            max_record_bytes: self.max_record_bytes,
+            limit: RecordLimit::new(self.max_record_bytes),
             request_timeout: self.request_timeout,
         };
         if self.migrate {
@@ -737,19 +737,14 @@ impl SqlBackend {
     /// The row's data for `fields`, refused before it is built when the
     /// record is over the limit.
     fn encode(&self, fields: &Fields) -> Result<Vec<u8>, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
-        }
+        self.limit.check(fields)?;
         Ok(record::encode(fields))
     }
 
     /// The record a row holds, or why it is not one to serve: over the
     /// limit, or not in the record format.
     fn read_record(&self, data: &[u8]) -> Result<Fields, BackendError> {
-        if data.len() > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size: data.len(), limit: self.max_record_bytes });
-        }
+        self.limit.check_len(data.len())?;
         record::decode(data)
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Patch, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 use crate::clock::{self, Clock};
 use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
@@ -249,12 +249,7 @@ impl Inner {
 
     /// The record's encoded size, or `TooLarge` when over the limit.
     fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        let limit = self.settings.max_record_bytes;
-        if size > limit {
-            return Err(BackendError::TooLarge { size, limit });
-        }
-        Ok(size)
+        RecordLimit::new(self.settings.max_record_bytes).check(fields)
     }
 
     /// What the file at `path` holds. Never reads more than the longest

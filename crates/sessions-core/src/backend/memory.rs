@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hashbrown::HashTable;
 
-use super::{Backend, BackendError, Patch, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 use crate::clock::{self, Clock};
 use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields, META_FIELD, USER_FIELD};
 
@@ -103,7 +103,7 @@ struct Inner {
     /// When the last reclaim that freed nothing ran.
     fruitless_reclaim: Mutex<Option<Instant>>,
     min_weight: usize,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     clock: Arc<dyn Clock>,
 }
 
@@ -234,7 +234,7 @@ impl MemoryBackendBuilder {
                 max_bytes: self.max_bytes,
                 fruitless_reclaim: Mutex::new(None),
                 min_weight: if min_weight > smaller { smaller.max(1) } else { min_weight },
-                max_record_bytes,
+                limit: RecordLimit::new(max_record_bytes),
                 clock: self.clock,
             }),
         }
@@ -365,13 +365,6 @@ impl Inner {
         // that can panic halfway, so a poisoned lock holds a consistent
         // table.
         self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn check_size(&self, size: usize) -> Result<(), BackendError> {
-        if size > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
-        }
-        Ok(())
     }
 
     fn weight(&self, record: &[u8]) -> u32 {
@@ -664,7 +657,7 @@ impl Backend for MemoryBackend {
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
         let inner = &self.inner;
-        inner.check_size(record::encoded_len(fields))?;
+        inner.limit.check(fields)?;
         let record = record::encode_shared(fields);
         let protected = is_protected(fields);
         let now = inner.clock.now();
@@ -684,7 +677,7 @@ impl Backend for MemoryBackend {
                 let Some(held) = inner.get_live(key, now) else { return Ok(false) };
                 let mut protection = Protection::default();
                 let patched = record::patch_encoded(&held.record, patch, |name| protection.see(name))?;
-                inner.check_size(patched.len())?;
+                inner.limit.check_len(patched.len())?;
                 let protected = protection.protected();
                 if inner.put(key, Some(&held.record), patched, expires_at, protected, now)? {
                     return Ok(true);

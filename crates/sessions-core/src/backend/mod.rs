@@ -19,12 +19,14 @@ use crate::record::Fields;
 mod breaker;
 #[cfg(feature = "filesystem")]
 mod filesystem;
+mod limit;
 #[cfg(feature = "memory")]
 mod memory;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
 #[cfg(feature = "filesystem")]
 pub use filesystem::FilesystemBackend;
+pub use limit::RecordLimit;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
 
@@ -111,7 +113,8 @@ impl Patch {
 /// - A record is never returned after its TTL has passed.
 /// - Records are bounded by size, the length of their serialized form
 ///   ([`record::encoded_len`](crate::record::encoded_len)), against a
-///   configurable limit ([`DEFAULT_MAX_RECORD_BYTES`](crate::record::DEFAULT_MAX_RECORD_BYTES)
+///   configurable limit ([`RecordLimit`] checks it;
+///   [`DEFAULT_MAX_RECORD_BYTES`](crate::record::DEFAULT_MAX_RECORD_BYTES)
 ///   by default): a `create` over it, or an `update` whose result would be
 ///   over it, fails with [`BackendError::TooLarge`] and leaves storage as it
 ///   was, and a stored record over it is never returned.
