@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey};
+use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey, Sweep};
 use sessions_core::clock::ManualClock;
 use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 use sessions_core::testing::ModelRun;
@@ -287,7 +287,7 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
     assert!(backend.create(&testing::random_key(), &small_record(), TTL).await.unwrap());
     // So does a sweep of expired files.
     clock.advance(TTL);
-    assert_eq!(backend.sweep().await.unwrap(), 10);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 10);
     assert!(backend.create(&testing::random_key(), &small_record(), TTL).await.unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 

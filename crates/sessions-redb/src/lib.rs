@@ -50,14 +50,10 @@ use sessions_core::clock::{Clock, SystemClock};
 use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
-pub use sweep::Sweeper;
+pub use sessions_core::backend::Sweeper;
 
 use layout::{Bounds, EXPIRY, Found, SESSIONS};
 use writer::{Shared, Writer};
-
-/// Expired sessions one sweep transaction removes at most, so a sweep
-/// never holds up saves for long.
-const SWEEP_CHUNK: usize = 1000;
 
 /// A [`Backend`] on one redb file: durable sessions with no service to run.
 ///
@@ -323,30 +319,30 @@ impl RedbBackend {
         self.read(|table| Ok(table.len()?)).await
     }
 
-    /// Removes every expired session now; returns how many went. Runs in
-    /// transactions of at most a thousand removals, between saves.
-    pub async fn sweep(&self) -> Result<u64, BackendError> {
-        let mut removed = 0;
-        loop {
-            let now = self.now();
-            let (count, more) = self.inner.writer.write(move |t| Ok(Ok(t.sweep(now, SWEEP_CHUNK)?))).await?;
-            removed += count;
-            if !more {
-                return Ok(removed);
-            }
-        }
-    }
-
-    /// Starts a task on the current tokio runtime that runs
-    /// [`sweep`](Self::sweep) now and then every `every`. The task stops
-    /// when the returned [`Sweeper`] is dropped; failures are logged and
-    /// retried at the next tick.
+    /// Starts a [`Sweeper`] that runs
+    /// [`sweep_expired`](sessions_core::backend::Sweep::sweep_expired) at
+    /// once and then every `every` on the current tokio runtime. Sweeping
+    /// stops when the returned handle is dropped (or never, after
+    /// [`Sweeper::detach`]); failures are logged and retried at the next
+    /// tick.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("sessions-redb-doc-sweeper-{}", std::process::id()));
+    /// let backend = sessions_redb::RedbBackend::open(dir.join("sessions.redb"))?;
+    /// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(300));
+    /// drop(sweeper); // stops sweeping
+    /// # drop(backend);
+    /// # std::fs::remove_dir_all(dir).unwrap();
+    /// # Ok::<(), sessions_redb::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Panics
     ///
     /// When called outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_sweeper(&self, every: Duration) -> Sweeper {
-        sweep::spawn(self, every)
+        Sweeper::spawn(self.clone(), every)
     }
 
     fn now(&self) -> u64 {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey};
+use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Sweep};
 use sessions_core::clock::{Clock, ManualClock, SystemClock};
 use sessions_core::record::Fields;
 use sessions_core::testing::{self, ModelRun};
@@ -143,12 +143,12 @@ async fn sweep_removes_expired_sessions_and_keeps_live_ones() {
     clock.advance(Duration::from_secs(61));
     assert!(backend.load(&short[1]).await.unwrap().is_none(), "an expired session never loads, swept or not");
     assert_eq!(backend.entries().await.unwrap(), 8, "until swept, expired entries stay in the file");
-    assert_eq!(backend.sweep().await.unwrap(), 4);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 4);
     assert_eq!(backend.entries().await.unwrap(), 4);
     for key in long.iter().chain(&short[..1]) {
         assert!(backend.load(key).await.unwrap().is_some(), "a live session survives the sweep");
     }
-    assert_eq!(backend.sweep().await.unwrap(), 0, "a second sweep finds nothing");
+    assert_eq!(backend.sweep_expired().await.unwrap(), 0, "a second sweep finds nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +168,7 @@ async fn sweep_in_chunks_removes_thousands() {
         assert!(create.await.unwrap());
     }
     clock.advance(Duration::from_secs(11));
-    assert_eq!(backend.sweep().await.unwrap(), 2500);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 2500);
     assert_eq!(backend.entries().await.unwrap(), 0);
 }
 

@@ -56,7 +56,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored};
+pub use sessions_core::backend::Sweeper;
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored, Sweep};
 use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sqlx::Row;
 
@@ -415,7 +416,7 @@ struct Loaded {
 /// pool the application already has with [`SqlBackendBuilder`].
 ///
 /// Expired rows are never returned; to reclaim their space, run
-/// [`SqlBackend::delete_expired`] now and then, or start
+/// [`Sweep::sweep_expired`] now and then, or start
 /// [`SqlBackend::spawn_sweeper`].
 ///
 /// # Timeouts and outages
@@ -703,35 +704,26 @@ impl SqlBackend {
         Ok(())
     }
 
-    /// Deletes every expired row now; returns how many went.
-    pub async fn delete_expired(&self) -> Result<u64, BackendError> {
-        let now = now_millis();
-        let done = with_pool!(self, pool => sqlx::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
-        done.map_err(map_error)
-    }
-
-    /// Starts a task on the current tokio runtime that deletes expired rows
-    /// every `interval`. The task stops when the returned [`Sweeper`] is
-    /// dropped; failures are logged and retried at the next tick.
+    /// Starts a [`Sweeper`] that deletes expired rows
+    /// ([`Sweep::sweep_expired`]) at once and then every `interval` on the
+    /// current tokio runtime. Sweeping stops when the returned handle is
+    /// dropped (or never, after [`Sweeper::detach`]); failures are logged
+    /// and retried at the next tick.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let backend = sessions_sql::SqlBackend::connect("sqlite::memory:").await?;
+    /// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(60));
+    /// drop(sweeper); // stops sweeping
+    /// # Ok::<(), sessions_sql::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Panics
     ///
     /// When called outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_sweeper(&self, interval: Duration) -> Sweeper {
-        let backend = self.clone();
-        let interval = interval.max(Duration::from_millis(10));
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match backend.delete_expired().await {
-                    Ok(n) => tracing::debug!(deleted = n, table = %backend.table, "expired sessions deleted"),
-                    Err(err) => tracing::warn!(%err, table = %backend.table, "deleting expired sessions failed"),
-                }
-            }
-        });
-        Sweeper { task: Some(task) }
+        Sweeper::spawn(self.clone(), interval)
     }
 
     /// The row's data for `fields`, refused before it is built when the
@@ -847,39 +839,6 @@ impl SqlBackend {
                 Err(err) => retry_or_fail(err),
             }
         })
-    }
-}
-
-/// The periodic deletion of expired rows started by
-/// [`SqlBackend::spawn_sweeper`]; dropping it stops the task.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let backend = sessions_sql::SqlBackend::connect("sqlite::memory:").await?;
-/// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(60));
-/// drop(sweeper); // stops sweeping
-/// # Ok::<(), sessions_sql::Error>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct Sweeper {
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Sweeper {
-    /// Lets the sweeper run for as long as its runtime does, instead of
-    /// stopping when this handle is dropped: for an application that
-    /// sweeps for its whole life and has nowhere to keep the handle.
-    pub fn detach(mut self) {
-        self.task = None;
-    }
-}
-
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
     }
 }
 
@@ -1051,6 +1010,18 @@ impl SqlBackend {
                 self.request_timeout
             ))),
         }
+    }
+}
+
+/// Deletes every expired row in one statement; counts the rows deleted.
+#[async_trait]
+impl Sweep for SqlBackend {
+    async fn sweep_expired(&self) -> Result<u64, BackendError> {
+        let now = now_millis();
+        let done = with_pool!(self, pool => sqlx::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
+        let deleted = done.map_err(map_error)?;
+        tracing::debug!(deleted, table = %self.table, "expired sessions deleted");
+        Ok(deleted)
     }
 }
 

@@ -267,8 +267,7 @@ impl Config {
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
                 let backend = FilesystemBackend::new(dir)?.max_bytes(self.max_bytes);
-                // Dropping the handle leaves the task running.
-                drop(backend.spawn_sweeper(Self::SWEEP_EVERY));
+                backend.spawn_sweeper(Self::SWEEP_EVERY).detach();
                 Some(Arc::new(backend))
             }
             StoreSpec::Redis(url) => Some(guarded(redis_backend(url).await?)),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored, Sweep, Sweeper};
 use crate::clock::{self, Clock};
 use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
@@ -48,8 +48,9 @@ const HEADER: usize = 1 + 8;
 ///   session files and [`max_bytes`](Self::max_bytes) bytes of them. When
 ///   a `create` (or an `update` that grows a file) would go over, it fails
 ///   with [`BackendError::Full`] and writes nothing: this backend never
-///   evicts a live session to make room. Expired files count until
-///   [`sweep`](Self::sweep) removes them.
+///   evicts a live session to make room. Expired files count until a
+///   sweep ([`Sweep::sweep_expired`], or the [`Sweeper`] that
+///   [`spawn_sweeper`](Self::spawn_sweeper) starts) removes them.
 ///
 /// ```no_run
 /// use sessions_core::backend::FilesystemBackend;
@@ -170,26 +171,16 @@ impl FilesystemBackend {
         &self.inner.dir
     }
 
-    /// Deletes expired session files and temporary files left by a crash;
-    /// returns how many files were removed. Run it periodically, e.g. with
-    /// [`FilesystemBackend::spawn_sweeper`].
-    pub async fn sweep(&self) -> Result<usize, BackendError> {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || inner.sweep()).await
-    }
-
-    /// Runs [`FilesystemBackend::sweep`] every `every` on the current Tokio
-    /// runtime until the returned handle is aborted.
-    pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let backend = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(err) = backend.sweep().await {
-                    tracing::warn!(%err, "session sweep failed");
-                }
-            }
-        })
+    /// Starts a [`Sweeper`] that runs [`Sweep::sweep_expired`] at once and
+    /// then every `every` on the current tokio runtime. Sweeping stops when
+    /// the returned handle is dropped (or never, after
+    /// [`Sweeper::detach`]).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime, like `tokio::spawn`.
+    pub fn spawn_sweeper(&self, every: Duration) -> Sweeper {
+        Sweeper::spawn(self.clone(), every)
     }
 
     async fn run<T: Send + 'static>(
@@ -411,7 +402,7 @@ impl Inner {
         }
     }
 
-    fn sweep(&self) -> Result<usize, BackendError> {
+    fn sweep(&self) -> Result<u64, BackendError> {
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir).map_err(unavailable)? {
             let entry = entry.map_err(unavailable)?;
@@ -471,6 +462,16 @@ fn create_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn create_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
+}
+
+/// Deletes expired session files and temporary files left by a crash;
+/// counts every file removed.
+#[async_trait]
+impl Sweep for FilesystemBackend {
+    async fn sweep_expired(&self) -> Result<u64, BackendError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.sweep()).await
+    }
 }
 
 #[async_trait]

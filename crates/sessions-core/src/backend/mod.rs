@@ -22,6 +22,7 @@ mod filesystem;
 mod limit;
 #[cfg(feature = "memory")]
 mod memory;
+mod sweep;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
 #[cfg(feature = "filesystem")]
@@ -29,6 +30,7 @@ pub use filesystem::FilesystemBackend;
 pub use limit::RecordLimit;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
+pub use sweep::{MIN_SWEEP_INTERVAL, Sweep, Sweeper};
 
 /// A record as loaded from a backend. Made with [`Stored::new`] (and
 /// [`Stored::at_revision`] for a backend that versions its records), so
