@@ -72,6 +72,41 @@ pub struct Seen<'a> {
     pub fields: &'a Fields,
 }
 
+/// How a backend that evicts records to stay within a bound should treat
+/// one: a hint the store gives with each write that decides it
+/// ([`Backend::create_retained`], [`Backend::update_retained`]). Backends
+/// that never evict ignore it.
+///
+/// ```
+/// use sessions_core::backend::Retention;
+///
+/// assert_eq!(Retention::default(), Retention::Evictable);
+/// assert!(Retention::Keep.is_kept() && Retention::Index.is_kept());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Retention {
+    /// May be evicted when the backend is full (an anonymous session):
+    /// losing it costs its visitor a fresh session.
+    #[default]
+    Evictable,
+    /// Never evicted; it leaves when deleted or expired (a session bound
+    /// to a user: evicting it would log someone out).
+    Keep,
+    /// A record whose field names are the storage keys of other records
+    /// (the index of a user's sessions): kept like [`Keep`](Self::Keep)
+    /// while any record it names lives, evictable once none does.
+    Index,
+}
+
+impl Retention {
+    /// Whether a record with this hint must not be evicted while it is
+    /// needed ([`Keep`](Self::Keep) and [`Index`](Self::Index)).
+    pub fn is_kept(self) -> bool {
+        !matches!(self, Retention::Evictable)
+    }
+}
+
 /// The changes one request made to a session: apply them to the record
 /// as it is *now* in storage, not as it was loaded, so that concurrent
 /// requests writing different keys keep each other's writes.
@@ -160,6 +195,42 @@ pub trait Backend: Send + Sync + Debug + 'static {
     ) -> Result<bool, BackendError> {
         let _ = seen;
         self.update(key, patch, ttl).await
+    }
+
+    /// [`create`](Backend::create), telling the backend how to treat the
+    /// record should it have to evict ([`Retention`]); a plain `create`
+    /// writes an [`Evictable`](Retention::Evictable) record. The provided
+    /// implementation ignores the hint and calls `create`: only a backend
+    /// that evicts needs to override it.
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let _ = retention;
+        self.create(key, fields, ttl).await
+    }
+
+    /// [`update_seen`](Backend::update_seen) when `seen` is given,
+    /// [`update`](Backend::update) otherwise, and the record's
+    /// [`Retention`] becomes `retention`; a plain update leaves the
+    /// record's retention as it was. The provided implementation ignores
+    /// the hint: only a backend that evicts needs to override it.
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let _ = retention;
+        match seen {
+            Some(seen) => self.update_seen(key, seen, patch, ttl).await,
+            None => self.update(key, patch, ttl).await,
+        }
     }
 
     /// Deletes the record; deleting an absent record is not an error.

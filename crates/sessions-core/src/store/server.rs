@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
-use crate::backend::{Backend, Patch, Seen, StorageKey};
+use crate::backend::{Backend, Patch, Retention, Seen, StorageKey};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
@@ -102,6 +102,12 @@ impl std::fmt::Display for Handle {
     }
 }
 
+/// How a backend that evicts should keep a session record: never while it
+/// is bound to a user, since evicting it would log that user out.
+fn retention_of(fields: &Fields) -> Retention {
+    if record::user_of(fields).is_some() { Retention::Keep } else { Retention::Evictable }
+}
+
 fn handle(key: &StorageKey) -> Handle {
     Handle::of(key)
 }
@@ -160,7 +166,8 @@ impl UndoSteps {
             // move did land (its answer was lost).
             match self.backend.load(&self.new).await {
                 Ok(None) => {
-                    if let Err(err) = self.backend.create(&self.old, fields, *ttl).await {
+                    let retention = retention_of(fields);
+                    if let Err(err) = self.backend.create_retained(&self.old, fields, *ttl, retention).await {
                         tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
                         return;
                     }
@@ -278,7 +285,8 @@ impl ServerStore {
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate()?;
             self.index(user, id.storage_key()).await?;
-            if self.backend.create(id.storage_key(), fields, ttl).await? {
+            let retention = if user.is_some() { Retention::Keep } else { Retention::Evictable };
+            if self.backend.create_retained(id.storage_key(), fields, ttl, retention).await? {
                 return Ok(id);
             }
             tracing::error!(cookie = self.settings.name(), "session id collision: check the RNG and the backend");
@@ -384,7 +392,7 @@ impl ServerStore {
         self.stamp(&mut fields);
         // Listed before the record says whose it is.
         self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
-        let created = self.backend.create(new, &fields, ttl).await?;
+        let created = self.backend.create_retained(new, &fields, ttl, retention_of(&fields)).await?;
         undo.armed = false;
         self.forget(old_user.as_deref(), old).await;
         if !created {
@@ -408,18 +416,24 @@ impl ServerStore {
     }
 
     /// Applies `patch`; in one round trip on a backend that versions its
-    /// records, when the request loaded the record at a revision.
+    /// records, when the request loaded the record at a revision. When the
+    /// request decided whose the record is (it wrote the binding, or
+    /// cleared the record), the record's retention follows; otherwise it is
+    /// left as it is, since a concurrent request may have bound it.
     async fn patch_record(
         &self,
         key: &StorageKey,
-        seen: Option<&(u64, Fields)>,
+        changes: &Changes,
         patch: &Patch,
         ttl: Duration,
     ) -> Result<bool, BackendError> {
+        let seen = changes.seen.as_ref().map(|(revision, fields)| Seen { revision: *revision, fields });
+        if changes.user_written || patch.clear {
+            let retention = if changes.user.is_some() { Retention::Keep } else { Retention::Evictable };
+            return self.backend.update_retained(key, seen, patch, ttl, retention).await;
+        }
         match seen {
-            Some((revision, fields)) => {
-                self.backend.update_seen(key, Seen { revision: *revision, fields }, patch, ttl).await
-            }
+            Some(seen) => self.backend.update_seen(key, seen, patch, ttl).await,
             None => self.backend.update(key, patch, ttl).await,
         }
     }
@@ -449,7 +463,7 @@ impl ServerStore {
                     // have re-bound the record meanwhile.
                     self.index(changes.user.as_deref(), old).await?;
                 }
-                match self.patch_record(old, changes.seen.as_ref(), patch, ttl).await? {
+                match self.patch_record(old, changes, patch, ttl).await? {
                     true => {
                         if changes.user_written && changes.user != changes.loaded_user {
                             self.forget(changes.loaded_user.as_deref(), old).await;
