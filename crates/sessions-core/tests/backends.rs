@@ -51,7 +51,7 @@ async fn memory_backend_keeps_the_lifecycle_model() {
 async fn filesystem_backend_keeps_the_lifecycle_model() {
     let clock = ManualClock::new(common::START);
     let dir = temp_dir("model");
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).open(&dir).unwrap();
     testing::lifecycle_model(Arc::new(backend), clock, ModelRun::from_env()).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -67,7 +67,7 @@ async fn memory_backend_keeps_the_lifecycle_model_when_calls_fail() {
 async fn filesystem_backend_keeps_the_lifecycle_model_when_calls_fail() {
     let clock = ManualClock::new(common::START);
     let dir = temp_dir("faults");
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).open(&dir).unwrap();
     testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::with_failures_from_env()).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -244,7 +244,7 @@ const KIT_LIMIT: usize = 64 << 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filesystem_backend_bounds_whole_records() {
     let dir = temp_dir("limit");
-    let backend = FilesystemBackend::new(&dir).unwrap().max_record_bytes(KIT_LIMIT);
+    let backend = FilesystemBackend::builder().max_record_bytes(KIT_LIMIT).open(&dir).unwrap();
     testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -253,7 +253,7 @@ async fn filesystem_backend_bounds_whole_records() {
 async fn filesystem_backend_discards_records_over_a_lowered_limit() {
     let dir = temp_dir("lowered");
     let roomy = FilesystemBackend::new(&dir).unwrap();
-    let strict = FilesystemBackend::new(&dir).unwrap().max_record_bytes(KIT_LIMIT);
+    let strict = FilesystemBackend::builder().max_record_bytes(KIT_LIMIT).open(&dir).unwrap();
     let (big, fits) = (testing::random_key(), testing::random_key());
     assert!(roomy.create(&big, &testing::record_of_size(KIT_LIMIT + 1), TTL).await.unwrap());
     assert!(roomy.create(&fits, &testing::record_of_size(KIT_LIMIT), TTL).await.unwrap());
@@ -270,7 +270,7 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
     let early = testing::random_key();
     FilesystemBackend::new(&dir).unwrap().create(&early, &small_record(), TTL).await.unwrap();
     // Files already in the directory count against the cap.
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone())).max_entries(10);
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).max_entries(10).open(&dir).unwrap();
     let mut keys = vec![early];
     for _ in 0..9 {
         let key = testing::random_key();
@@ -295,8 +295,10 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
 
     let dir = temp_dir("bytes");
     let file = |record: &Fields| (1 + 8 + encoded_len(record)) as u64;
-    let backend =
-        FilesystemBackend::new(&dir).unwrap().max_bytes(4 * file(&small_record()) + file(&small_record()) / 2);
+    let backend = FilesystemBackend::builder()
+        .max_bytes(4 * file(&small_record()) + file(&small_record()) / 2)
+        .open(&dir)
+        .unwrap();
     let keys: Vec<StorageKey> = (0..4).map(|_| testing::random_key()).collect();
     for key in &keys {
         assert!(backend.create(key, &small_record(), TTL).await.unwrap());

@@ -139,7 +139,7 @@ fn benches(c: &mut Criterion) {
 
     let fs = FilesystemBackend::new(dir.join("fs")).expect("filesystem");
     bench_store(c, &runtime, "filesystem", Arc::new(fs));
-    let fs_durable = FilesystemBackend::new(dir.join("fs-durable")).expect("filesystem").durable(true);
+    let fs_durable = FilesystemBackend::builder().durable(true).open(dir.join("fs-durable")).expect("filesystem");
     bench_store(c, &runtime, "filesystem_durable", Arc::new(fs_durable));
 
     let url = format!("sqlite:{}", dir.join("sessions.db").display());

@@ -26,7 +26,7 @@ mod sweep;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
 #[cfg(feature = "filesystem")]
-pub use filesystem::FilesystemBackend;
+pub use filesystem::{FilesystemBackend, FilesystemBackendBuilder};
 pub use limit::RecordLimit;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
