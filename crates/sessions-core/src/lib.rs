@@ -53,7 +53,6 @@ mod hex;
 mod id;
 mod key;
 mod options;
-pub mod record;
 pub mod registry;
 pub mod revocation;
 mod serial;

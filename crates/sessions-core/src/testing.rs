@@ -22,8 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::BackendError;
+use crate::backend::record::{Fields, encoded_len};
 use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
-use crate::record::{Fields, encoded_len};
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 
 mod counting;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 use sessions_core::backend::{
     Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, Retention, StorageKey, Sweep,
 };
 use sessions_core::clock::ManualClock;
-use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 use sessions_core::testing::ModelRun;
 use sessions_core::{ServerStore, Store, testing};
 

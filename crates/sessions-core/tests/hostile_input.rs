@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use sessions_core::backend::record::{self, Fields};
 use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend, StorageKey};
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_COOKIE_LIMIT, Mode, Times};
-use sessions_core::record::{self, Fields};
 use sessions_core::{CookieStore, Key, KeyRing, Registry, ServerStore, Store, StoreConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, Retention, StorageKey};
 use sessions_core::clock::ManualClock;
-use sessions_core::record::Fields;
 use sessions_core::testing;
 
 mod common;

@@ -36,9 +36,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sessions_core::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
 
@@ -194,7 +194,7 @@ impl MemcachedBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB less 4 KiB,
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB less 4 KiB,
     /// which fits memcached's default 1 MiB item with its header). A
     /// `create` of a larger record, or an `update` whose result would be
     /// larger, fails with [`BackendError::TooLarge`] and changes nothing.

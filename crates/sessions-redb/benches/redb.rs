@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, FilesystemBackend, Patch, StorageKey};
-use sessions_core::record::Fields;
 use sessions_core::testing::CountingBackend;
 use sessions_core::{CookieOptions, Key, KeyRing, ServerStore, Store, StoreConfig};
 use sessions_redb::RedbBackend;

@@ -3,7 +3,7 @@
 use redb::{ReadableTable, StorageError, Table, TableDefinition};
 use sessions_core::BackendError;
 use sessions_core::backend::RecordLimit;
-use sessions_core::record::{self, Fields};
+use sessions_core::backend::record::{self, Fields};
 
 /// Storage key → entry (`version || LE64(expires) || record`).
 pub(crate) const SESSIONS: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("sessions-v1");

@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata};
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
-use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
 pub use sessions_core::backend::Sweeper;
@@ -74,7 +74,7 @@ use writer::{Shared, Writer};
 ///
 /// Bounds:
 /// - Records: at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
-///   of [`record::encoded_len`](sessions_core::record::encoded_len) (default 1 MiB). A larger `create`, or an
+///   of [`record::encoded_len`](sessions_core::backend::record::encoded_len) (default 1 MiB). A larger `create`, or an
 ///   `update` whose result would be larger, fails with
 ///   [`BackendError::TooLarge`] and writes nothing. An entry that is larger
 ///   (written under a higher limit) or does not parse is removed when read,
@@ -178,7 +178,7 @@ impl RedbBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). Larger saves
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). Larger saves
     /// fail with [`BackendError::TooLarge`]; larger stored entries are
     /// removed when read.
     pub fn max_record_bytes(mut self, limit: usize) -> Self {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Sweep};
 use sessions_core::clock::{Clock, ManualClock, SystemClock};
-use sessions_core::record::Fields;
 use sessions_core::testing::{self, ModelRun};
 use sessions_redb::{Error, RedbBackend};
 
@@ -85,9 +85,12 @@ async fn refuses_a_record_over_the_default_limit_and_writes_nothing() {
     let dir = TempDir::new("default-limit");
     let backend = RedbBackend::open(dir.file()).unwrap();
     let key = testing::random_key();
-    let big = testing::record_of_size(sessions_core::record::DEFAULT_MAX_RECORD_BYTES + 1);
+    let big = testing::record_of_size(sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES + 1);
     let err = backend.create(&key, &big, TTL).await.unwrap_err();
-    assert!(matches!(err, BackendError::TooLarge { limit: sessions_core::record::DEFAULT_MAX_RECORD_BYTES, .. }));
+    assert!(matches!(
+        err,
+        BackendError::TooLarge { limit: sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES, .. }
+    ));
     assert_eq!(backend.entries().await.unwrap(), 0, "a refused create writes nothing");
 }
 

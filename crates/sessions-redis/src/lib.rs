@@ -47,12 +47,12 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, RedisError, Script, Value};
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
-use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
 
 /// The field that keeps an otherwise empty hash alive (Redis deletes empty
 /// hashes) and marks it as a session. Its value is the record's size in
-/// bytes of [`record::encoded_len`](sessions_core::record::encoded_len), kept up to date by every write, so a
+/// bytes of [`record::encoded_len`](sessions_core::backend::record::encoded_len), kept up to date by every write, so a
 /// save can check the whole record against the limit without reading it.
 /// The session model never uses an empty field name.
 const MARKER_FIELD: &str = "";
@@ -370,7 +370,7 @@ impl RedisBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). A `create`
     /// of a larger record, or an `update` whose result would be larger,
     /// fails with [`BackendError::TooLarge`] and changes nothing: the
     /// update's check runs inside its script, on the whole record as it is

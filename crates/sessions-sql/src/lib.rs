@@ -6,7 +6,7 @@
 //! | column    | holds                                                        |
 //! |-----------|--------------------------------------------------------------|
 //! | `id`      | the 32-byte storage key (a keyed hash of the session id)     |
-//! | `data`    | the record, in [`sessions_core::record`]'s versioned format  |
+//! | `data`    | the record, in [`sessions_core::backend::record`]'s versioned format  |
 //! | `version` | random at insert, bumped by every write, for compare-and-set |
 //! | `expires` | expiry in Unix milliseconds, indexed for the sweep           |
 //!
@@ -57,8 +57,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 pub use sessions_core::backend::Sweeper;
+use sessions_core::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored, Sweep};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use sqlx::Row;
 
 #[cfg(feature = "mysql")]
@@ -528,7 +528,7 @@ impl SqlBackendBuilder {
     }
 
     /// The largest stored record, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). A `create`
     /// of a larger record, or an `update` whose result (the row's record
     /// with the patch applied) would be larger, fails with
     /// [`BackendError::TooLarge`] before the write reaches the database. A

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Sweep};
-use sessions_core::record::Fields;
 use sessions_core::testing::{self, service_url};
 use sessions_sql::SqlBackend;
 

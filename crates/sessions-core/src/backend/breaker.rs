@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{Backend, BackendError, Patch, Retention, Seen, StorageKey, Stored};
-use crate::record::Fields;
+use crate::backend::record::Fields;
 
 /// The shortest call timeout and probe interval a [`BreakerConfig`] keeps:
 /// zero would fail every call, or probe on every call.

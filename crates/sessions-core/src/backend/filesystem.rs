@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored, Sweep, Sweeper};
+use crate::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use crate::clock::{self, Clock};
-use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 const SUFFIX: &str = ".session";
 const TEMP_SUFFIX: &str = ".tmp";

@@ -1,17 +1,17 @@
 //! The record size limit every backend applies.
 
+use crate::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 use crate::error::BackendError;
-use crate::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 
 /// The largest record a backend stores, in bytes of
-/// [`encoded_len`](crate::record::encoded_len): one definition of a
+/// [`encoded_len`](crate::backend::record::encoded_len): one definition of a
 /// record's size and one refusal for every backend, so a record one
 /// backend accepts is accepted by every backend with the same limit.
 ///
 /// ```
 /// use sessions_core::BackendError;
 /// use sessions_core::backend::RecordLimit;
-/// use sessions_core::record::{Fields, encoded_len};
+/// use sessions_core::backend::record::{Fields, encoded_len};
 ///
 /// let limit = RecordLimit::new(16);
 /// let small = Fields::from([("va".to_owned(), b"1".to_vec())]);

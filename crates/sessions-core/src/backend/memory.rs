@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use hashbrown::HashTable;
 
 use super::{Backend, BackendError, Patch, RecordLimit, Retention, Seen, StorageKey, Stored};
+use crate::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use crate::clock::{self, Clock};
-use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 /// Cost of one entry beyond its record bytes: its slot (the key, the
 /// record's pointer, expiry and links: 72 bytes, in a vector up to half

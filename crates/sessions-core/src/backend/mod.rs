@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 pub use crate::error::BackendError;
 pub use crate::id::StorageKey;
-use crate::record::Fields;
+pub use record::{Fields, Patch};
 
 mod breaker;
 #[cfg(feature = "filesystem")]
@@ -22,6 +22,7 @@ mod filesystem;
 mod limit;
 #[cfg(feature = "memory")]
 mod memory;
+pub mod record;
 mod sweep;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
@@ -107,35 +108,6 @@ impl Retention {
     }
 }
 
-/// The changes one request made to a session: apply them to the record
-/// as it is *now* in storage, not as it was loaded, so that concurrent
-/// requests writing different keys keep each other's writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Patch {
-    /// Remove every field not named in `set` before applying the rest.
-    pub clear: bool,
-    /// Fields to write.
-    pub set: Fields,
-    /// Fields to remove.
-    pub remove: Vec<String>,
-}
-
-impl Patch {
-    /// Applies the patch to `fields` (for backends that read, modify and
-    /// write whole records).
-    pub fn apply(&self, fields: &mut Fields) {
-        if self.clear {
-            fields.clear();
-        }
-        for name in &self.remove {
-            fields.remove(name);
-        }
-        for (name, value) in &self.set {
-            fields.insert(name.clone(), value.clone());
-        }
-    }
-}
-
 /// Server-side storage of session records, keyed by [`StorageKey`].
 ///
 /// Invariants every implementation keeps (the conformance kit in module
@@ -149,9 +121,9 @@ impl Patch {
 /// - `take` is atomic per key, like `update`.
 /// - A record is never returned after its TTL has passed.
 /// - Records are bounded by size, the length of their serialized form
-///   ([`record::encoded_len`](crate::record::encoded_len)), against a
+///   ([`record::encoded_len`](record::encoded_len)), against a
 ///   configurable limit ([`RecordLimit`] checks it;
-///   [`DEFAULT_MAX_RECORD_BYTES`](crate::record::DEFAULT_MAX_RECORD_BYTES)
+///   [`DEFAULT_MAX_RECORD_BYTES`](record::DEFAULT_MAX_RECORD_BYTES)
 ///   by default): a `create` over it, or an `update` whose result would be
 ///   over it, fails with [`BackendError::TooLarge`] and leaves storage as it
 ///   was, and a stored record over it is never returned.

@@ -6,11 +6,12 @@
 //! [`Session::changes`] once, under one lock, applies the [`Changes`] with
 //! no lock held, and reports an [`Outcome`] to [`Session::commit`].
 
+use super::layout::{META_FIELD, Meta, USER_FIELD};
 use super::{Session, Status, flashes};
+use crate::backend::Fields;
 use crate::backend::Patch;
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
 
 /// What the store must do with the session's record.
 #[derive(Debug)]

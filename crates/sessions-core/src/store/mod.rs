@@ -18,8 +18,8 @@ use crate::codec::{Codec, Mode, Times};
 use crate::error::{Error, Result};
 use crate::key::KeyRing;
 use crate::options::CookieOptions;
-use crate::record::Meta;
 use crate::revocation::Revocation;
+use crate::session::layout::Meta;
 use crate::session::{Origin, Session};
 
 mod cookie;

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
+use crate::backend::Fields;
 use crate::backend::{Backend, Patch, Retention, Seen, StorageKey};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
-use crate::record::{self, Fields, ID_SINCE_FIELD, Meta};
+use crate::session::layout::{self, ID_SINCE_FIELD, Meta};
 use crate::session::{Changes, Opened, Outcome, Plan, Session};
 
 /// A server-side session of one user, as listed by
@@ -105,7 +106,7 @@ impl std::fmt::Display for Handle {
 /// How a backend that evicts should keep a session record: never while it
 /// is bound to a user, since evicting it would log that user out.
 fn retention_of(fields: &Fields) -> Retention {
-    if record::user_of(fields).is_some() { Retention::Keep } else { Retention::Evictable }
+    if layout::user_of(fields).is_some() { Retention::Keep } else { Retention::Evictable }
 }
 
 fn handle(key: &StorageKey) -> Handle {
@@ -247,7 +248,7 @@ impl ServerStore {
         // revocation hook, or the end of an outlived session.
         let outlived = s.outlived(&meta, now);
         if outlived || s.config.revocation.is_some() {
-            let binding = record::user_of(&stored.fields);
+            let binding = layout::user_of(&stored.fields);
             let user = binding.as_ref().map(|(user, _)| user.clone());
             if outlived || s.revoked(binding).await? {
                 tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
@@ -381,17 +382,17 @@ impl ServerStore {
             return Ok(Landed::Ended);
         };
         undo.taken = Some((stored.fields.clone(), stored.ttl.unwrap_or(ttl)));
-        let old_user = record::user_of(&stored.fields).map(|(user, _)| user);
+        let old_user = layout::user_of(&stored.fields).map(|(user, _)| user);
         let mut fields = stored.fields;
         patch.apply(&mut fields);
-        if !record::holds_data(&fields) {
+        if !layout::holds_data(&fields) {
             undo.armed = false;
             self.forget(old_user.as_deref(), old).await;
             return Ok(Landed::Ended);
         }
         self.stamp(&mut fields);
         // Listed before the record says whose it is.
-        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
+        self.index(layout::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
         let created = self.backend.create_retained(new, &fields, ttl, retention_of(&fields)).await?;
         undo.armed = false;
         self.forget(old_user.as_deref(), old).await;
@@ -482,7 +483,7 @@ impl ServerStore {
             }
             (Plan::Empty, Some(old)) => match self.backend.take(old).await? {
                 Some(stored) => {
-                    self.forget(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
+                    self.forget(layout::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
                     Landed::Ended
                 }
                 None => self.vanished(old).await?,
@@ -641,7 +642,7 @@ impl ServerStore {
     async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
         let now = self.settings.now();
         let live = |fields: &Fields| {
-            record::user_of(fields).is_some_and(|(u, _)| u == user)
+            layout::user_of(fields).is_some_and(|(u, _)| u == user)
                 && Meta::of(fields).is_some_and(|meta| !self.settings.outlived(&meta, now))
         };
         let index = user_index_key(user);
@@ -689,7 +690,7 @@ impl ServerStore {
     /// session of another user is left alone.
     pub async fn destroy_user_session(&self, user: &str, storage_key: &StorageKey) -> Result<bool> {
         let Some(stored) = self.backend.load(storage_key).await? else { return Ok(false) };
-        if record::user_of(&stored.fields).is_none_or(|(u, _)| u != user) {
+        if layout::user_of(&stored.fields).is_none_or(|(u, _)| u != user) {
             return Ok(false);
         }
         self.end(storage_key, Some(user)).await?;

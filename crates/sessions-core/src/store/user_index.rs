@@ -14,9 +14,8 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Patch, Retention, StorageKey};
+use crate::backend::{Backend, Fields, Patch, Retention, StorageKey};
 use crate::error::Result;
-use crate::record::Fields;
 
 /// An index lives this long after its last addition. A session active for
 /// longer without a new login drops out of "log out everywhere"; the

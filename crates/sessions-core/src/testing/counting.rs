@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::backend::record::Fields;
 use crate::backend::{Backend, Patch, Retention, Seen, StorageKey, Stored};
 use crate::error::BackendError;
-use crate::record::Fields;
 
 /// Wraps a backend and counts its calls, so a test can prove claims such
 /// as "a read-only request writes nothing".

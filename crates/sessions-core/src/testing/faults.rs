@@ -48,10 +48,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use crate::backend::Fields;
 use crate::backend::{Backend, Patch, Retention, Seen, StorageKey, Stored};
 use crate::error::BackendError;
 use crate::id::user_index_key;
-use crate::record::{self, Fields, Meta};
+use crate::session::layout::{self, Meta};
 
 /// A kind of backend call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -349,7 +350,7 @@ pub async fn unlisted_bound_sessions(
     let mut unlisted = Vec::new();
     for key in keys {
         let Some(stored) = backend.load(key).await.expect("load a record") else { continue };
-        let (Some(meta), Some((user, _))) = (Meta::of(&stored.fields), record::user_of(&stored.fields)) else {
+        let (Some(meta), Some((user, _))) = (Meta::of(&stored.fields), layout::user_of(&stored.fields)) else {
             continue;
         };
         if meta.max_age.is_none() && absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs.as_secs())) {
