@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sessions_core::codec::Times;
-use sessions_core::record;
+use sessions_core::backend::record;
 use sessions_fuzz::{NOW, block_on, codecs, read_everything, registry};
 
 fuzz_target!(|data: &[u8]| {

@@ -23,8 +23,8 @@ use axum::routing::get;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sessions_core::backend::record::{Fields, encoded_len};
 use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
-use sessions_core::record::{Fields, encoded_len};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_memcached::{Client, MetaProtocol};
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, Seen, StorageKey, Stored};
-use sessions_core::record::Fields;
 use sessions_core::testing::RoundTrips;
 use sessions_memcached::MemcachedBackend;
 use tokio::sync::Mutex;

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, FilesystemBackend, Patch, StorageKey};
-use sessions_core::record::Fields;
 use sessions_core::store::Store;
 use sessions_core::testing::CountingBackend;
 use sessions_core::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
@@ -140,7 +140,7 @@ fn benches(c: &mut Criterion) {
 
     let fs = FilesystemBackend::new(dir.join("fs")).expect("filesystem");
     bench_store(c, &runtime, "filesystem", Arc::new(fs));
-    let fs_durable = FilesystemBackend::new(dir.join("fs-durable")).expect("filesystem").durable(true);
+    let fs_durable = FilesystemBackend::builder().durable(true).open(dir.join("fs-durable")).expect("filesystem");
     bench_store(c, &runtime, "filesystem_durable", Arc::new(fs_durable));
 
     let url = format!("sqlite:{}", dir.join("sessions.db").display());

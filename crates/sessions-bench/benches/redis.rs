@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, StorageKey};
-use sessions_core::record::Fields;
 use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_redis::RedisBackend;
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, StorageKey};
-use sessions_core::record::Fields;
 use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_sql::SqlBackend;
 use tokio::runtime::Runtime;

@@ -34,8 +34,8 @@ use std::time::Duration;
 use base64_simd::URL_SAFE_NO_PAD;
 use cookie::{Cookie, CookieJar};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sessions_core::backend::record::{self, Fields};
 use sessions_core::codec::{Codec, Mode, Times};
-use sessions_core::record::{self, Fields};
 use sessions_core::{Key, KeyRing};
 
 const NOW: u64 = 1_700_000_000;

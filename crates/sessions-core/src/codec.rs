@@ -397,10 +397,11 @@ mod tests {
 mod known_answers {
     use super::*;
     use crate::Key;
+    use crate::backend::record::{self, Fields};
     use crate::hex;
     use crate::id::SessionId;
     use crate::key::DerivedKeys;
-    use crate::record::{self, Fields, Meta};
+    use crate::session::layout::Meta;
 
     const ISSUED: u64 = 1_700_000_000;
     const EXPIRES: u64 = 1_700_086_400;

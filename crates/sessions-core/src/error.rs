@@ -62,7 +62,7 @@ pub enum BackendError {
     #[error("session storage holds a corrupt record: {0}")]
     Corrupt(String),
     /// The record is larger than the backend accepts; nothing was written.
-    /// Sizes are [`record::encoded_len`](crate::record::encoded_len).
+    /// Sizes are [`record::encoded_len`](crate::backend::record::encoded_len).
     #[error("session record of {size} bytes exceeds the backend limit of {limit} bytes")]
     TooLarge {
         /// Size of the record that was refused.

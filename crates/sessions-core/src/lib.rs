@@ -66,7 +66,6 @@ mod id;
 mod key;
 mod lifetime;
 mod options;
-pub mod record;
 mod registry;
 pub mod revocation;
 mod serial;

@@ -9,15 +9,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backend::Fields;
 use crate::backend::StorageKey;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{self, FLASH_PREFIX, Fields, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 use crate::serial;
+use layout::{FLASH_PREFIX, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 
 mod changes;
 pub(crate) mod flashes;
+pub(crate) mod layout;
 
 pub(crate) use changes::{Changes, Facts, Outcome};
 
@@ -132,7 +134,7 @@ struct State {
 impl State {
     fn new(origin: Origin, fields: Fields, meta: Meta) -> State {
         State {
-            loaded_user: record::user_of(&fields).map(|(user, _)| user),
+            loaded_user: layout::user_of(&fields).map(|(user, _)| user),
             fields,
             dirty: BTreeSet::new(),
             cleared: false,
@@ -154,11 +156,11 @@ impl State {
     }
 
     fn has_data(&self) -> bool {
-        record::holds_data(&self.fields)
+        layout::holds_data(&self.fields)
     }
 
     fn user(&self) -> Option<String> {
-        record::user_of(&self.fields).map(|(user, _)| user)
+        layout::user_of(&self.fields).map(|(user, _)| user)
     }
 
     /// Called before every write: after `destroy`, the first write starts

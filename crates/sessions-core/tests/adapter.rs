@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{START, config};
 use sessions_core::adapter::{Failure, FailureKind, Policy, Reply};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
 use sessions_core::clock::ManualClock;
-use sessions_core::record::Fields;
 use sessions_core::testing;
 use sessions_core::{CookieStore, Error, Registry, ServerStore};
 

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey};
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
+use sessions_core::backend::{
+    Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, Retention, StorageKey, Sweep,
+};
 use sessions_core::clock::ManualClock;
-use sessions_core::record::{DEFAULT_MAX_RECORD_BYTES, Fields, encoded_len};
 use sessions_core::store::Store;
 use sessions_core::testing::ModelRun;
 use sessions_core::{ServerStore, testing};
@@ -50,7 +52,7 @@ async fn memory_backend_keeps_the_lifecycle_model() {
 async fn filesystem_backend_keeps_the_lifecycle_model() {
     let clock = ManualClock::new(common::START);
     let dir = temp_dir("model");
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).open(&dir).unwrap();
     testing::lifecycle_model(Arc::new(backend), clock, ModelRun::from_env()).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -66,7 +68,7 @@ async fn memory_backend_keeps_the_lifecycle_model_when_calls_fail() {
 async fn filesystem_backend_keeps_the_lifecycle_model_when_calls_fail() {
     let clock = ManualClock::new(common::START);
     let dir = temp_dir("faults");
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone()));
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).open(&dir).unwrap();
     testing::lifecycle_model_with_failures(Arc::new(backend), clock, ModelRun::with_failures_from_env()).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -243,7 +245,7 @@ const KIT_LIMIT: usize = 64 << 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filesystem_backend_bounds_whole_records() {
     let dir = temp_dir("limit");
-    let backend = FilesystemBackend::new(&dir).unwrap().max_record_bytes(KIT_LIMIT);
+    let backend = FilesystemBackend::builder().max_record_bytes(KIT_LIMIT).open(&dir).unwrap();
     testing::record_limit_is_enforced(&backend, KIT_LIMIT).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -252,7 +254,7 @@ async fn filesystem_backend_bounds_whole_records() {
 async fn filesystem_backend_discards_records_over_a_lowered_limit() {
     let dir = temp_dir("lowered");
     let roomy = FilesystemBackend::new(&dir).unwrap();
-    let strict = FilesystemBackend::new(&dir).unwrap().max_record_bytes(KIT_LIMIT);
+    let strict = FilesystemBackend::builder().max_record_bytes(KIT_LIMIT).open(&dir).unwrap();
     let (big, fits) = (testing::random_key(), testing::random_key());
     assert!(roomy.create(&big, &testing::record_of_size(KIT_LIMIT + 1), TTL).await.unwrap());
     assert!(roomy.create(&fits, &testing::record_of_size(KIT_LIMIT), TTL).await.unwrap());
@@ -269,7 +271,7 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
     let early = testing::random_key();
     FilesystemBackend::new(&dir).unwrap().create(&early, &small_record(), TTL).await.unwrap();
     // Files already in the directory count against the cap.
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone())).max_entries(10);
+    let backend = FilesystemBackend::builder().clock(Arc::new(clock.clone())).max_entries(10).open(&dir).unwrap();
     let mut keys = vec![early];
     for _ in 0..9 {
         let key = testing::random_key();
@@ -288,14 +290,16 @@ async fn filesystem_backend_caps_its_files_and_bytes() {
     assert!(backend.create(&testing::random_key(), &small_record(), TTL).await.unwrap());
     // So does a sweep of expired files.
     clock.advance(TTL);
-    assert_eq!(backend.sweep().await.unwrap(), 10);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 10);
     assert!(backend.create(&testing::random_key(), &small_record(), TTL).await.unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 
     let dir = temp_dir("bytes");
     let file = |record: &Fields| (1 + 8 + encoded_len(record)) as u64;
-    let backend =
-        FilesystemBackend::new(&dir).unwrap().max_bytes(4 * file(&small_record()) + file(&small_record()) / 2);
+    let backend = FilesystemBackend::builder()
+        .max_bytes(4 * file(&small_record()) + file(&small_record()) / 2)
+        .open(&dir)
+        .unwrap();
     let keys: Vec<StorageKey> = (0..4).map(|_| testing::random_key()).collect();
     for key in &keys {
         assert!(backend.create(key, &small_record(), TTL).await.unwrap());
@@ -368,7 +372,7 @@ async fn a_full_protected_segment_refuses_new_logins_and_evicts_no_one() {
     let mut bound = Vec::new();
     let refused = loop {
         let key = testing::random_key();
-        match backend.create(&key, &bound_record("ada"), TTL).await {
+        match backend.create_retained(&key, &bound_record("ada"), TTL, Retention::Keep).await {
             Ok(true) => bound.push(key),
             other => break other,
         }
@@ -382,10 +386,10 @@ async fn a_full_protected_segment_refuses_new_logins_and_evicts_no_one() {
     }
     // A bound session that logs in again (an update that keeps its size) is served.
     let patch = Patch { set: Fields::from([("u".to_owned(), b"bob".to_vec())]), ..Patch::default() };
-    assert!(backend.update(&bound[0], &patch, TTL).await.unwrap());
+    assert!(backend.update_retained(&bound[0], None, &patch, TTL, Retention::Keep).await.unwrap());
     // Deleting makes room.
     backend.delete(&bound[1]).await.unwrap();
-    assert!(backend.create(&testing::random_key(), &bound_record("cy"), TTL).await.unwrap());
+    assert!(backend.create_retained(&testing::random_key(), &bound_record("cy"), TTL, Retention::Keep).await.unwrap());
     assert!(backend.weighted_size() <= 100 << 10, "{} bytes held", backend.weighted_size());
 }
 
@@ -395,43 +399,73 @@ async fn a_session_changes_segment_when_it_gains_or_loses_its_user() {
     let key = testing::random_key();
     assert!(backend.create(&key, &small_record(), TTL).await.unwrap());
     let login = Patch { set: Fields::from([("u".to_owned(), b"ada".to_vec())]), ..Patch::default() };
-    assert!(backend.update(&key, &login, TTL).await.unwrap());
+    assert!(backend.update_retained(&key, None, &login, TTL, Retention::Keep).await.unwrap());
     flood(&backend, 5_000).await;
     let stored = backend.load(&key).await.unwrap().expect("a session bound by an update is protected");
     assert_eq!(stored.fields.get("u").map(Vec::as_slice), Some(&b"ada"[..]));
 
     let logout = Patch { remove: vec!["u".into()], ..Patch::default() };
-    assert!(backend.update(&key, &logout, TTL).await.unwrap());
+    assert!(backend.update_retained(&key, None, &logout, TTL, Retention::Evictable).await.unwrap());
     flood(&backend, 5_000).await;
     assert!(backend.load(&key).await.unwrap().is_none(), "an anonymous session is evicted like any other");
 
     // Filling the protected segment, then binding an anonymous session:
     // refused, and the session stays as it was.
-    while backend.create(&testing::random_key(), &bound_record("bob"), TTL).await.is_ok() {}
+    while backend.create_retained(&testing::random_key(), &bound_record("bob"), TTL, Retention::Keep).await.is_ok() {}
     let key = testing::random_key();
     assert!(backend.create(&key, &small_record(), TTL).await.unwrap());
-    let refused = backend.update(&key, &login, TTL).await;
+    let refused = backend.update_retained(&key, None, &login, TTL, Retention::Keep).await;
     assert!(matches!(refused, Err(BackendError::Full(_))), "{refused:?}");
     assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(small_record()));
+}
+
+/// The backend keeps what the write's hint says to keep, whatever the
+/// record's fields are named: a kept record without a user field outlives
+/// a flood that evicts an anonymous record that has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_record_survives_eviction_pressure_while_anonymous_ones_go() {
+    let backend = small_protected_segment();
+    let kept = testing::random_key();
+    assert!(backend.create_retained(&kept, &small_record(), TTL, Retention::Keep).await.unwrap());
+    let anonymous = testing::random_key();
+    assert!(backend.create(&anonymous, &bound_record("ada"), TTL).await.unwrap());
+    let evictable = testing::random_key();
+    assert!(backend.create_retained(&evictable, &small_record(), TTL, Retention::Evictable).await.unwrap());
+    flood(&backend, 5_000).await;
+    assert_eq!(backend.load(&kept).await.unwrap().map(|s| s.fields), Some(small_record()));
+    assert!(backend.load(&anonymous).await.unwrap().is_none(), "a plain create is evictable");
+    assert!(backend.load(&evictable).await.unwrap().is_none());
+    // A plain update leaves the record kept.
+    let patch = Patch { set: Fields::from([("vmore".to_owned(), vec![1])]), ..Patch::default() };
+    assert!(backend.update(&kept, &patch, TTL).await.unwrap());
+    assert!(backend.touch(&kept, TTL).await.unwrap());
+    flood(&backend, 5_000).await;
+    assert!(backend.load(&kept).await.unwrap().is_some(), "an update without a hint changed the retention");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_indexes_stay_while_a_session_lives_and_make_room_when_none_does() {
     let backend = small_protected_segment();
     let ada = testing::random_key();
-    assert!(backend.create(&ada, &bound_record("ada"), TTL).await.unwrap());
+    assert!(backend.create_retained(&ada, &bound_record("ada"), TTL, Retention::Keep).await.unwrap());
     let live_index = testing::random_key();
-    assert!(backend.create(&live_index, &index_of(&[&ada]), TTL).await.unwrap());
+    assert!(backend.create_retained(&live_index, &index_of(&[&ada]), TTL, Retention::Index).await.unwrap());
     // Indexes of users whose sessions are all gone: many more than the
     // segment holds. Each time it fills, they are moved out to make room.
     let mut stale = Vec::new();
     for _ in 0..100 {
         let key = testing::random_key();
-        assert!(backend.create(&key, &index_of(&[&testing::random_key()]), TTL).await.unwrap());
+        assert!(
+            backend.create_retained(&key, &index_of(&[&testing::random_key()]), TTL, Retention::Index).await.unwrap()
+        );
         stale.push(key);
     }
     for user in ["bob", "cy", "dee"] {
-        assert!(backend.create(&testing::random_key(), &bound_record(user), TTL).await.unwrap(), "login of {user}");
+        let key = testing::random_key();
+        assert!(
+            backend.create_retained(&key, &bound_record(user), TTL, Retention::Keep).await.unwrap(),
+            "login of {user}"
+        );
     }
     // Moved out, they give way to a flood like any anonymous record.
     flood(&backend, 5_000).await;

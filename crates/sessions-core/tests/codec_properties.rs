@@ -8,8 +8,8 @@ use std::task::{Context, Poll, Waker};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
+use sessions_core::backend::record::{self, Fields};
 use sessions_core::codec::{Codec, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_COOKIE_LIMIT, Mode, Times};
-use sessions_core::record::{self, Fields};
 use sessions_core::store::Store;
 use sessions_core::{CookieStore, Error, Key, KeyRing, Rejection, StoreConfig};
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::temp_dir;
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey};
-use sessions_core::record::Fields;
 use sessions_core::testing;
 
 const CHILD_DIR: &str = "SESSIONS_TEST_WRITER_DIR";

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use sessions_core::backend::record::{self, Fields};
 use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend, StorageKey};
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_COOKIE_LIMIT, Mode, Times};
-use sessions_core::record::{self, Fields};
 use sessions_core::store::Store;
 use sessions_core::{CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -643,7 +643,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn filesystem_stored_bytes_never_panic_or_over_allocate() {
     let _guard = exclusive();
     let dir = temp_dir("stored");
-    let backend = FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(ManualClock::new(NOW)));
+    let backend = FilesystemBackend::builder().clock(Arc::new(ManualClock::new(NOW))).open(&dir).unwrap();
     let key = StorageKey::from_bytes([0x42; 32]);
     let path = dir.join(format!("{key}.session"));
     let mut tally = Tally::default();
@@ -750,7 +750,7 @@ fn authentic_cookies_carrying_hostile_ids_touch_nothing_outside_the_session_dire
     let _guard = exclusive();
     let dir = temp_dir("ids");
     let clock = ManualClock::new(NOW);
-    let backend = Arc::new(FilesystemBackend::new(&dir).unwrap().with_clock(Arc::new(clock.clone())));
+    let backend = Arc::new(FilesystemBackend::builder().clock(Arc::new(clock.clone())).open(&dir).unwrap());
     let store = ServerStore::new(config(Mode::Signed, &clock), backend).unwrap();
     let codec = Codec::new(ring(), Mode::Signed);
     let mut tally = Tally::default();

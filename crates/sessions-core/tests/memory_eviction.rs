@@ -1,6 +1,7 @@
 //! The memory backend's eviction rule, against a reference model.
 //!
-//! Anonymous records use whatever protected records (bound to a user) do
+//! Anonymous records use whatever protected records (written with a
+//! retention that keeps them, as the store writes sessions bound to a user) do
 //! not hold; when the backend is full, the least recently used anonymous
 //! record goes, for an anonymous write as for a login, and a protected
 //! record never does.
@@ -10,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey};
+use sessions_core::backend::record::Fields;
+use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, Retention, StorageKey};
 use sessions_core::clock::ManualClock;
-use sessions_core::record::Fields;
 use sessions_core::testing;
 
 mod common;
@@ -176,16 +177,16 @@ async fn run(backend: &MemoryBackend, keys: &[StorageKey], op: &Op) -> Answer {
     };
     match *op {
         Op::CreateAnonymous(k) => done(backend.create(&keys[k], &anonymous(), TTL).await),
-        Op::CreateBound(k) => done(backend.create(&keys[k], &bound(), TTL).await),
+        Op::CreateBound(k) => done(backend.create_retained(&keys[k], &bound(), TTL, Retention::Keep).await),
         Op::Load(k) => done(backend.load(&keys[k]).await.map(|found| found.is_some())),
         Op::Delete(k) => done(backend.delete(&keys[k]).await.map(|()| true)),
         Op::Login(k) => {
             let patch = Patch { set: Fields::from([("u".to_owned(), b"ada".to_vec())]), ..Patch::default() };
-            done(backend.update(&keys[k], &patch, TTL).await)
+            done(backend.update_retained(&keys[k], None, &patch, TTL, Retention::Keep).await)
         }
         Op::Logout(k) => {
             let patch = Patch { remove: vec!["u".into()], ..Patch::default() };
-            done(backend.update(&keys[k], &patch, TTL).await)
+            done(backend.update_retained(&keys[k], None, &patch, TTL, Retention::Evictable).await)
         }
     }
 }

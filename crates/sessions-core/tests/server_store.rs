@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{START, config, key, max_age, temp_dir, value};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, FilesystemBackend, MemoryBackend, Patch, StorageKey, Stored};
 use sessions_core::clock::ManualClock;
 use sessions_core::codec::{Codec, Mode, Times};
-use sessions_core::record::Fields;
 use sessions_core::store::Store;
 use sessions_core::testing;
 use sessions_core::{CookieOptions, KeyRing, Registry, ServerStore, StoreConfig};

@@ -36,9 +36,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
+use sessions_core::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
 
@@ -102,7 +102,7 @@ struct Inner {
     pool: Pool,
     address: String,
     prefix: String,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     /// Compare-and-swap keeps saves of one session correct between
     /// processes; within one, concurrent saves of a session would mostly
     /// lose their swap and read again. Queued here, each one takes at most
@@ -118,7 +118,7 @@ impl fmt::Debug for MemcachedBackend {
         f.debug_struct("MemcachedBackend")
             .field("address", &self.inner.address)
             .field("prefix", &self.inner.prefix)
-            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .field("max_record_bytes", &self.inner.limit.max_bytes())
             .finish_non_exhaustive()
     }
 }
@@ -194,7 +194,7 @@ impl MemcachedBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB less 4 KiB,
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB less 4 KiB,
     /// which fits memcached's default 1 MiB item with its header). A
     /// `create` of a larger record, or an `update` whose result would be
     /// larger, fails with [`BackendError::TooLarge`] and changes nothing.
@@ -232,7 +232,7 @@ impl MemcachedBackendBuilder {
                 pool,
                 address,
                 prefix: self.prefix,
-                max_record_bytes: self.max_record_bytes,
+                limit: RecordLimit::new(self.max_record_bytes),
                 locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 request_timeout: self.request_timeout,
             }),
@@ -317,22 +317,13 @@ impl MemcachedBackend {
     }
 
     fn limit(&self) -> usize {
-        self.inner.max_record_bytes
-    }
-
-    /// The record's encoded size, or `TooLarge` when over the limit.
-    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.limit() {
-            return Err(BackendError::TooLarge { size, limit: self.limit() });
-        }
-        Ok(size)
+        self.inner.limit.max_bytes()
     }
 
     /// The record in an item, or why it is not one.
     fn read(&self, item: &Item) -> Result<Fields, BackendError> {
         match item.data.split_first() {
-            Some((&ITEM_V1, record)) if record.len() <= self.limit() => record::decode(record),
+            Some((&ITEM_V1, record)) if self.inner.limit.admits(record.len()) => record::decode(record),
             Some((&ITEM_V1, record)) => Err(BackendError::Corrupt(format!(
                 "session record of {} bytes is over the limit of {}",
                 record.len(),
@@ -382,7 +373,7 @@ impl MemcachedBackend {
                 }
             };
             patch.apply(&mut fields);
-            let size = self.check_size(&fields)?;
+            let size = self.inner.limit.check(&fields)?;
             let cas = format!("C{}", item.cas);
             // With `C`, `ms` never creates: `NF` when the item is gone.
             match command::set(self.pool(), key, &item_bytes(&fields), &[ttl, cas.as_str()]).await? {
@@ -466,7 +457,7 @@ impl Backend for MemcachedBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        let size = self.check_size(fields)?;
+        let size = self.inner.limit.check(fields)?;
         let ttl = format!("T{}", exptime(ttl));
         // `ME`: add, only if the key is free.
         match command::set(self.pool(), &self.item_key(key), &item_bytes(fields), &[ttl.as_str(), "ME"]).await? {
@@ -478,7 +469,7 @@ impl Backend for MemcachedBackend {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         // The record after the patch holds every field it sets.
-        self.check_size(&patch.set)?;
+        self.inner.limit.check(&patch.set)?;
         let _queued = self.queue(key).await;
         self.read_patch_swap(&self.item_key(key), patch, &format!("T{}", exptime(ttl))).await
     }
@@ -497,11 +488,11 @@ impl Backend for MemcachedBackend {
         patch: &Patch,
         ttl: Duration,
     ) -> Result<bool, BackendError> {
-        self.check_size(&patch.set)?;
+        self.inner.limit.check(&patch.set)?;
         let _queued = self.queue(key).await;
         let key = self.item_key(key);
         let ttl = format!("T{}", exptime(ttl));
-        if seen.revision != 0 && self.check_size(seen.fields).is_ok() {
+        if seen.revision != 0 && self.inner.limit.check(seen.fields).is_ok() {
             let cas = format!("C{}", seen.revision);
             // With `C`, `ms` never creates.
             if let Ok(Ok(())) =

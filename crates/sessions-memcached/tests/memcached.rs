@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MemcachedProcess, memcached_installed, raw, silent_server, unique_prefix};
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
-use sessions_core::record::Fields;
 use sessions_core::testing::{self, service_url};
 use sessions_memcached::{Error, MemcachedBackend};
 
@@ -219,10 +219,10 @@ async fn an_item_over_a_lowered_limit_is_never_loaded_and_is_removed() {
 async fn the_default_limit_fits_the_default_server_item_size() {
     let Some((_, backend)) = shared("default-limit").await else { return };
     let key = testing::random_key();
-    let largest = testing::record_of_size(sessions_core::record::DEFAULT_MAX_RECORD_BYTES - 4096);
+    let largest = testing::record_of_size(sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES - 4096);
     assert!(backend.create(&key, &largest, TTL).await.expect("the largest record the backend takes is stored"));
     assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(largest));
-    let over = testing::record_of_size(sessions_core::record::DEFAULT_MAX_RECORD_BYTES - 4095);
+    let over = testing::record_of_size(sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES - 4095);
     let err = backend.create(&testing::random_key(), &over, TTL).await.unwrap_err();
     assert!(matches!(err, BackendError::TooLarge { .. }), "{err:?}");
     backend.delete(&key).await.unwrap();

@@ -2,7 +2,8 @@
 
 use redb::{ReadableTable, StorageError, Table, TableDefinition};
 use sessions_core::BackendError;
-use sessions_core::record::{self, Fields};
+use sessions_core::backend::RecordLimit;
+use sessions_core::backend::record::{self, Fields};
 
 /// Storage key → entry (`version || LE64(expires) || record`).
 pub(crate) const SESSIONS: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("sessions-v1");
@@ -59,7 +60,7 @@ pub(crate) fn read(bytes: Option<&[u8]>, now: u64, limit: usize) -> Found {
         return Found::Expired { expires };
     }
     let record = &bytes[HEADER..];
-    if record.len() > limit {
+    if !RecordLimit::new(limit).admits(record.len()) {
         return unreadable(format!("session record of {} bytes is over the limit of {limit}", record.len()));
     }
     match record::decode(record) {

@@ -45,19 +45,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata};
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 use sessions_core::clock::{Clock, SystemClock};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 pub use error::Error;
-pub use sweep::Sweeper;
+pub use sessions_core::backend::Sweeper;
 
 use layout::{Bounds, EXPIRY, Found, SESSIONS};
 use writer::{Shared, Writer};
-
-/// Expired sessions one sweep transaction removes at most, so a sweep
-/// never holds up saves for long.
-const SWEEP_CHUNK: usize = 1000;
 
 /// A [`Backend`] on one redb file: durable sessions with no service to run.
 ///
@@ -78,7 +74,7 @@ const SWEEP_CHUNK: usize = 1000;
 ///
 /// Bounds:
 /// - Records: at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
-///   of [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
+///   of [`record::encoded_len`](sessions_core::backend::record::encoded_len) (default 1 MiB). A larger `create`, or an
 ///   `update` whose result would be larger, fails with
 ///   [`BackendError::TooLarge`] and writes nothing. An entry that is larger
 ///   (written under a higher limit) or does not parse is removed when read,
@@ -123,14 +119,14 @@ struct Inner {
     shared: Arc<Shared>,
     writer: Writer,
     clock: Arc<dyn Clock>,
-    max_record_bytes: usize,
+    limit: RecordLimit,
 }
 
 impl fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbBackend")
             .field("path", &self.inner.path)
-            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .field("max_record_bytes", &self.inner.limit.max_bytes())
             .finish_non_exhaustive()
     }
 }
@@ -182,7 +178,7 @@ impl RedbBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). Larger saves
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). Larger saves
     /// fail with [`BackendError::TooLarge`]; larger stored entries are
     /// removed when read.
     pub fn max_record_bytes(mut self, limit: usize) -> Self {
@@ -233,7 +229,13 @@ impl RedbBackendBuilder {
         let shared = Arc::new(Shared::new(db, Box::new(opener), path.clone()));
         let writer = Writer::start(Arc::clone(&shared), usage, self.bounds).map_err(|e| Error::open(&path, e))?;
         Ok(RedbBackend {
-            inner: Arc::new(Inner { path, shared, writer, clock: self.clock, max_record_bytes: self.max_record_bytes }),
+            inner: Arc::new(Inner {
+                path,
+                shared,
+                writer,
+                clock: self.clock,
+                limit: RecordLimit::new(self.max_record_bytes),
+            }),
         })
     }
 }
@@ -317,30 +319,30 @@ impl RedbBackend {
         self.read(|table| Ok(table.len()?)).await
     }
 
-    /// Removes every expired session now; returns how many went. Runs in
-    /// transactions of at most a thousand removals, between saves.
-    pub async fn sweep(&self) -> Result<u64, BackendError> {
-        let mut removed = 0;
-        loop {
-            let now = self.now();
-            let (count, more) = self.inner.writer.write(move |t| Ok(Ok(t.sweep(now, SWEEP_CHUNK)?))).await?;
-            removed += count;
-            if !more {
-                return Ok(removed);
-            }
-        }
-    }
-
-    /// Starts a task on the current tokio runtime that runs
-    /// [`sweep`](Self::sweep) now and then every `every`. The task stops
-    /// when the returned [`Sweeper`] is dropped; failures are logged and
-    /// retried at the next tick.
+    /// Starts a [`Sweeper`] that runs
+    /// [`sweep_expired`](sessions_core::backend::Sweep::sweep_expired) at
+    /// once and then every `every` on the current tokio runtime. Sweeping
+    /// stops when the returned handle is dropped (or never, after
+    /// [`Sweeper::detach`]); failures are logged and retried at the next
+    /// tick.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("sessions-redb-doc-sweeper-{}", std::process::id()));
+    /// let backend = sessions_redb::RedbBackend::open(dir.join("sessions.redb"))?;
+    /// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(300));
+    /// drop(sweeper); // stops sweeping
+    /// # drop(backend);
+    /// # std::fs::remove_dir_all(dir).unwrap();
+    /// # Ok::<(), sessions_redb::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Panics
     ///
     /// When called outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_sweeper(&self, every: Duration) -> Sweeper {
-        sweep::spawn(self, every)
+        Sweeper::spawn(self.clone(), every)
     }
 
     fn now(&self) -> u64 {
@@ -348,16 +350,7 @@ impl RedbBackend {
     }
 
     fn limit(&self) -> usize {
-        self.inner.max_record_bytes
-    }
-
-    /// The record's encoded size, or `TooLarge` when over the limit.
-    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.limit() {
-            return Err(BackendError::TooLarge { size, limit: self.limit() });
-        }
-        Ok(size)
+        self.inner.limit.max_bytes()
     }
 
     /// The expiry of a record written now with `ttl`, in whole seconds,
@@ -432,7 +425,7 @@ impl Backend for RedbBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        self.check_size(fields)?;
+        self.inner.limit.check(fields)?;
         let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
         let expires = self.expiry(now, ttl);
         let entry = layout::entry(fields, expires);
@@ -456,7 +449,7 @@ impl Backend for RedbBackend {
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         // The record after the patch holds every field it sets.
-        self.check_size(&patch.set)?;
+        self.inner.limit.check(&patch.set)?;
         let (k, now, limit) = (*key.as_bytes(), self.now(), self.limit());
         let expires = self.expiry(now, ttl);
         let patch = patch.clone();
@@ -473,9 +466,8 @@ impl Backend for RedbBackend {
                     Found::Absent | Found::Expired { .. } => return Ok(Ok(false)),
                 };
                 patch.apply(&mut fields);
-                let size = record::encoded_len(&fields);
-                if size > limit {
-                    return Ok(Err(BackendError::TooLarge { size, limit }));
+                if let Err(too_large) = RecordLimit::new(limit).check(&fields) {
+                    return Ok(Err(too_large));
                 }
                 let entry = layout::entry(&fields, expires);
                 if let Err(full) = t.room(&k, entry.len())? {

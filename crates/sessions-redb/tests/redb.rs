@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey};
+use sessions_core::backend::record::Fields;
+use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Sweep};
 use sessions_core::clock::{Clock, ManualClock, SystemClock};
-use sessions_core::record::Fields;
 use sessions_core::testing::{self, ModelRun};
 use sessions_redb::{Error, RedbBackend};
 
@@ -85,9 +85,12 @@ async fn refuses_a_record_over_the_default_limit_and_writes_nothing() {
     let dir = TempDir::new("default-limit");
     let backend = RedbBackend::open(dir.file()).unwrap();
     let key = testing::random_key();
-    let big = testing::record_of_size(sessions_core::record::DEFAULT_MAX_RECORD_BYTES + 1);
+    let big = testing::record_of_size(sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES + 1);
     let err = backend.create(&key, &big, TTL).await.unwrap_err();
-    assert!(matches!(err, BackendError::TooLarge { limit: sessions_core::record::DEFAULT_MAX_RECORD_BYTES, .. }));
+    assert!(matches!(
+        err,
+        BackendError::TooLarge { limit: sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES, .. }
+    ));
     assert_eq!(backend.entries().await.unwrap(), 0, "a refused create writes nothing");
 }
 
@@ -143,12 +146,12 @@ async fn sweep_removes_expired_sessions_and_keeps_live_ones() {
     clock.advance(Duration::from_secs(61));
     assert!(backend.load(&short[1]).await.unwrap().is_none(), "an expired session never loads, swept or not");
     assert_eq!(backend.entries().await.unwrap(), 8, "until swept, expired entries stay in the file");
-    assert_eq!(backend.sweep().await.unwrap(), 4);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 4);
     assert_eq!(backend.entries().await.unwrap(), 4);
     for key in long.iter().chain(&short[..1]) {
         assert!(backend.load(key).await.unwrap().is_some(), "a live session survives the sweep");
     }
-    assert_eq!(backend.sweep().await.unwrap(), 0, "a second sweep finds nothing");
+    assert_eq!(backend.sweep_expired().await.unwrap(), 0, "a second sweep finds nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +171,7 @@ async fn sweep_in_chunks_removes_thousands() {
         assert!(create.await.unwrap());
     }
     clock.advance(Duration::from_secs(11));
-    assert_eq!(backend.sweep().await.unwrap(), 2500);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 2500);
     assert_eq!(backend.entries().await.unwrap(), 0);
 }
 

@@ -47,12 +47,12 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, RedisError, Script, Value};
-use sessions_core::backend::{Backend, BackendError, Patch, StorageKey, Stored};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::backend::record::{DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 
 /// The field that keeps an otherwise empty hash alive (Redis deletes empty
 /// hashes) and marks it as a session. Its value is the record's size in
-/// bytes of [`record::encoded_len`], kept up to date by every write, so a
+/// bytes of [`record::encoded_len`](sessions_core::backend::record::encoded_len), kept up to date by every write, so a
 /// save can check the whole record against the limit without reading it.
 /// The session model never uses an empty field name.
 const MARKER_FIELD: &str = "";
@@ -286,7 +286,7 @@ pub struct RedisBackend {
     connection: Connection,
     prefix: String,
     timeout: Duration,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     create: Script,
     update: Script,
     discard: Script,
@@ -302,7 +302,7 @@ impl fmt::Debug for RedisBackend {
             .field("mode", &mode)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
-            .field("max_record_bytes", &self.max_record_bytes)
+            .field("max_record_bytes", &self.limit.max_bytes())
             .finish()
     }
 }
@@ -370,7 +370,7 @@ impl RedisBackendBuilder {
     }
 
     /// The largest record stored, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). A `create`
     /// of a larger record, or an `update` whose result would be larger,
     /// fails with [`BackendError::TooLarge`] and changes nothing: the
     /// update's check runs inside its script, on the whole record as it is
@@ -494,7 +494,7 @@ impl RedisBackendBuilder {
             connection,
             prefix: self.prefix,
             timeout: self.response_timeout,
-            max_record_bytes: self.max_record_bytes,
+            limit: RecordLimit::new(self.max_record_bytes),
             create: Script::new(CREATE_SCRIPT),
             update: Script::new(UPDATE_SCRIPT),
             discard: Script::new(DISCARD_SCRIPT),
@@ -556,15 +556,6 @@ impl RedisBackend {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(BackendError::unavailable(format!("Redis did not answer within {:?}", self.timeout))),
         }
-    }
-
-    /// The record's encoded size, or `TooLarge` when over the limit.
-    fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
-        }
-        Ok(size)
     }
 }
 
@@ -668,13 +659,13 @@ impl Backend for RedisBackend {
         let pipe = &redis::pipe().hgetall(&redis_key).pttl(&redis_key).clone();
         let (hash, pttl): (Value, i64) = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
-        if let Err(error) = self.check_size(&fields) {
+        if let Err(error) = self.limit.check(&fields) {
             // Written while the limit was higher. Served, it would fail
             // every save of the session; refused, every load until it
             // expires. Dropped, the request starts afresh.
             tracing::warn!(%error, "session record over the limit deleted; its session starts afresh");
             let mut invocation = self.discard.key(&redis_key);
-            invocation.arg(self.max_record_bytes);
+            invocation.arg(self.limit.max_bytes());
             let invocation = &invocation;
             let _: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
             return Ok(None);
@@ -685,7 +676,7 @@ impl Backend for RedisBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        let size = self.check_size(fields)?;
+        let size = self.limit.check(fields)?;
         let mut invocation = self.create.key(self.redis_key(key));
         invocation.arg(millis(ttl)).arg(LUA_SLICE * 2).arg(MARKER_FIELD).arg(size);
         for (name, value) in fields {
@@ -700,13 +691,13 @@ impl Backend for RedisBackend {
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         // The record after the patch holds every field it sets: a patch
         // over the limit on its own is refused before it is sent.
-        self.check_size(&patch.set)?;
+        self.limit.check(&patch.set)?;
         let mut invocation = self.update.key(self.redis_key(key));
         invocation
             .arg(millis(ttl))
             .arg(LUA_SLICE)
             .arg(if patch.clear { "1" } else { "0" })
-            .arg(self.max_record_bytes)
+            .arg(self.limit.max_bytes())
             .arg(patch.remove.len());
         for name in &patch.remove {
             reserved(name)?;
@@ -722,7 +713,7 @@ impl Backend for RedisBackend {
             0 => Ok(false),
             refused => Err(BackendError::TooLarge {
                 size: usize::try_from(refused.unsigned_abs()).unwrap_or(usize::MAX),
-                limit: self.max_record_bytes,
+                limit: self.limit.max_bytes(),
             }),
         }
     }

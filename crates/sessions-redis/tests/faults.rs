@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::unique_prefix;
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Breaker, BreakerConfig, BreakerOpen, BreakerState, Patch};
-use sessions_core::record::Fields;
 use sessions_core::testing;
 use sessions_redis::testing::{RedisProcess, TestCertificates, openssl_installed, redis_tools_installed};
 use sessions_redis::{Error, RedisBackend};

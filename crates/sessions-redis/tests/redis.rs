@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::unique_prefix;
+use sessions_core::backend::record::{Fields, encoded_len};
 use sessions_core::backend::{Backend, BackendError, Patch};
-use sessions_core::record::{Fields, encoded_len};
 use sessions_core::testing;
 use sessions_core::testing::service_url;
 use sessions_redis::RedisBackend;

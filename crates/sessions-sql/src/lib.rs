@@ -6,7 +6,7 @@
 //! | column    | holds                                                        |
 //! |-----------|--------------------------------------------------------------|
 //! | `id`      | the 32-byte storage key (a keyed hash of the session id)     |
-//! | `data`    | the record, in [`sessions_core::record`]'s versioned format  |
+//! | `data`    | the record, in [`sessions_core::backend::record`]'s versioned format  |
 //! | `version` | random at insert, bumped by every write, for compare-and-set |
 //! | `expires` | expiry in Unix milliseconds, indexed for the sweep           |
 //!
@@ -56,8 +56,9 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sessions_core::backend::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
-use sessions_core::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+pub use sessions_core::backend::Sweeper;
+use sessions_core::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
+use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored, Sweep};
 use sqlx::Row;
 
 #[cfg(feature = "mysql")]
@@ -415,7 +416,7 @@ struct Loaded {
 /// pool the application already has with [`SqlBackendBuilder`].
 ///
 /// Expired rows are never returned; to reclaim their space, run
-/// [`SqlBackend::delete_expired`] now and then, or start
+/// [`Sweep::sweep_expired`] now and then, or start
 /// [`SqlBackend::spawn_sweeper`].
 ///
 /// # Timeouts and outages
@@ -459,7 +460,7 @@ pub struct SqlBackend {
     pool: Pool,
     table: String,
     sql: std::sync::Arc<Statements>,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     request_timeout: Duration,
 }
 
@@ -468,7 +469,7 @@ impl fmt::Debug for SqlBackend {
         f.debug_struct("SqlBackend")
             .field("dialect", &self.pool.dialect())
             .field("table", &self.table)
-            .field("max_record_bytes", &self.max_record_bytes)
+            .field("max_record_bytes", &self.limit.max_bytes())
             .field("request_timeout", &self.request_timeout)
             .finish()
     }
@@ -527,7 +528,7 @@ impl SqlBackendBuilder {
     }
 
     /// The largest stored record, in bytes of
-    /// [`sessions_core::record::encoded_len`] (default 1 MiB). A `create`
+    /// [`sessions_core::backend::record::encoded_len`] (default 1 MiB). A `create`
     /// of a larger record, or an `update` whose result (the row's record
     /// with the patch applied) would be larger, fails with
     /// [`BackendError::TooLarge`] before the write reaches the database. A
@@ -650,7 +651,7 @@ impl SqlBackendBuilder {
             pool,
             table: self.table,
             sql: std::sync::Arc::new(sql),
-            max_record_bytes: self.max_record_bytes,
+            limit: RecordLimit::new(self.max_record_bytes),
             request_timeout: self.request_timeout,
         };
         if self.migrate {
@@ -703,53 +704,39 @@ impl SqlBackend {
         Ok(())
     }
 
-    /// Deletes every expired row now; returns how many went.
-    pub async fn delete_expired(&self) -> Result<u64, BackendError> {
-        let now = now_millis();
-        let done = with_pool!(self, pool => sqlx::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
-        done.map_err(map_error)
-    }
-
-    /// Starts a task on the current tokio runtime that deletes expired rows
-    /// every `interval`. The task stops when the returned [`Sweeper`] is
-    /// dropped; failures are logged and retried at the next tick.
+    /// Starts a [`Sweeper`] that deletes expired rows
+    /// ([`Sweep::sweep_expired`]) at once and then every `interval` on the
+    /// current tokio runtime. Sweeping stops when the returned handle is
+    /// dropped (or never, after [`Sweeper::detach`]); failures are logged
+    /// and retried at the next tick.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let backend = sessions_sql::SqlBackend::connect("sqlite::memory:").await?;
+    /// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(60));
+    /// drop(sweeper); // stops sweeping
+    /// # Ok::<(), sessions_sql::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Panics
     ///
     /// When called outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_sweeper(&self, interval: Duration) -> Sweeper {
-        let backend = self.clone();
-        let interval = interval.max(Duration::from_millis(10));
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match backend.delete_expired().await {
-                    Ok(n) => tracing::debug!(deleted = n, table = %backend.table, "expired sessions deleted"),
-                    Err(err) => tracing::warn!(%err, table = %backend.table, "deleting expired sessions failed"),
-                }
-            }
-        });
-        Sweeper { task: Some(task) }
+        Sweeper::spawn(self.clone(), interval)
     }
 
     /// The row's data for `fields`, refused before it is built when the
     /// record is over the limit.
     fn encode(&self, fields: &Fields) -> Result<Vec<u8>, BackendError> {
-        let size = record::encoded_len(fields);
-        if size > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
-        }
+        self.limit.check(fields)?;
         Ok(record::encode(fields))
     }
 
     /// The record a row holds, or why it is not one to serve: over the
     /// limit, or not in the record format.
     fn read_record(&self, data: &[u8]) -> Result<Fields, BackendError> {
-        if data.len() > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size: data.len(), limit: self.max_record_bytes });
-        }
+        self.limit.check_len(data.len())?;
         record::decode(data)
     }
 
@@ -852,39 +839,6 @@ impl SqlBackend {
                 Err(err) => retry_or_fail(err),
             }
         })
-    }
-}
-
-/// The periodic deletion of expired rows started by
-/// [`SqlBackend::spawn_sweeper`]; dropping it stops the task.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let backend = sessions_sql::SqlBackend::connect("sqlite::memory:").await?;
-/// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(60));
-/// drop(sweeper); // stops sweeping
-/// # Ok::<(), sessions_sql::Error>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct Sweeper {
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Sweeper {
-    /// Lets the sweeper run for as long as its runtime does, instead of
-    /// stopping when this handle is dropped: for an application that
-    /// sweeps for its whole life and has nowhere to keep the handle.
-    pub fn detach(mut self) {
-        self.task = None;
-    }
-}
-
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
     }
 }
 
@@ -1056,6 +1010,18 @@ impl SqlBackend {
                 self.request_timeout
             ))),
         }
+    }
+}
+
+/// Deletes every expired row in one statement; counts the rows deleted.
+#[async_trait]
+impl Sweep for SqlBackend {
+    async fn sweep_expired(&self) -> Result<u64, BackendError> {
+        let now = now_millis();
+        let done = with_pool!(self, pool => sqlx::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
+        let deleted = done.map_err(map_error)?;
+        tracing::debug!(deleted, table = %self.table, "expired sessions deleted");
+        Ok(deleted)
     }
 }
 

@@ -9,8 +9,8 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Breaker, BreakerConfig, BreakerOpen, BreakerState, Patch};
-use sessions_core::record::Fields;
 use sessions_core::testing;
 use sessions_sql::SqlBackend;
 use sessions_sql::testing::{PostgresProcess, postgres_tools_installed};

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions_core::backend::{Backend, BackendError};
-use sessions_core::record::Fields;
+use sessions_core::backend::record::Fields;
+use sessions_core::backend::{Backend, BackendError, Sweep};
 use sessions_core::testing::{self, service_url};
 use sessions_sql::SqlBackend;
 
@@ -340,15 +340,15 @@ async fn sqlite_file_keeps_sessions_across_reconnects() {
 // Behaviour common to every engine, checked on SQLite
 
 #[tokio::test]
-async fn delete_expired_removes_only_expired_rows() {
+async fn sweep_expired_removes_only_expired_rows() {
     let backend = SqlBackend::connect("sqlite::memory:").await.unwrap();
     let (old, live) = (testing::random_key(), testing::random_key());
     assert!(backend.create(&old, &one_field("va", b"1"), Duration::from_millis(1)).await.unwrap());
     assert!(backend.create(&live, &one_field("va", b"1"), TTL).await.unwrap());
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(backend.delete_expired().await.unwrap(), 1);
+    assert_eq!(backend.sweep_expired().await.unwrap(), 1);
     assert!(backend.load(&live).await.unwrap().is_some(), "a live row must survive the sweep");
-    assert_eq!(backend.delete_expired().await.unwrap(), 0, "the expired row must be gone");
+    assert_eq!(backend.sweep_expired().await.unwrap(), 0, "the expired row must be gone");
 }
 
 #[tokio::test]
@@ -360,7 +360,7 @@ async fn the_sweeper_deletes_expired_rows_in_the_background() {
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Nothing else deletes rows here, so 0 means the sweeper got there first.
-        if backend.delete_expired().await.unwrap() == 0 {
+        if backend.sweep_expired().await.unwrap() == 0 {
             swept = true;
             break;
         }

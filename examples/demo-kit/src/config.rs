@@ -268,9 +268,8 @@ impl Config {
             StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
-                let backend = FilesystemBackend::new(dir)?.max_bytes(self.max_bytes);
-                // Dropping the handle leaves the task running.
-                drop(backend.spawn_sweeper(Self::SWEEP_EVERY));
+                let backend = FilesystemBackend::builder().max_bytes(self.max_bytes).open(dir)?;
+                backend.spawn_sweeper(Self::SWEEP_EVERY).detach();
                 Some(Arc::new(backend))
             }
             StoreSpec::Redis(url) => Some(guarded(redis_backend(url).await?)),

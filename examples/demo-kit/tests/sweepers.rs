@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use demo_kit::Config;
 use sessions_core::backend::Backend;
-use sessions_core::record::Fields;
+use sessions_core::backend::record::Fields;
 use sessions_core::testing::random_key;
 
 /// How many records expire before the sweep, beside one that lives on.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Backend, BackendError, Patch, Seen, StorageKey, Stored};
-use crate::record::Fields;
+use super::{Backend, BackendError, Patch, Retention, Seen, StorageKey, Stored};
+use crate::backend::record::Fields;
 
 /// The shortest call timeout and probe interval a [`BreakerConfig`] keeps:
 /// zero would fail every call, or probe on every call.
@@ -343,6 +343,27 @@ impl Backend for Breaker {
         ttl: Duration,
     ) -> Result<bool, BackendError> {
         self.call(|| self.inner.update_seen(key, seen, patch, ttl)).await
+    }
+
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        self.call(|| self.inner.create_retained(key, fields, ttl, retention)).await
+    }
+
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        self.call(|| self.inner.update_retained(key, seen, patch, ttl, retention)).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

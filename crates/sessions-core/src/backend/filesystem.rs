@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Patch, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored, Sweep, Sweeper};
+use crate::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use crate::clock::{self, Clock};
-use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 
 const SUFFIX: &str = ".session";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -34,7 +34,8 @@ const HEADER: usize = 1 + 8;
 /// directory may lose each other's concurrent writes to one session.
 ///
 /// Bounds:
-/// - Records: at most [`max_record_bytes`](Self::max_record_bytes) of
+/// - Records: at most
+///   [`max_record_bytes`](FilesystemBackendBuilder::max_record_bytes) of
 ///   [`record::encoded_len`] (default 1 MiB). A larger `create`, or an
 ///   `update` whose result would be larger, fails with
 ///   [`BackendError::TooLarge`] and writes nothing.
@@ -44,20 +45,23 @@ const HEADER: usize = 1 + 8;
 ///   `tracing` warning, and the key loads as absent, so the request gets a
 ///   fresh session instead of failing until the file expires. Lowering the
 ///   limit therefore discards larger records as they are next read.
-/// - Optionally the whole directory: [`max_entries`](Self::max_entries)
-///   session files and [`max_bytes`](Self::max_bytes) bytes of them. When
+/// - Optionally the whole directory:
+///   [`max_entries`](FilesystemBackendBuilder::max_entries) session files
+///   and [`max_bytes`](FilesystemBackendBuilder::max_bytes) bytes of them. When
 ///   a `create` (or an `update` that grows a file) would go over, it fails
 ///   with [`BackendError::Full`] and writes nothing: this backend never
-///   evicts a live session to make room. Expired files count until
-///   [`sweep`](Self::sweep) removes them.
+///   evicts a live session to make room. Expired files count until a
+///   sweep ([`Sweep::sweep_expired`], or the [`Sweeper`] that
+///   [`spawn_sweeper`](Self::spawn_sweeper) starts) removes them.
 ///
 /// ```no_run
 /// use sessions_core::backend::FilesystemBackend;
 ///
-/// let backend = FilesystemBackend::new("/var/lib/myapp/sessions")?
+/// let backend = FilesystemBackend::builder()
 ///     .max_record_bytes(256 * 1024)
 ///     .max_entries(100_000)
-///     .max_bytes(1 << 30);
+///     .max_bytes(1 << 30)
+///     .open("/var/lib/myapp/sessions")?;
 /// # Ok::<(), sessions_core::BackendError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -103,44 +107,51 @@ enum Found {
     Unreadable { len: u64, error: BackendError },
 }
 
-impl FilesystemBackend {
-    /// Uses `dir`, creating it (mode `0700` on Unix) if needed.
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, BackendError> {
-        let dir = dir.into();
-        create_dir(&dir).map_err(BackendError::unavailable)?;
-        let settings = Settings {
-            clock: clock::system(),
-            durable: false,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            max_entries: None,
-            max_bytes: None,
-        };
-        Ok(FilesystemBackend { inner: Arc::new(Inner::new(dir, settings)) })
-    }
+/// Configures a [`FilesystemBackend`]; [`open`](Self::open) builds it.
+///
+/// ```no_run
+/// use sessions_core::backend::FilesystemBackend;
+///
+/// let backend = FilesystemBackend::builder()
+///     .durable(true)
+///     .max_record_bytes(256 * 1024)
+///     .open("/var/lib/myapp/sessions")?;
+/// # Ok::<(), sessions_core::BackendError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FilesystemBackendBuilder {
+    settings: Settings,
+}
 
-    /// Replaces the clock that decides expiry (for tests).
-    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
-        self.map_settings(|s| s.clock = clock)
+impl FilesystemBackendBuilder {
+    /// The clock that decides expiry (tests use a manual one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.settings.clock = clock;
+        self
     }
 
     /// Also `fsync` each file before renaming it, so a saved session
-    /// survives a power loss, at the cost of a disk flush per save.
-    pub fn durable(self, durable: bool) -> Self {
-        self.map_settings(|s| s.durable = durable)
+    /// survives a power loss, at the cost of a disk flush per save
+    /// (default off).
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.settings.durable = durable;
+        self
     }
 
     /// The largest record stored, in bytes of [`record::encoded_len`]
     /// (default [`DEFAULT_MAX_RECORD_BYTES`], 1 MiB). Larger saves fail
     /// with [`BackendError::TooLarge`]; files larger than such a record are
     /// removed when read.
-    pub fn max_record_bytes(self, limit: usize) -> Self {
-        self.map_settings(|s| s.max_record_bytes = limit)
+    pub fn max_record_bytes(mut self, limit: usize) -> Self {
+        self.settings.max_record_bytes = limit;
+        self
     }
 
     /// The most session files in the directory (default: no cap). A
     /// `create` beyond it fails with [`BackendError::Full`].
-    pub fn max_entries(self, files: u64) -> Self {
-        self.map_settings(|s| s.max_entries = Some(files))
+    pub fn max_entries(mut self, files: u64) -> Self {
+        self.settings.max_entries = Some(files);
+        self
     }
 
     /// The most bytes of session files in the directory (default: no cap).
@@ -152,17 +163,38 @@ impl FilesystemBackend {
     /// several processes sharing a directory each one's cap also counts
     /// what the others had written when it looked, not what they write
     /// after.
-    pub fn max_bytes(self, bytes: u64) -> Self {
-        self.map_settings(|s| s.max_bytes = Some(bytes))
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.settings.max_bytes = Some(bytes);
+        self
     }
 
-    fn map_settings(self, f: impl FnOnce(&mut Settings)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|shared| Inner::new(shared.dir.clone(), shared.settings.clone()));
-        f(&mut inner.settings);
-        // A new cap must be counted against the directory as it is then.
-        inner.usage = Mutex::new(None);
-        FilesystemBackend { inner: Arc::new(inner) }
+    /// Builds the backend on `dir`, creating it (mode `0700` on Unix) if
+    /// needed.
+    pub fn open(self, dir: impl Into<PathBuf>) -> Result<FilesystemBackend, BackendError> {
+        let dir = dir.into();
+        create_dir(&dir).map_err(BackendError::unavailable)?;
+        Ok(FilesystemBackend { inner: Arc::new(Inner::new(dir, self.settings)) })
+    }
+}
+
+impl FilesystemBackend {
+    /// Uses `dir` with the default settings, creating it (mode `0700` on
+    /// Unix) if needed; [`builder`](Self::builder) configures more.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, BackendError> {
+        Self::builder().open(dir)
+    }
+
+    /// Configures a backend.
+    pub fn builder() -> FilesystemBackendBuilder {
+        FilesystemBackendBuilder {
+            settings: Settings {
+                clock: clock::system(),
+                durable: false,
+                max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+                max_entries: None,
+                max_bytes: None,
+            },
+        }
     }
 
     /// The directory holding the sessions.
@@ -170,26 +202,16 @@ impl FilesystemBackend {
         &self.inner.dir
     }
 
-    /// Deletes expired session files and temporary files left by a crash;
-    /// returns how many files were removed. Run it periodically, e.g. with
-    /// [`FilesystemBackend::spawn_sweeper`].
-    pub async fn sweep(&self) -> Result<usize, BackendError> {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || inner.sweep()).await
-    }
-
-    /// Runs [`FilesystemBackend::sweep`] every `every` on the current Tokio
-    /// runtime until the returned handle is aborted.
-    pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let backend = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(err) = backend.sweep().await {
-                    tracing::warn!(%err, "session sweep failed");
-                }
-            }
-        })
+    /// Starts a [`Sweeper`] that runs [`Sweep::sweep_expired`] at once and
+    /// then every `every` on the current tokio runtime. Sweeping stops when
+    /// the returned handle is dropped (or never, after
+    /// [`Sweeper::detach`]).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime, like `tokio::spawn`.
+    pub fn spawn_sweeper(&self, every: Duration) -> Sweeper {
+        Sweeper::spawn(self.clone(), every)
     }
 
     async fn run<T: Send + 'static>(
@@ -249,12 +271,7 @@ impl Inner {
 
     /// The record's encoded size, or `TooLarge` when over the limit.
     fn check_size(&self, fields: &Fields) -> Result<usize, BackendError> {
-        let size = record::encoded_len(fields);
-        let limit = self.settings.max_record_bytes;
-        if size > limit {
-            return Err(BackendError::TooLarge { size, limit });
-        }
-        Ok(size)
+        RecordLimit::new(self.settings.max_record_bytes).check(fields)
     }
 
     /// What the file at `path` holds. Never reads more than the longest
@@ -416,7 +433,7 @@ impl Inner {
         }
     }
 
-    fn sweep(&self) -> Result<usize, BackendError> {
+    fn sweep(&self) -> Result<u64, BackendError> {
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir).map_err(unavailable)? {
             let entry = entry.map_err(unavailable)?;
@@ -476,6 +493,16 @@ fn create_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn create_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
+}
+
+/// Deletes expired session files and temporary files left by a crash;
+/// counts every file removed.
+#[async_trait]
+impl Sweep for FilesystemBackend {
+    async fn sweep_expired(&self) -> Result<u64, BackendError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.sweep()).await
+    }
 }
 
 #[async_trait]

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hashbrown::HashTable;
 
-use super::{Backend, BackendError, Patch, StorageKey, Stored};
+use super::{Backend, BackendError, Patch, RecordLimit, Retention, Seen, StorageKey, Stored};
+use crate::backend::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields};
 use crate::clock::{self, Clock};
-use crate::record::{self, DEFAULT_MAX_RECORD_BYTES, Fields, META_FIELD, USER_FIELD};
 
 /// Cost of one entry beyond its record bytes: its slot (the key, the
 /// record's pointer, expiry and links: 72 bytes, in a vector up to half
@@ -44,10 +44,11 @@ const NIL: u32 = u32::MAX;
 /// within [`max_bytes`](MemoryBackendBuilder::max_bytes) and
 /// [`max_entries`](MemoryBackendBuilder::max_entries).
 ///
-/// - **Protected**: records bound to a user (a `u` field, set by
-///   [`Session::set_user`](crate::Session::set_user)) and user indexes
-///   (records whose fields are all storage keys, with no `m` metadata
-///   field). It may hold up to
+/// - **Protected**: records written with a [`Retention`] that keeps them:
+///   [`Keep`](Retention::Keep) (the store's hint for a session bound to a
+///   user by [`Session::set_user`](crate::Session::set_user)) and
+///   [`Index`](Retention::Index) (a user's index of sessions). It may hold
+///   up to
 ///   [`protected_bytes`](MemoryBackendBuilder::protected_bytes) (half by
 ///   default), and nothing is ever evicted from it: records leave when
 ///   deleted or expired. When a write would take it past that budget, the
@@ -69,8 +70,10 @@ const NIL: u32 = u32::MAX;
 ///   record; the anonymous segment always keeps at least `max_bytes -
 ///   protected_bytes`.
 ///
-/// A record moves between segments when an update adds or removes its `u`
-/// field. Records are at most
+/// A record moves between segments when a write gives it another
+/// retention ([`Backend::create_retained`], [`Backend::update_retained`]);
+/// a plain `create` is anonymous, and a plain `update` or `touch` leaves
+/// the record where it is. Records are at most
 /// [`max_record_bytes`](MemoryBackendBuilder::max_record_bytes) of
 /// [`record::encoded_len`] (default 1 MiB); larger ones are refused with
 /// [`BackendError::TooLarge`].
@@ -103,7 +106,7 @@ struct Inner {
     /// When the last reclaim that freed nothing ran.
     fruitless_reclaim: Mutex<Option<Instant>>,
     min_weight: usize,
-    max_record_bytes: usize,
+    limit: RecordLimit,
     clock: Arc<dyn Clock>,
 }
 
@@ -145,14 +148,14 @@ struct Slot {
     prev: u32,
     next: u32,
     weight: u32,
-    protected: bool,
+    retention: Retention,
 }
 
 /// A record as read under the lock.
 struct Held {
     record: Arc<[u8]>,
     expires_at: u64,
-    protected: bool,
+    retention: Retention,
 }
 
 /// Configures a [`MemoryBackend`].
@@ -234,7 +237,7 @@ impl MemoryBackendBuilder {
                 max_bytes: self.max_bytes,
                 fruitless_reclaim: Mutex::new(None),
                 min_weight: if min_weight > smaller { smaller.max(1) } else { min_weight },
-                max_record_bytes,
+                limit: RecordLimit::new(max_record_bytes),
                 clock: self.clock,
             }),
         }
@@ -284,6 +287,34 @@ impl MemoryBackend {
         table.anonymous_used + table.protected_used
     }
 
+    /// `update`, setting the record's retention when `retention` is given
+    /// and leaving it as it is otherwise.
+    fn patch(
+        &self,
+        key: &StorageKey,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Option<Retention>,
+    ) -> Result<bool, BackendError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
+        self.with_room(|| {
+            // Read, patch outside the lock, and write back if no other call
+            // changed the record meanwhile; otherwise start over from what
+            // that call wrote. Each round that fails is another's success.
+            loop {
+                let Some(held) = inner.get_live(key, now) else { return Ok(false) };
+                let patched = record::patch_encoded(&held.record, patch, |_| {})?;
+                inner.limit.check_len(patched.len())?;
+                let retention = retention.unwrap_or(held.retention);
+                if inner.put(key, Some(&held.record), patched, expires_at, retention, now)? {
+                    return Ok(true);
+                }
+            }
+        })
+    }
+
     /// Runs `op`; if the protected segment was full, reclaims what it can
     /// and runs it once more.
     fn with_room<T>(&self, mut op: impl FnMut() -> Result<T, BackendError>) -> Result<T, BackendError> {
@@ -291,44 +322,6 @@ impl MemoryBackend {
             Err(BackendError::Full(_)) if self.inner.reclaim() => op(),
             other => other,
         }
-    }
-}
-
-/// Whether a record belongs in the protected segment: bound to a user, or
-/// a user index (only storage keys as field names, and no metadata, which
-/// every session record has).
-fn is_protected(fields: &Fields) -> bool {
-    fields.contains_key(USER_FIELD) || is_user_index(fields.keys().map(String::as_bytes))
-}
-
-fn is_user_index<'a>(names: impl Iterator<Item = &'a [u8]>) -> bool {
-    let mut any = false;
-    let mut all = true;
-    for name in names {
-        any = true;
-        all &= name != META_FIELD.as_bytes() && std::str::from_utf8(name).ok().and_then(StorageKey::parse).is_some();
-    }
-    any && all
-}
-
-/// [`is_protected`] of a record, from its field names as they go by.
-#[derive(Default)]
-struct Protection {
-    user: bool,
-    fields: bool,
-    /// No name so far rules out a user index.
-    index: bool,
-}
-
-impl Protection {
-    fn see(&mut self, name: &[u8]) {
-        self.user |= name == USER_FIELD.as_bytes();
-        self.index = (self.index || !self.fields) && is_user_index(std::iter::once(name));
-        self.fields = true;
-    }
-
-    fn protected(&self) -> bool {
-        self.user || (self.fields && self.index)
     }
 }
 
@@ -367,13 +360,6 @@ impl Inner {
         self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn check_size(&self, size: usize) -> Result<(), BackendError> {
-        if size > self.max_record_bytes {
-            return Err(BackendError::TooLarge { size, limit: self.max_record_bytes });
-        }
-        Ok(())
-    }
-
     fn weight(&self, record: &[u8]) -> u32 {
         u32::try_from((record.len() + ENTRY_OVERHEAD).max(self.min_weight)).unwrap_or(u32::MAX)
     }
@@ -388,15 +374,15 @@ impl Inner {
             return None;
         }
         let held =
-            Held { record: Arc::clone(slot.record.as_ref()?), expires_at: slot.expires_at, protected: slot.protected };
-        if !held.protected {
+            Held { record: Arc::clone(slot.record.as_ref()?), expires_at: slot.expires_at, retention: slot.retention };
+        if !held.retention.is_kept() {
             table.touch_lru(at);
         }
         Some(held)
     }
 
     /// Stores `record` under `key`, expiring at `expires_at`, in the segment
-    /// `protected` names, if the key's live record is still `expected`
+    /// `retention` picks, if the key's live record is still `expected`
     /// (`None`: there is none). `Ok(false)`, and nothing written, when it
     /// is not.
     fn put(
@@ -405,7 +391,7 @@ impl Inner {
         expected: Option<&Arc<[u8]>>,
         record: Arc<[u8]>,
         expires_at: u64,
-        protected: bool,
+        retention: Retention,
         now: u64,
     ) -> Result<bool, BackendError> {
         let weight = self.weight(&record);
@@ -421,8 +407,8 @@ impl Inner {
         if !unchanged {
             return Ok(false);
         }
-        if protected {
-            let replaced = current.filter(|slot| slot.protected).map_or(0, |slot| u64::from(slot.weight));
+        if retention.is_kept() {
+            let replaced = current.filter(|slot| slot.retention.is_kept()).map_or(0, |slot| u64::from(slot.weight));
             let used = table.protected_used;
             let next = used - replaced + u64::from(weight);
             // A record may always shrink or keep its size, even in a full
@@ -436,8 +422,8 @@ impl Inner {
             }
         }
         match found {
-            Some(at) => table.replace(at, record, expires_at, weight, protected),
-            None => table.insert(key, record, expires_at, weight, protected),
+            Some(at) => table.replace(at, record, expires_at, weight, retention),
+            None => table.insert(key, record, expires_at, weight, retention),
         }
         table.sweep(now);
         // Anonymous records take what protected ones leave: a protected
@@ -457,13 +443,13 @@ impl Inner {
         if expected.is_some_and(|expected| !Arc::ptr_eq(expected, record)) {
             return None;
         }
-        let held = Held { record: Arc::clone(record), expires_at: slot.expires_at, protected: slot.protected };
+        let held = Held { record: Arc::clone(record), expires_at: slot.expires_at, retention: slot.retention };
         table.remove(at);
         Some(held)
     }
 
     /// Makes room in the protected segment: drops expired records and moves
-    /// user indexes none of whose sessions lives to the anonymous segment.
+    /// indexes none of whose records lives to the anonymous segment.
     /// True when anything was freed.
     fn reclaim(&self) -> bool {
         let mut fruitless = self.fruitless_reclaim.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -476,10 +462,10 @@ impl Inner {
             table
                 .slots
                 .iter()
-                .filter(|slot| slot.protected)
+                .filter(|slot| slot.retention.is_kept())
                 .filter_map(|slot| {
                     let record = Arc::clone(slot.record.as_ref()?);
-                    Some((slot.key.clone(), Held { record, expires_at: slot.expires_at, protected: true }))
+                    Some((slot.key.clone(), Held { record, expires_at: slot.expires_at, retention: slot.retention }))
                 })
                 .collect()
         };
@@ -489,16 +475,17 @@ impl Inner {
                 freed |= self.remove(&key, Some(&held.record)).is_some();
                 continue;
             }
+            if held.retention != Retention::Index {
+                continue;
+            }
             let Ok(fields) = record::decode(&held.record) else { continue };
-            if !is_user_index(fields.keys().map(String::as_bytes))
-                || fields.keys().filter_map(|name| StorageKey::parse(name)).any(|s| self.lives(&s, now))
-            {
+            if fields.keys().filter_map(|name| StorageKey::parse(name)).any(|s| self.lives(&s, now)) {
                 continue;
             }
             // Demoted as it is: the same record, expiry and weight, unless
             // it changed meanwhile.
             let record = Arc::clone(&held.record);
-            if let Ok(true) = self.put(&key, Some(&held.record), record, held.expires_at, false, now) {
+            if let Ok(true) = self.put(&key, Some(&held.record), record, held.expires_at, Retention::Evictable, now) {
                 freed = true;
             }
         }
@@ -534,8 +521,8 @@ impl Table {
         }
     }
 
-    fn insert(&mut self, key: &StorageKey, record: Arc<[u8]>, expires_at: u64, weight: u32, protected: bool) {
-        let slot = Slot { key: key.clone(), record: Some(record), expires_at, prev: NIL, next: NIL, weight, protected };
+    fn insert(&mut self, key: &StorageKey, record: Arc<[u8]>, expires_at: u64, weight: u32, retention: Retention) {
+        let slot = Slot { key: key.clone(), record: Some(record), expires_at, prev: NIL, next: NIL, weight, retention };
         let at = if self.free != NIL {
             let at = self.free;
             self.free = self.slots[at as usize].next;
@@ -547,16 +534,16 @@ impl Table {
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hasher.hash(key), at, |&i| hasher.hash(&slots[i as usize].key));
-        self.account(weight, protected, true);
-        if !protected {
+        self.account(weight, retention.is_kept(), true);
+        if !retention.is_kept() {
             self.push_front(at);
         }
     }
 
-    fn replace(&mut self, at: u32, record: Arc<[u8]>, expires_at: u64, weight: u32, protected: bool) {
+    fn replace(&mut self, at: u32, record: Arc<[u8]>, expires_at: u64, weight: u32, retention: Retention) {
         let (old_weight, was_protected) = {
             let slot = &self.slots[at as usize];
-            (slot.weight, slot.protected)
+            (slot.weight, slot.retention.is_kept())
         };
         self.account(old_weight, was_protected, false);
         if !was_protected {
@@ -566,9 +553,9 @@ impl Table {
         slot.record = Some(record);
         slot.expires_at = expires_at;
         slot.weight = weight;
-        slot.protected = protected;
-        self.account(weight, protected, true);
-        if !protected {
+        slot.retention = retention;
+        self.account(weight, retention.is_kept(), true);
+        if !retention.is_kept() {
             self.push_front(at);
         }
     }
@@ -580,7 +567,7 @@ impl Table {
         }
         let (weight, protected) = {
             let slot = &self.slots[at as usize];
-            (slot.weight, slot.protected)
+            (slot.weight, slot.retention.is_kept())
         };
         self.account(weight, protected, false);
         if !protected {
@@ -663,34 +650,40 @@ impl Backend for MemoryBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+        self.create_retained(key, fields, ttl, Retention::Evictable).await
+    }
+
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
         let inner = &self.inner;
-        inner.check_size(record::encoded_len(fields))?;
+        inner.limit.check(fields)?;
         let record = record::encode_shared(fields);
-        let protected = is_protected(fields);
         let now = inner.clock.now();
         let expires_at = now.saturating_add(ttl.as_secs());
-        self.with_room(|| inner.put(key, None, Arc::clone(&record), expires_at, protected, now))
+        self.with_room(|| inner.put(key, None, Arc::clone(&record), expires_at, retention, now))
     }
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let expires_at = now.saturating_add(ttl.as_secs());
-        self.with_room(|| {
-            // Read, patch outside the lock, and write back if no other call
-            // changed the record meanwhile; otherwise start over from what
-            // that call wrote. Each round that fails is another's success.
-            loop {
-                let Some(held) = inner.get_live(key, now) else { return Ok(false) };
-                let mut protection = Protection::default();
-                let patched = record::patch_encoded(&held.record, patch, |name| protection.see(name))?;
-                inner.check_size(patched.len())?;
-                let protected = protection.protected();
-                if inner.put(key, Some(&held.record), patched, expires_at, protected, now)? {
-                    return Ok(true);
-                }
-            }
-        })
+        self.patch(key, patch, ttl, None)
+    }
+
+    /// The record is patched as it is now, whatever `seen` holds: the
+    /// merge costs less than a comparison would.
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let _ = seen;
+        self.patch(key, patch, ttl, Some(retention))
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -706,7 +699,7 @@ impl Backend for MemoryBackend {
             let Some(held) = inner.get_live(key, now) else { return Ok(false) };
             // Same record, same weight, same segment: this never needs room.
             let record = Arc::clone(&held.record);
-            if inner.put(key, Some(&held.record), record, expires_at, held.protected, now)? {
+            if inner.put(key, Some(&held.record), record, expires_at, held.retention, now)? {
                 return Ok(true);
             }
         }

@@ -14,19 +14,24 @@ use async_trait::async_trait;
 
 pub use crate::error::BackendError;
 pub use crate::id::StorageKey;
-use crate::record::Fields;
+pub use record::{Fields, Patch};
 
 mod breaker;
 #[cfg(feature = "filesystem")]
 mod filesystem;
+mod limit;
 #[cfg(feature = "memory")]
 mod memory;
+pub mod record;
+mod sweep;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerOpen, BreakerState};
 #[cfg(feature = "filesystem")]
-pub use filesystem::FilesystemBackend;
+pub use filesystem::{FilesystemBackend, FilesystemBackendBuilder};
+pub use limit::RecordLimit;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
+pub use sweep::{MIN_SWEEP_INTERVAL, Sweep, Sweeper};
 
 /// A record as loaded from a backend. Made with [`Stored::new`] (and
 /// [`Stored::at_revision`] for a backend that versions its records), so
@@ -68,32 +73,38 @@ pub struct Seen<'a> {
     pub fields: &'a Fields,
 }
 
-/// The changes one request made to a session: apply them to the record
-/// as it is *now* in storage, not as it was loaded, so that concurrent
-/// requests writing different keys keep each other's writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Patch {
-    /// Remove every field not named in `set` before applying the rest.
-    pub clear: bool,
-    /// Fields to write.
-    pub set: Fields,
-    /// Fields to remove.
-    pub remove: Vec<String>,
+/// How a backend that evicts records to stay within a bound should treat
+/// one: a hint the store gives with each write that decides it
+/// ([`Backend::create_retained`], [`Backend::update_retained`]). Backends
+/// that never evict ignore it.
+///
+/// ```
+/// use sessions_core::backend::Retention;
+///
+/// assert_eq!(Retention::default(), Retention::Evictable);
+/// assert!(Retention::Keep.is_kept() && Retention::Index.is_kept());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Retention {
+    /// May be evicted when the backend is full (an anonymous session):
+    /// losing it costs its visitor a fresh session.
+    #[default]
+    Evictable,
+    /// Never evicted; it leaves when deleted or expired (a session bound
+    /// to a user: evicting it would log someone out).
+    Keep,
+    /// A record whose field names are the storage keys of other records
+    /// (the index of a user's sessions): kept like [`Keep`](Self::Keep)
+    /// while any record it names lives, evictable once none does.
+    Index,
 }
 
-impl Patch {
-    /// Applies the patch to `fields` (for backends that read, modify and
-    /// write whole records).
-    pub fn apply(&self, fields: &mut Fields) {
-        if self.clear {
-            fields.clear();
-        }
-        for name in &self.remove {
-            fields.remove(name);
-        }
-        for (name, value) in &self.set {
-            fields.insert(name.clone(), value.clone());
-        }
+impl Retention {
+    /// Whether a record with this hint must not be evicted while it is
+    /// needed ([`Keep`](Self::Keep) and [`Index`](Self::Index)).
+    pub fn is_kept(self) -> bool {
+        !matches!(self, Retention::Evictable)
     }
 }
 
@@ -110,8 +121,9 @@ impl Patch {
 /// - `take` is atomic per key, like `update`.
 /// - A record is never returned after its TTL has passed.
 /// - Records are bounded by size, the length of their serialized form
-///   ([`record::encoded_len`](crate::record::encoded_len)), against a
-///   configurable limit ([`DEFAULT_MAX_RECORD_BYTES`](crate::record::DEFAULT_MAX_RECORD_BYTES)
+///   ([`record::encoded_len`](record::encoded_len)), against a
+///   configurable limit ([`RecordLimit`] checks it;
+///   [`DEFAULT_MAX_RECORD_BYTES`](record::DEFAULT_MAX_RECORD_BYTES)
 ///   by default): a `create` over it, or an `update` whose result would be
 ///   over it, fails with [`BackendError::TooLarge`] and leaves storage as it
 ///   was, and a stored record over it is never returned.
@@ -155,6 +167,42 @@ pub trait Backend: Send + Sync + Debug + 'static {
     ) -> Result<bool, BackendError> {
         let _ = seen;
         self.update(key, patch, ttl).await
+    }
+
+    /// [`create`](Backend::create), telling the backend how to treat the
+    /// record should it have to evict ([`Retention`]); a plain `create`
+    /// writes an [`Evictable`](Retention::Evictable) record. The provided
+    /// implementation ignores the hint and calls `create`: only a backend
+    /// that evicts needs to override it.
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let _ = retention;
+        self.create(key, fields, ttl).await
+    }
+
+    /// [`update_seen`](Backend::update_seen) when `seen` is given,
+    /// [`update`](Backend::update) otherwise, and the record's
+    /// [`Retention`] becomes `retention`; a plain update leaves the
+    /// record's retention as it was. The provided implementation ignores
+    /// the hint: only a backend that evicts needs to override it.
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let _ = retention;
+        match seen {
+            Some(seen) => self.update_seen(key, seen, patch, ttl).await,
+            None => self.update(key, patch, ttl).await,
+        }
     }
 
     /// Deletes the record; deleting an absent record is not an error.

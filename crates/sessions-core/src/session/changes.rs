@@ -7,11 +7,12 @@
 //! [`Facts`] under the session's lock, applies the plan with no lock held,
 //! and reports one [`Outcome`] to [`Session::commit`].
 
+use super::layout::{META_FIELD, Meta, USER_FIELD};
 use super::{Session, Status, flashes};
+use crate::backend::Fields;
 use crate::backend::Patch;
 use crate::id::SessionId;
 use crate::options::CookieOptions;
-use crate::record::{Fields, META_FIELD, Meta, USER_FIELD};
 
 /// What a request did to one session, read under its lock: what a store
 /// derives its plan from. Reading the fields costs nothing; a copy, a

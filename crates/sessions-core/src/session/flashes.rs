@@ -18,8 +18,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::layout::FLASH_PREFIX;
 use super::{FLASH_SEPARATOR, FLASH_SUFFIX};
-use crate::record::{self, FLASH_PREFIX, Fields};
+use crate::backend::Fields;
+use crate::backend::record;
 use crate::serial::SHAPE_LEN;
 
 /// Prefix of a folded queue's field, in a cookie's record only.

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 
 use super::{Settings, Store, StoreConfig};
+use crate::backend::record;
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
-use crate::record::{self, Meta};
+use crate::session::layout::{self, Meta};
 use crate::session::{Facts, Opened, Outcome, Session, Status, flashes};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
@@ -82,7 +83,7 @@ impl Store for CookieStore {
         for value in values {
             match self.open(value, now) {
                 Ok(opened) => {
-                    if s.revoked(record::user_of(&opened.fields)).await? {
+                    if s.revoked(layout::user_of(&opened.fields)).await? {
                         tracing::debug!(cookie = s.name(), "session revoked; starting a fresh session");
                         continue;
                     }

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::key::KeyRing;
 use crate::lifetime::Lifetime;
 use crate::options::CookieOptions;
-use crate::record::Meta;
 use crate::revocation::Revocation;
+use crate::session::layout::Meta;
 use crate::session::{Origin, Session};
 
 mod cookie;

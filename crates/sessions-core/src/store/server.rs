@@ -7,12 +7,13 @@ use async_trait::async_trait;
 
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
-use crate::backend::{Backend, Patch, Seen, StorageKey};
+use crate::backend::Fields;
+use crate::backend::{Backend, Patch, Retention, Seen, StorageKey};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
-use crate::record::{self, Fields, ID_SINCE_FIELD, Meta};
+use crate::session::layout::{self, ID_SINCE_FIELD, Meta};
 use crate::session::{Changes, Facts, Opened, Outcome, Session, Status};
 
 /// A server-side session of one user, as listed by
@@ -103,6 +104,12 @@ impl std::fmt::Display for Handle {
     }
 }
 
+/// How a backend that evicts should keep a session record: never while it
+/// is bound to a user, since evicting it would log that user out.
+fn retention_of(fields: &Fields) -> Retention {
+    if layout::user_of(fields).is_some() { Retention::Keep } else { Retention::Evictable }
+}
+
 fn handle(key: &StorageKey) -> Handle {
     Handle::of(key)
 }
@@ -161,7 +168,8 @@ impl UndoSteps {
             // move did land (its answer was lost).
             match self.backend.load(&self.new).await {
                 Ok(None) => {
-                    if let Err(err) = self.backend.create(&self.old, fields, *ttl).await {
+                    let retention = retention_of(fields);
+                    if let Err(err) = self.backend.create_retained(&self.old, fields, *ttl, retention).await {
                         tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
                         return;
                     }
@@ -293,7 +301,7 @@ impl ServerStore {
         // revocation hook, or the end of an outlived session.
         let outlived = s.outlived(&meta, now);
         if outlived || s.config.revocation.is_some() {
-            let binding = record::user_of(&stored.fields);
+            let binding = layout::user_of(&stored.fields);
             let user = binding.as_ref().map(|(user, _)| user.clone());
             if outlived || s.revoked(binding).await? {
                 tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
@@ -331,7 +339,8 @@ impl ServerStore {
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate()?;
             self.index(user, id.storage_key()).await?;
-            if self.backend.create(id.storage_key(), fields, ttl).await? {
+            let retention = if user.is_some() { Retention::Keep } else { Retention::Evictable };
+            if self.backend.create_retained(id.storage_key(), fields, ttl, retention).await? {
                 return Ok(id);
             }
             tracing::error!(cookie = self.settings.name(), "session id collision: check the RNG and the backend");
@@ -426,18 +435,18 @@ impl ServerStore {
             return Ok(Landed::Ended);
         };
         undo.taken = Some((stored.fields.clone(), stored.ttl.unwrap_or(ttl)));
-        let old_user = record::user_of(&stored.fields).map(|(user, _)| user);
+        let old_user = layout::user_of(&stored.fields).map(|(user, _)| user);
         let mut fields = stored.fields;
         patch.apply(&mut fields);
-        if !record::holds_data(&fields) {
+        if !layout::holds_data(&fields) {
             undo.armed = false;
             self.forget(old_user.as_deref(), old).await;
             return Ok(Landed::Ended);
         }
         self.stamp(&mut fields);
         // Listed before the record says whose it is.
-        self.index(record::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
-        let created = self.backend.create(new, &fields, ttl).await?;
+        self.index(layout::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
+        let created = self.backend.create_retained(new, &fields, ttl, retention_of(&fields)).await?;
         undo.armed = false;
         self.forget(old_user.as_deref(), old).await;
         if !created {
@@ -461,18 +470,25 @@ impl ServerStore {
     }
 
     /// Applies `patch`; in one round trip on a backend that versions its
-    /// records, when the request loaded the record at a revision.
+    /// records, when the request loaded the record at a revision. When the
+    /// request decided whose the record is (it wrote the binding, or
+    /// cleared the record), the record's retention follows; otherwise it is
+    /// left as it is, since a concurrent request may have bound it.
     async fn patch_record(
         &self,
         key: &StorageKey,
+        changes: &Changes<Plan>,
         seen: Option<&(u64, Fields)>,
         patch: &Patch,
         ttl: Duration,
     ) -> Result<bool, BackendError> {
+        let seen = seen.map(|(revision, fields)| Seen { revision: *revision, fields });
+        if changes.user_written || patch.clear {
+            let retention = if changes.user.is_some() { Retention::Keep } else { Retention::Evictable };
+            return self.backend.update_retained(key, seen, patch, ttl, retention).await;
+        }
         match seen {
-            Some((revision, fields)) => {
-                self.backend.update_seen(key, Seen { revision: *revision, fields }, patch, ttl).await
-            }
+            Some(seen) => self.backend.update_seen(key, seen, patch, ttl).await,
             None => self.backend.update(key, patch, ttl).await,
         }
     }
@@ -501,7 +517,7 @@ impl ServerStore {
                     // have re-bound the record meanwhile.
                     self.index(changes.user.as_deref(), old).await?;
                 }
-                match self.patch_record(old, seen.as_ref(), patch, ttl).await? {
+                match self.patch_record(old, changes, seen.as_ref(), patch, ttl).await? {
                     true => {
                         if changes.user_written && changes.user != changes.loaded_user {
                             self.forget(changes.loaded_user.as_deref(), old).await;
@@ -520,7 +536,7 @@ impl ServerStore {
             }
             Plan::Empty(old) => match self.backend.take(old).await? {
                 Some(stored) => {
-                    self.forget(record::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
+                    self.forget(layout::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
                     Landed::Ended
                 }
                 None => self.vanished(old).await?,
@@ -675,7 +691,7 @@ impl ServerStore {
     async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
         let now = self.settings.now();
         let live = |fields: &Fields| {
-            record::user_of(fields).is_some_and(|(u, _)| u == user)
+            layout::user_of(fields).is_some_and(|(u, _)| u == user)
                 && Meta::of(fields).is_some_and(|meta| !self.settings.outlived(&meta, now))
         };
         let index = user_index_key(user);
@@ -723,7 +739,7 @@ impl ServerStore {
     /// session of another user is left alone.
     pub async fn destroy_user_session(&self, user: &str, storage_key: &StorageKey) -> Result<bool> {
         let Some(stored) = self.backend.load(storage_key).await? else { return Ok(false) };
-        if record::user_of(&stored.fields).is_none_or(|(u, _)| u != user) {
+        if layout::user_of(&stored.fields).is_none_or(|(u, _)| u != user) {
             return Ok(false);
         }
         self.end(storage_key, Some(user)).await?;

@@ -14,9 +14,8 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Patch, StorageKey};
+use crate::backend::{Backend, Fields, Patch, Retention, StorageKey};
 use crate::error::Result;
-use crate::record::Fields;
 
 /// An index lives this long after its last addition. A session active for
 /// longer without a new login drops out of "log out everywhere"; the
@@ -39,17 +38,25 @@ pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &Sto
     let patch = Patch { set: set.clone(), ..Patch::default() };
     // Update first (the common case: the user has other sessions); create
     // otherwise; update again if a concurrent login created it in between.
-    if backend.update(index, &patch, INDEX_TTL).await? || backend.create(index, &set, INDEX_TTL).await? {
+    if update(backend, index, &patch).await?
+        || backend.create_retained(index, &set, INDEX_TTL, Retention::Index).await?
+    {
         return Ok(());
     }
-    backend.update(index, &patch, INDEX_TTL).await?;
+    update(backend, index, &patch).await?;
     Ok(())
+}
+
+/// Applies `patch` to the index, which stays an [`Index`](Retention::Index)
+/// for backends that evict.
+async fn update(backend: &dyn Backend, index: &StorageKey, patch: &Patch) -> Result<bool> {
+    Ok(backend.update_retained(index, None, patch, INDEX_TTL, Retention::Index).await?)
 }
 
 /// Removes `session` from the index stored under `index`.
 pub(crate) async fn remove(backend: &dyn Backend, index: &StorageKey, session: &StorageKey) -> Result<()> {
     let patch = Patch { remove: vec![session.as_str()], ..Patch::default() };
-    backend.update(index, &patch, INDEX_TTL).await?;
+    update(backend, index, &patch).await?;
     Ok(())
 }
 
@@ -60,7 +67,7 @@ pub(crate) async fn remove_all(backend: &dyn Backend, index: &StorageKey, sessio
         return Ok(());
     }
     let patch = Patch { remove: sessions.iter().map(StorageKey::as_str).collect(), ..Patch::default() };
-    backend.update(index, &patch, INDEX_TTL).await?;
+    update(backend, index, &patch).await?;
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::random_key;
 use crate::BackendError;
+use crate::backend::record::{Fields, encoded_len};
 use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
-use crate::record::{Fields, encoded_len};
 use crate::store::Store;
 use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
+use crate::backend::record::Fields;
+use crate::backend::{Backend, Patch, Retention, Seen, StorageKey, Stored};
 use crate::error::BackendError;
-use crate::record::Fields;
 
 /// Wraps a backend and counts its calls, so a test can prove claims such
 /// as "a read-only request writes nothing".
@@ -84,6 +84,29 @@ impl Backend for CountingBackend {
     ) -> Result<bool, BackendError> {
         Self::count(&self.writes);
         self.inner.update_seen(key, seen, patch, ttl).await
+    }
+
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        Self::count(&self.writes);
+        self.inner.create_retained(key, fields, ttl, retention).await
+    }
+
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        Self::count(&self.writes);
+        self.inner.update_retained(key, seen, patch, ttl, retention).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

@@ -48,10 +48,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use crate::backend::{Backend, Patch, Seen, StorageKey, Stored};
+use crate::backend::Fields;
+use crate::backend::{Backend, Patch, Retention, Seen, StorageKey, Stored};
 use crate::error::BackendError;
 use crate::id::user_index_key;
-use crate::record::{self, Fields, Meta};
+use crate::session::layout::{self, Meta};
 
 /// A kind of backend call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -273,7 +274,17 @@ impl Backend for FaultyBackend {
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
-        let created = self.inner.create(key, fields, ttl);
+        self.create_retained(key, fields, ttl, Retention::Evictable).await
+    }
+
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let created = self.inner.create_retained(key, fields, ttl, retention);
         let note = async {
             let created = created.await;
             if matches!(created, Ok(true)) {
@@ -296,6 +307,18 @@ impl Backend for FaultyBackend {
         ttl: Duration,
     ) -> Result<bool, BackendError> {
         self.run(Call::UpdateSeen, self.inner.update_seen(key, seen, patch, ttl)).await
+    }
+
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let call = if seen.is_some() { Call::UpdateSeen } else { Call::Update };
+        self.run(call, self.inner.update_retained(key, seen, patch, ttl, retention)).await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -327,7 +350,7 @@ pub async fn unlisted_bound_sessions(
     let mut unlisted = Vec::new();
     for key in keys {
         let Some(stored) = backend.load(key).await.expect("load a record") else { continue };
-        let (Some(meta), Some((user, _))) = (Meta::of(&stored.fields), record::user_of(&stored.fields)) else {
+        let (Some(meta), Some((user, _))) = (Meta::of(&stored.fields), layout::user_of(&stored.fields)) else {
             continue;
         };
         if meta.max_age.is_none() && absolute.is_some_and(|abs| now >= meta.created.saturating_add(abs.as_secs())) {

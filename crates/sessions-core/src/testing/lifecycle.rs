@@ -45,7 +45,7 @@ use super::faults::{Failure, Fault, FaultyBackend};
 use crate::backend::{Backend, StorageKey};
 use crate::clock::ManualClock;
 use crate::id::user_index_key;
-use crate::record::{self, Meta};
+use crate::session::layout::{self, Meta};
 use crate::store::Store;
 use crate::{CookieOptions, Key, KeyRing, ServerStore, Session, StoreConfig};
 
@@ -921,7 +921,7 @@ impl World {
             };
             match stored {
                 Some(stored) => {
-                    self.sessions[sid].user = record::user_of(&stored.fields).map(|(user, _)| user);
+                    self.sessions[sid].user = layout::user_of(&stored.fields).map(|(user, _)| user);
                 }
                 None => {
                     self.sessions[sid].alive = false;
@@ -1018,7 +1018,7 @@ impl World {
             let Some(meta) = Meta::of(&stored.fields) else { continue };
             still.push(key.clone());
             let outlived = meta.max_age.is_none() && now >= meta.created.saturating_add(ABSOLUTE);
-            if let (Some((user, _)), false) = (record::user_of(&stored.fields), outlived) {
+            if let (Some((user, _)), false) = (layout::user_of(&stored.fields), outlived) {
                 bound.push((key, user));
             }
         }

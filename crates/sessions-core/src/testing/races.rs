@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::random_key;
+use crate::backend::record::Fields;
 use crate::backend::{Backend, Patch};
-use crate::record::Fields;
 use crate::store::Store;
 use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 

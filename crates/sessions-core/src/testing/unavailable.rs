@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::BackendError;
+use crate::backend::record::Fields;
 use crate::backend::{Backend, Patch, StorageKey};
-use crate::record::Fields;
 
 /// A backend whose storage is always down: every call fails with
 /// [`BackendError::Unavailable`].

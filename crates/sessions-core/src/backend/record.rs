@@ -1,11 +1,9 @@
 //! The stored form of a session: a flat map of named fields.
 //!
 //! Backends see a session as fields (`String` name, opaque bytes) so that
-//! a save can write only the fields this request changed. The session model
-//! names its fields with a one-letter prefix: `v<key>` for values,
-//! `f<queue>#<24 hex digits>` for each flash message (one field per message,
-//! so concurrent requests keep each other's), `m` for metadata and `u` for
-//! the user the session belongs to.
+//! a save can write only the fields this request changed. What the names
+//! mean is the session's business, not the backends': to a backend every
+//! name and value is opaque.
 //!
 //! Serialized (by the cookie store and the memory and filesystem backends),
 //! a record is:
@@ -28,9 +26,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::backend::Patch;
 use crate::error::BackendError;
 
 /// The fields of one session, by name.
@@ -43,52 +38,33 @@ const RECORD_VERSION: u8 = 2;
 /// of [`encoded_len`].
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
-/// Field name of the metadata.
-pub(crate) const META_FIELD: &str = "m";
-/// Prefix of value fields.
-pub(crate) const VALUE_PREFIX: char = 'v';
-/// Field name of the user binding (`Session::set_user`).
-pub(crate) const USER_FIELD: &str = "u";
-/// Field name of when a server session's id was minted (Unix seconds,
-/// written only when a renewal timeout is configured).
-pub(crate) const ID_SINCE_FIELD: &str = "i";
-/// Prefix of flash-queue fields.
-pub(crate) const FLASH_PREFIX: char = 'f';
-
-/// Session metadata, stored in field `m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Meta {
-    /// When the session was created (Unix seconds); the absolute timeout
-    /// counts from here.
-    pub(crate) created: u64,
-    /// `Some(secs)`: a persistent cookie with that Max-Age; `None`: a
-    /// browser-session cookie.
-    pub(crate) max_age: Option<u64>,
+/// The changes one request made to a session: apply them to the record
+/// as it is *now* in storage, not as it was loaded, so that concurrent
+/// requests writing different keys keep each other's writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// Remove every field not named in `set` before applying the rest.
+    pub clear: bool,
+    /// Fields to write.
+    pub set: Fields,
+    /// Fields to remove.
+    pub remove: Vec<String>,
 }
 
-impl Meta {
-    /// The metadata as stored in field `m`.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        // A two-field struct of integers cannot fail to encode.
-        crate::serial::to_bytes(self).unwrap_or_default()
+impl Patch {
+    /// Applies the patch to `fields` (for backends that read, modify and
+    /// write whole records).
+    pub fn apply(&self, fields: &mut Fields) {
+        if self.clear {
+            fields.clear();
+        }
+        for name in &self.remove {
+            fields.remove(name);
+        }
+        for (name, value) in &self.set {
+            fields.insert(name.clone(), value.clone());
+        }
     }
-
-    /// The metadata of a record, if it has a readable `m` field.
-    pub(crate) fn of(fields: &Fields) -> Option<Meta> {
-        crate::serial::from_bytes(fields.get(META_FIELD)?).ok()
-    }
-}
-
-/// The user binding of a record (field `u`): the user id and when it was
-/// bound (Unix seconds).
-pub(crate) fn user_of(fields: &Fields) -> Option<(String, u64)> {
-    crate::serial::from_bytes(fields.get(USER_FIELD)?).ok()
-}
-
-/// True when a record holds anything worth keeping: a value, a flash or a
-/// user binding. A record of metadata alone is an emptied session.
-pub(crate) fn holds_data(fields: &Fields) -> bool {
-    fields.keys().any(|name| name != META_FIELD && name != ID_SINCE_FIELD)
 }
 
 /// Serializes fields in the record format.
@@ -115,7 +91,7 @@ pub(crate) fn encode_entries<'a>(count: usize, fields: impl Iterator<Item = (&'a
 /// record, as every backend's limit counts it.
 ///
 /// ```
-/// use sessions_core::record::{Fields, encode, encoded_len};
+/// use sessions_core::backend::record::{Fields, encode, encoded_len};
 ///
 /// let fields = Fields::from([("vname".to_owned(), b"ada".to_vec())]);
 /// assert_eq!(encoded_len(&fields), encode(&fields).len());
