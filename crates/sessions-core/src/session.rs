@@ -81,7 +81,7 @@ pub(crate) enum Status {
 
 /// What a store knows about a session when it hands it to a request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Origin {
+pub(crate) struct StoreContext {
     /// The metadata a new session of this store starts with.
     pub(crate) fresh: Meta,
     /// The Max-Age of "remember me", in seconds.
@@ -91,7 +91,7 @@ pub(crate) struct Origin {
 }
 
 /// A session a store read back from a cookie or a backend.
-pub(crate) struct Opened {
+pub(crate) struct Loaded {
     pub(crate) fields: Fields,
     pub(crate) meta: Meta,
     /// The server-side id; `None` in a cookie store.
@@ -123,7 +123,7 @@ struct State {
     touch_due: bool,
     id: Option<SessionId>,
     options: Option<CookieOptions>,
-    origin: Origin,
+    context: StoreContext,
     /// The user binding as loaded, to move the session out of that user's
     /// index if the binding changes.
     loaded_user: Option<String>,
@@ -132,7 +132,7 @@ struct State {
 }
 
 impl State {
-    fn new(origin: Origin, fields: Fields, meta: Meta) -> State {
+    fn new(context: StoreContext, fields: Fields, meta: Meta) -> State {
         State {
             loaded_user: layout::user_of(&fields).map(|(user, _)| user),
             fields,
@@ -145,7 +145,7 @@ impl State {
             touch_due: false,
             id: None,
             options: None,
-            origin,
+            context,
             revision: None,
         }
     }
@@ -168,7 +168,7 @@ impl State {
     fn begin_write(&mut self) {
         if self.status == Status::Destroyed {
             self.status = Status::Reset;
-            self.meta = self.origin.fresh;
+            self.meta = self.context.fresh;
             self.fields.insert(META_FIELD.into(), self.meta.encode());
             self.dirty.insert(META_FIELD.into());
         }
@@ -271,15 +271,15 @@ fn in_flash_queue(name: &str, queue: &str) -> bool {
 
 impl Session {
     /// A new session of a store: nothing stored yet.
-    pub(crate) fn fresh(name: &Arc<str>, origin: Origin) -> Session {
+    pub(crate) fn fresh(name: &Arc<str>, context: StoreContext) -> Session {
         let mut fields = Fields::new();
-        fields.insert(META_FIELD.into(), origin.fresh.encode());
-        Session::with_state(name, State::new(origin, fields, origin.fresh))
+        fields.insert(META_FIELD.into(), context.fresh.encode());
+        Session::with_state(name, State::new(context, fields, context.fresh))
     }
 
     /// A session a store read back for this request.
-    pub(crate) fn opened(name: &Arc<str>, origin: Origin, opened: Opened) -> Session {
-        let mut state = State::new(origin, opened.fields, opened.meta);
+    pub(crate) fn loaded(name: &Arc<str>, context: StoreContext, opened: Loaded) -> Session {
+        let mut state = State::new(context, opened.fields, opened.meta);
         state.loaded = true;
         state.id = opened.id;
         state.reissue = opened.reissue;
@@ -302,7 +302,7 @@ impl Session {
         let fresh = Meta { created: now, max_age: None };
         Session::fresh(
             &Arc::from("session"),
-            Origin { fresh, remember_for: crate::lifetime::DEFAULT_REMEMBER_FOR.as_secs(), now },
+            StoreContext { fresh, remember_for: crate::lifetime::DEFAULT_REMEMBER_FOR.as_secs(), now },
         )
     }
 
@@ -420,7 +420,7 @@ impl Session {
     pub fn set_user(&self, user: Option<&str>) -> Result<()> {
         let mut state = self.lock();
         let value = match user {
-            Some(user) => Some(serial::to_bytes(&(user, state.origin.now)).map_err(|source| Error::Value {
+            Some(user) => Some(serial::to_bytes(&(user, state.context.now)).map_err(|source| Error::Value {
                 key: USER_FIELD.into(),
                 action: "encoded",
                 source,
@@ -581,7 +581,7 @@ impl Session {
     /// The authenticated expiry moves with it.
     pub fn remember(&self, on: bool) {
         let mut state = self.lock();
-        let max_age = on.then_some(state.origin.remember_for);
+        let max_age = on.then_some(state.context.remember_for);
         let meta = Meta { max_age, ..state.meta };
         state.set_meta(meta);
     }

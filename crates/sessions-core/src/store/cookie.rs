@@ -7,7 +7,7 @@ use crate::backend::record;
 use crate::codec::Mode;
 use crate::error::{Rejection, Result};
 use crate::session::layout::{self, Meta};
-use crate::session::{Facts, Opened, Outcome, Session, Status, flashes};
+use crate::session::{Facts, Loaded, Outcome, Session, Status, flashes};
 
 /// Keeps the whole session in the cookie, sealed (or signed) by the codec.
 ///
@@ -57,7 +57,7 @@ impl CookieStore {
         Ok(CookieStore { settings: config.build(Mode::Sealed)? })
     }
 
-    fn open(&self, value: &str, now: u64) -> Result<Opened, Rejection> {
+    fn open(&self, value: &str, now: u64) -> Result<Loaded, Rejection> {
         let s = &self.settings;
         let opened = s.codec.decode(s.name(), value, now)?;
         let fields = record::decode(&opened.payload).map_err(|_| Rejection::BadPayload)?;
@@ -67,7 +67,7 @@ impl CookieStore {
             return Err(Rejection::Expired);
         }
         let reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
-        Ok(Opened { fields, meta, id: None, revision: None, reissue, touch_due: false, renew: false })
+        Ok(Loaded { fields, meta, id: None, revision: None, reissue, touch_due: false, renew: false })
     }
 }
 
@@ -87,7 +87,7 @@ impl Store for CookieStore {
                         tracing::debug!(cookie = s.name(), "session revoked; starting a fresh session");
                         continue;
                     }
-                    return Ok(Session::opened(&s.shared_name, s.origin(now), opened));
+                    return Ok(Session::loaded(&s.shared_name, s.context(now), opened));
                 }
                 Err(reason) => tracing::debug!(cookie = s.name(), %reason, "session cookie refused"),
             }

@@ -21,7 +21,7 @@ use crate::lifetime::Lifetime;
 use crate::options::CookieOptions;
 use crate::revocation::Revocation;
 use crate::session::layout::Meta;
-use crate::session::{Origin, Session};
+use crate::session::{Session, StoreContext};
 
 mod cookie;
 mod server;
@@ -237,14 +237,14 @@ impl Settings {
 
     /// What a session of this store, handed to a request at `now`, starts
     /// from.
-    fn origin(&self, now: u64) -> Origin {
+    fn context(&self, now: u64) -> StoreContext {
         let max_age = self.config.lifetime.max_age().map(|d| d.as_secs());
-        Origin { fresh: Meta { created: now, max_age }, remember_for: self.config.remember_for, now }
+        StoreContext { fresh: Meta { created: now, max_age }, remember_for: self.config.remember_for, now }
     }
 
     /// A fresh session of this store.
     fn fresh(&self, now: u64) -> Session {
-        Session::fresh(&self.shared_name, self.origin(now))
+        Session::fresh(&self.shared_name, self.context(now))
     }
 
     /// True when the absolute timeout of a session created at `meta.created`

@@ -14,7 +14,7 @@ use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
 use crate::session::layout::{self, ID_SINCE_FIELD, Meta};
-use crate::session::{Changes, Facts, Opened, Outcome, Session, Status};
+use crate::session::{Changes, Facts, Loaded, Outcome, Session, Status};
 
 /// A server-side session of one user, as listed by
 /// [`ServerStore::user_sessions`].
@@ -79,17 +79,17 @@ pub struct ServerStore {
 
 /// The first 12 hex digits of a storage key: a log handle for a session,
 /// written without allocating.
-struct Handle([u8; 12]);
+struct LogHandle([u8; 12]);
 
-impl Handle {
-    fn of(key: &StorageKey) -> Handle {
+impl LogHandle {
+    fn of(key: &StorageKey) -> LogHandle {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 12];
         for (pair, byte) in out.chunks_exact_mut(2).zip(key.as_bytes()) {
             pair[0] = DIGITS[usize::from(byte >> 4)];
             pair[1] = DIGITS[usize::from(byte & 0xf)];
         }
-        Handle(out)
+        LogHandle(out)
     }
 
     fn as_str(&self) -> &str {
@@ -98,7 +98,7 @@ impl Handle {
     }
 }
 
-impl std::fmt::Display for Handle {
+impl std::fmt::Display for LogHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -110,8 +110,8 @@ fn retention_of(fields: &Fields) -> Retention {
     if layout::user_of(fields).is_some() { Retention::Keep } else { Retention::Evictable }
 }
 
-fn handle(key: &StorageKey) -> Handle {
-    Handle::of(key)
+fn log_handle(key: &StorageKey) -> LogHandle {
+    LogHandle::of(key)
 }
 
 /// What undoes a cycle that failed before its new record was in place.
@@ -170,19 +170,19 @@ impl UndoSteps {
                 Ok(None) => {
                     let retention = retention_of(fields);
                     if let Err(err) = self.backend.create_retained(&self.old, fields, *ttl, retention).await {
-                        tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                        tracing::warn!(session = %log_handle(&self.old), error = %err, "a failed id cycle could not put the session back");
                         return;
                     }
                 }
                 Ok(Some(_)) => return,
                 Err(err) => {
-                    tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle could not put the session back");
+                    tracing::warn!(session = %log_handle(&self.old), error = %err, "a failed id cycle could not put the session back");
                     return;
                 }
             }
         }
         if let Err(err) = self.backend.delete(&self.old.forward()).await {
-            tracing::warn!(session = %handle(&self.old), error = %err, "a failed id cycle left its forward; retries of it are dropped until it expires");
+            tracing::warn!(session = %log_handle(&self.old), error = %err, "a failed id cycle left its forward; retries of it are dropped until it expires");
         }
     }
 }
@@ -240,7 +240,7 @@ impl Plan {
 
 /// What the backend did with a plan: the session's [`Outcome`] and the
 /// cookie to send are decided from it.
-enum Landed {
+enum Applied {
     /// Stored under the id the cookie already names.
     Kept,
     /// Stored under a new id.
@@ -319,7 +319,7 @@ impl ServerStore {
         };
         let minted = stored.fields.get(ID_SINCE_FIELD).and_then(|v| crate::serial::from_bytes::<u64>(v).ok());
         let renew = s.config.renewal.is_some_and(|after| now.saturating_sub(minted.unwrap_or(meta.created)) >= after);
-        let opened = Opened {
+        let opened = Loaded {
             renew,
             revision: stored.revision,
             fields: stored.fields,
@@ -330,7 +330,7 @@ impl ServerStore {
             reissue: refresh || opened.key_index > 0,
             touch_due: refresh || idle_due,
         };
-        Ok(Some(Session::opened(&s.shared_name, s.origin(now), opened)))
+        Ok(Some(Session::loaded(&s.shared_name, s.context(now), opened)))
     }
 
     /// Writes a new record of `user` under a freshly minted id; returns the
@@ -398,19 +398,19 @@ impl ServerStore {
     /// forward removed, so the request can be sent again. Left as they
     /// were, the forward would make every retry for ten minutes a no-op
     /// ("cycled by another request"), and the session would be gone.
-    async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Landed> {
+    async fn cycle(&self, old: &StorageKey, patch: &Patch, ttl: Duration) -> Result<Applied> {
         let id = SessionId::generate()?;
         let new = id.storage_key().clone();
         let forward = Fields::from([(FORWARD_FIELD.to_owned(), new.as_str().into_bytes())]);
         if !self.backend.create(&old.forward(), &forward, FORWARD_TTL).await? {
-            return Ok(Landed::Superseded);
+            return Ok(Applied::Superseded);
         }
         let mut undo =
             Undo { backend: Arc::clone(&self.backend), old: old.clone(), new: new.clone(), taken: None, armed: true };
         match self.move_record(old, id, patch, ttl, &mut undo).await {
-            Ok(landed) => {
+            Ok(applied) => {
                 undo.armed = false;
-                Ok(landed)
+                Ok(applied)
             }
             Err(err) => {
                 undo.armed = false;
@@ -428,11 +428,11 @@ impl ServerStore {
         patch: &Patch,
         ttl: Duration,
         undo: &mut Undo,
-    ) -> Result<Landed> {
+    ) -> Result<Applied> {
         let new = id.storage_key();
         let Some(stored) = self.backend.take(old).await? else {
             undo.armed = false;
-            return Ok(Landed::Ended);
+            return Ok(Applied::Ended);
         };
         undo.taken = Some((stored.fields.clone(), stored.ttl.unwrap_or(ttl)));
         let old_user = layout::user_of(&stored.fields).map(|(user, _)| user);
@@ -441,9 +441,9 @@ impl ServerStore {
         if !layout::holds_data(&fields) {
             undo.armed = false;
             self.forget(old_user.as_deref(), old).await;
-            return Ok(Landed::Ended);
+            return Ok(Applied::Ended);
         }
-        self.stamp(&mut fields);
+        self.stamp_id_minted(&mut fields);
         // Listed before the record says whose it is.
         self.index(layout::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
         let created = self.backend.create_retained(new, &fields, ttl, retention_of(&fields)).await?;
@@ -451,21 +451,21 @@ impl ServerStore {
         self.forget(old_user.as_deref(), old).await;
         if !created {
             // A logout followed the forward and blocked the new id.
-            return Ok(Landed::Ended);
+            return Ok(Applied::Ended);
         }
-        Ok(Landed::Moved(id))
+        Ok(Applied::Moved(id))
     }
 
     /// What to answer when the record vanished while this request ran:
     /// ended by a logout or expiry (drop the cookie), or moved by a cycle
     /// (leave the browser's new cookie alone).
-    async fn vanished(&self, key: &StorageKey) -> Result<Landed> {
+    async fn vanished(&self, key: &StorageKey) -> Result<Applied> {
         if self.successor(key).await?.is_some() {
             tracing::debug!(cookie = self.settings.name(), "session cycled during the request; changes dropped");
-            Ok(Landed::Superseded)
+            Ok(Applied::Superseded)
         } else {
             tracing::debug!(cookie = self.settings.name(), "session ended during the request; changes dropped");
-            Ok(Landed::Ended)
+            Ok(Applied::Ended)
         }
     }
 
@@ -493,11 +493,11 @@ impl ServerStore {
         }
     }
 
-    async fn apply(&self, changes: &Changes<Plan>, ttl: Duration) -> Result<Landed> {
-        let landed = match &changes.plan {
-            Plan::Keep => Landed::Kept,
+    async fn apply(&self, changes: &Changes<Plan>, ttl: Duration) -> Result<Applied> {
+        let applied = match &changes.plan {
+            Plan::Keep => Applied::Kept,
             Plan::Touch(old) => match self.backend.touch(old, ttl).await {
-                Ok(true) => Landed::Kept,
+                Ok(true) => Applied::Kept,
                 Ok(false) => self.vanished(old).await?,
                 // Extending the lifetime is the store's bookkeeping, not a
                 // change the request made: a store too full to write it
@@ -506,7 +506,7 @@ impl ServerStore {
                 // reader's 503.
                 Err(BackendError::Full(reason)) => {
                     tracing::warn!(cookie = self.settings.name(), %reason, "session storage full; idle refresh skipped");
-                    Landed::Kept
+                    Applied::Kept
                 }
                 Err(err) => return Err(err.into()),
             },
@@ -522,7 +522,7 @@ impl ServerStore {
                         if changes.user_written && changes.user != changes.loaded_user {
                             self.forget(changes.loaded_user.as_deref(), old).await;
                         }
-                        Landed::Kept
+                        Applied::Kept
                     }
                     false => self.vanished(old).await?,
                 }
@@ -532,12 +532,12 @@ impl ServerStore {
                 if let Some(old) = old {
                     self.end(old, changes.loaded_user.as_deref()).await?;
                 }
-                Landed::Ended
+                Applied::Ended
             }
             Plan::Empty(old) => match self.backend.take(old).await? {
                 Some(stored) => {
                     self.forget(layout::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
-                    Landed::Ended
+                    Applied::Ended
                 }
                 None => self.vanished(old).await?,
             },
@@ -545,29 +545,29 @@ impl ServerStore {
                 if let Some(old) = old {
                     self.end(old, changes.loaded_user.as_deref()).await?;
                 }
-                self.place(fields, changes, ttl).await?
+                self.create_fresh(fields, changes, ttl).await?
             }
-            Plan::Create(fields) => self.place(fields, changes, ttl).await?,
+            Plan::Create(fields) => self.create_fresh(fields, changes, ttl).await?,
         };
-        Ok(landed)
+        Ok(applied)
     }
 
     /// Stores a record under a new id, indexed first.
-    async fn place(&self, fields: &Fields, changes: &Changes<Plan>, ttl: Duration) -> Result<Landed> {
+    async fn create_fresh(&self, fields: &Fields, changes: &Changes<Plan>, ttl: Duration) -> Result<Applied> {
         let user = changes.user.as_deref();
         let id = if self.settings.config.renewal.is_some() {
             let mut fields = fields.clone();
-            self.stamp(&mut fields);
+            self.stamp_id_minted(&mut fields);
             self.create(user, &fields, ttl).await?
         } else {
             self.create(user, fields, ttl).await?
         };
-        Ok(Landed::Moved(id))
+        Ok(Applied::Moved(id))
     }
 
     /// Records when the id a record is about to get was minted, for the
     /// renewal timeout.
-    fn stamp(&self, fields: &mut Fields) {
+    fn stamp_id_minted(&self, fields: &mut Fields) {
         if self.settings.config.renewal.is_some() {
             // A u64 always encodes.
             let now = crate::serial::to_bytes(&self.settings.now()).unwrap_or_default();
@@ -607,23 +607,25 @@ impl Store for ServerStore {
         let now = self.settings.now();
         let ttl = self.ttl(&changes.meta, now);
         let options = changes.options.as_ref();
-        let landed = self.apply(&changes, ttl).await?;
-        self.trace(&changes, &landed);
-        let (outcome, header) = match landed {
-            Landed::Kept if changes.emptied => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
-            Landed::Kept => {
+        let applied = self.apply(&changes, ttl).await?;
+        self.trace(&changes, &applied);
+        let (outcome, header) = match applied {
+            Applied::Kept if changes.emptied => {
+                (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options)))
+            }
+            Applied::Kept => {
                 let header = match (&changes.id, changes.reissue) {
                     (Some(id), true) => Some(self.id_cookie(options, &changes.meta, id, now)?),
                     _ => None,
                 };
                 (Outcome::Saved, header)
             }
-            Landed::Moved(id) => {
+            Applied::Moved(id) => {
                 let header = self.id_cookie(options, &changes.meta, &id, now)?;
                 (Outcome::Renamed(id), Some(header))
             }
-            Landed::Ended => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
-            Landed::Superseded => (Outcome::Ended, None),
+            Applied::Ended => (Outcome::Ended, changes.loaded.then(|| self.settings.removal(options))),
+            Applied::Superseded => (Outcome::Ended, None),
         };
         session.commit(outcome);
         Ok(header)
@@ -634,29 +636,31 @@ impl ServerStore {
     /// One lifecycle event per save that changed what the session is, with
     /// a short prefix of the storage key as its handle: enough to follow a
     /// session through the logs, never enough to use it.
-    fn trace(&self, changes: &Changes<Plan>, landed: &Landed) {
+    fn trace(&self, changes: &Changes<Plan>, applied: &Applied) {
         let cookie = self.settings.name();
-        let old = changes.id.as_ref().map(|id| handle(id.storage_key()));
-        let old = old.as_ref().map(Handle::as_str);
-        match (landed, &changes.plan) {
-            (Landed::Moved(id), Plan::Cycle { .. }) => {
-                tracing::info!(cookie, from = old, to = %handle(id.storage_key()), "session id cycled");
+        let old = changes.id.as_ref().map(|id| log_handle(id.storage_key()));
+        let old = old.as_ref().map(LogHandle::as_str);
+        match (applied, &changes.plan) {
+            (Applied::Moved(id), Plan::Cycle { .. }) => {
+                tracing::info!(cookie, from = old, to = %log_handle(id.storage_key()), "session id cycled");
             }
-            (Landed::Moved(id), Plan::Replace { .. }) => {
-                tracing::info!(cookie, ended = old, to = %handle(id.storage_key()), "session destroyed, a fresh one started");
+            (Applied::Moved(id), Plan::Replace { .. }) => {
+                tracing::info!(cookie, ended = old, to = %log_handle(id.storage_key()), "session destroyed, a fresh one started");
             }
-            (Landed::Moved(id), _) => tracing::debug!(cookie, session = %handle(id.storage_key()), "session created"),
-            (Landed::Ended, Plan::End(_)) => tracing::info!(cookie, session = old, "session destroyed"),
-            (Landed::Ended, _) => {
+            (Applied::Moved(id), _) => {
+                tracing::debug!(cookie, session = %log_handle(id.storage_key()), "session created")
+            }
+            (Applied::Ended, Plan::End(_)) => tracing::info!(cookie, session = old, "session destroyed"),
+            (Applied::Ended, _) => {
                 tracing::debug!(cookie, session = old, "session emptied or ended elsewhere")
             }
-            (Landed::Kept, _) if changes.emptied => {
+            (Applied::Kept, _) if changes.emptied => {
                 tracing::debug!(cookie, session = old, "session emptied")
             }
-            (Landed::Superseded, _) => {
+            (Applied::Superseded, _) => {
                 tracing::debug!(cookie, session = old, "session cycled by another request; changes dropped");
             }
-            (Landed::Kept, _) => {}
+            (Applied::Kept, _) => {}
         }
     }
 
@@ -681,7 +685,7 @@ impl ServerStore {
     async fn forget(&self, user: Option<&str>, session: &StorageKey) {
         let Some(user) = user else { return };
         if let Err(err) = user_index::remove(&*self.backend, &user_index_key(user), session).await {
-            tracing::warn!(cookie = self.settings.name(), session = %handle(session), error = %err, "could not remove an ended session from its user's index; the next listing prunes it");
+            tracing::warn!(cookie = self.settings.name(), session = %log_handle(session), error = %err, "could not remove an ended session from its user's index; the next listing prunes it");
         }
     }
 
