@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sessions_core::backend::record::{Fields, encoded_len};
-use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
+use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, Retention, Seen, StorageKey, Stored};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 
@@ -71,12 +71,42 @@ impl Backend for Sizing {
         self.inner.load(key).await
     }
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
+        self.create_retained(key, fields, ttl, Retention::Evictable).await
+    }
+    // The retention hint is forwarded, so that the memory backend keeps a
+    // logged-in session as it would unwrapped.
+    async fn create_retained(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
         self.created_bytes.fetch_add(encoded_len(fields), Ordering::Relaxed);
         self.created.fetch_add(1, Ordering::Relaxed);
-        self.inner.create(key, fields, ttl).await
+        self.inner.create_retained(key, fields, ttl, retention).await
     }
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
         self.inner.update(key, patch, ttl).await
+    }
+    async fn update_seen(
+        &self,
+        key: &StorageKey,
+        seen: Seen<'_>,
+        patch: &Patch,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        self.inner.update_seen(key, seen, patch, ttl).await
+    }
+    async fn update_retained(
+        &self,
+        key: &StorageKey,
+        seen: Option<Seen<'_>>,
+        patch: &Patch,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        self.inner.update_retained(key, seen, patch, ttl, retention).await
     }
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         self.inner.delete(key).await

@@ -38,7 +38,7 @@ const ENCODED: &str = "cookie encoded";
 /// let encodes = CookieEncodes::start();
 /// let sessions = registry.request([]);
 /// sessions.default_session().await?.insert("n", &1)?;
-/// sessions.save().await;
+/// let _ = sessions.finish(200, None, sessions_core::testing::header_pair).await;
 /// assert_eq!(encodes.count(), 1);
 /// # Ok::<(), sessions_core::Error>(())
 /// # }).unwrap();
