@@ -39,8 +39,6 @@ mod builder;
 mod connection;
 mod error;
 mod scripts;
-#[cfg(feature = "testing")]
-pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 

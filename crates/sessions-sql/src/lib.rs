@@ -59,8 +59,6 @@ mod error;
 mod migrate;
 mod pool;
 mod sweep;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use backend::SqlBackend;
 pub use builder::SqlBackendBuilder;
