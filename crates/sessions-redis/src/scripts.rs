@@ -3,8 +3,10 @@
 
 /// The field that keeps an otherwise empty hash alive (Redis deletes empty
 /// hashes) and marks it as a session. Its value is the record's size in
-/// bytes of [`record::encoded_len`](sessions_core::backend::record::encoded_len), kept up to date by every write, so a
-/// save can check the whole record against the limit without reading it.
+/// bytes of
+/// [`record::encoded_len`](sessions_core::backend::record::encoded_len),
+/// kept up to date by every write, so a save can check the whole record
+/// against the limit without reading it.
 /// The session model never uses an empty field name.
 pub(crate) const MARKER_FIELD: &str = "";
 
