@@ -74,8 +74,9 @@ use writer::{Shared, Writer};
 ///
 /// Bounds:
 /// - Records: at most [`max_record_bytes`](RedbBackendBuilder::max_record_bytes)
-///   of [`record::encoded_len`](sessions_core::backend::record::encoded_len) (default 1 MiB). A larger `create`, or an
-///   `update` whose result would be larger, fails with
+///   of [`record::encoded_len`](sessions_core::backend::record::encoded_len)
+///   (default 1 MiB). A larger `create`, or an `update` whose result would
+///   be larger, fails with
 ///   [`BackendError::TooLarge`] and writes nothing. An entry that is larger
 ///   (written under a higher limit) or does not parse is removed when read,
 ///   with a warning, and its session starts afresh.

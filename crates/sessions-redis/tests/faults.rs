@@ -14,8 +14,8 @@ use common::unique_prefix;
 use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Breaker, BreakerConfig, BreakerOpen, BreakerState, Patch};
 use sessions_core::testing;
-use sessions_redis::testing::{RedisProcess, TestCertificates, openssl_installed, redis_tools_installed};
 use sessions_redis::{Error, RedisBackend};
+use sessions_testkit::redis::{RedisProcess, TestCertificates, openssl_installed, redis_tools_installed};
 
 const TTL: Duration = Duration::from_secs(600);
 

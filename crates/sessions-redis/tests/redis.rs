@@ -13,7 +13,7 @@ use sessions_core::backend::{Backend, BackendError, Patch};
 use sessions_core::testing;
 use sessions_core::testing::service_url;
 use sessions_redis::RedisBackend;
-use sessions_redis::testing::{RedisCluster, RedisProcess, redis_tools_installed};
+use sessions_testkit::redis::{RedisCluster, RedisProcess, redis_tools_installed};
 
 const TTL: Duration = Duration::from_secs(600);
 

@@ -13,7 +13,7 @@ use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Breaker, BreakerConfig, BreakerOpen, BreakerState, Patch};
 use sessions_core::testing;
 use sessions_sql::SqlBackend;
-use sessions_sql::testing::{PostgresProcess, postgres_tools_installed};
+use sessions_testkit::postgres::{PostgresProcess, postgres_tools_installed};
 
 const TTL: Duration = Duration::from_secs(600);
 

@@ -4,7 +4,7 @@
 
 use demo_kit::Config;
 use sessions_conformance::Client;
-use sessions_redis::testing::{RedisProcess, redis_tools_installed};
+use sessions_testkit::redis::{RedisProcess, redis_tools_installed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_fails_closed_and_recovers_without_a_restart() {

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use demo_kit::Config;
 use sessions_conformance::Client;
 use sessions_core::backend::BreakerConfig;
-use sessions_redis::testing::{RedisProcess, redis_tools_installed};
-use sessions_sql::testing::{PostgresProcess, postgres_tools_installed};
+use sessions_testkit::postgres::{PostgresProcess, postgres_tools_installed};
+use sessions_testkit::redis::{RedisProcess, redis_tools_installed};
 
 /// Clients that keep their session and write a new key on every request:
 /// when the store is down, their load fails.

@@ -305,7 +305,7 @@ impl MemoryBackend {
             // that call wrote. Each round that fails is another's success.
             loop {
                 let Some(held) = inner.get_live(key, now) else { return Ok(false) };
-                let patched = record::patch_encoded(&held.record, patch, |_| {})?;
+                let patched = record::patch_encoded(&held.record, patch)?;
                 inner.limit.check_len(patched.len())?;
                 let retention = retention.unwrap_or(held.retention);
                 if inner.put(key, Some(&held.record), patched, expires_at, retention, now)? {

@@ -206,14 +206,7 @@ impl<'a> Iterator for Reader<'a> {
 /// [`decode`] refuses a repeated name. Names are compared and copied as
 /// bytes, so a name that is not UTF-8 is carried over as it is (and
 /// refused by the next [`decode`]).
-///
-/// `seen` is called with the name of each field of the result, in order,
-/// once.
-pub(crate) fn patch_encoded(
-    record: &[u8],
-    patch: &Patch,
-    mut seen: impl FnMut(&[u8]),
-) -> Result<Arc<[u8]>, BackendError> {
+pub(crate) fn patch_encoded(record: &[u8], patch: &Patch) -> Result<Arc<[u8]>, BackendError> {
     // A session of a few values merges in one pass into a buffer on the
     // stack, then is copied once into its allocation. A larger one takes
     // two passes: the first sizes the output and counts its fields (the
@@ -223,7 +216,6 @@ pub(crate) fn patch_encoded(
     let mut count = 0u64;
     merge(record, patch, |name, value| {
         count += 1;
-        seen(name);
         body.put_field(name, value);
     })?;
     if let Some(body) = body.written() {
@@ -476,11 +468,7 @@ mod tests {
                     }
                     let mut expected = record.clone();
                     patch.apply(&mut expected);
-                    assert_eq!(
-                        *patch_encoded(&encode(&record), &patch, |_| {}).unwrap(),
-                        *encode(&expected),
-                        "{patch:?}"
-                    );
+                    assert_eq!(*patch_encoded(&encode(&record), &patch).unwrap(), *encode(&expected), "{patch:?}");
                 }
             }
         }
@@ -489,14 +477,14 @@ mod tests {
         let patch = Patch { remove: (0..40).step_by(3).map(|n| format!("v{n:02}")).collect(), ..Patch::default() };
         let mut expected = many.clone();
         patch.apply(&mut expected);
-        assert_eq!(*patch_encoded(&encode(&many), &patch, |_| {}).unwrap(), *encode(&expected));
+        assert_eq!(*patch_encoded(&encode(&many), &patch).unwrap(), *encode(&expected));
         assert_eq!(*encode_shared(&many), *encode(&many));
         // Larger than the buffer on the stack: the two-pass path.
         let large = Fields::from_iter((0..40).map(|n| (format!("v{n:02}"), vec![n; 100])));
         for patch in [patch, Patch { set: Fields::from([("v00".to_owned(), vec![9; 3000])]), ..Patch::default() }] {
             let mut expected = large.clone();
             patch.apply(&mut expected);
-            assert_eq!(*patch_encoded(&encode(&large), &patch, |_| {}).unwrap(), *encode(&expected));
+            assert_eq!(*patch_encoded(&encode(&large), &patch).unwrap(), *encode(&expected));
         }
     }
 
@@ -512,19 +500,19 @@ mod tests {
         field(&mut unordered, "vb", b"1");
         field(&mut unordered, "va", b"2");
         assert!(decode(&unordered).is_ok(), "order is not required to decode");
-        assert!(patch_encoded(&unordered, &Patch::default(), |_| {}).is_err());
+        assert!(patch_encoded(&unordered, &Patch::default()).is_err());
         let mut repeated = vec![RECORD_VERSION, 2];
         field(&mut repeated, "va", b"1");
         field(&mut repeated, "va", b"2");
         assert!(decode(&repeated).is_err());
-        assert!(patch_encoded(&repeated, &Patch::default(), |_| {}).is_err());
+        assert!(patch_encoded(&repeated, &Patch::default()).is_err());
         let bytes = encode(&Fields::from([("vkey".to_owned(), b"value".to_vec())]));
         for cut in 0..bytes.len() {
-            assert!(patch_encoded(&bytes[..cut], &Patch::default(), |_| {}).is_err(), "truncated at {cut}");
+            assert!(patch_encoded(&bytes[..cut], &Patch::default()).is_err(), "truncated at {cut}");
         }
         let mut appended = bytes.clone();
         appended.push(0);
-        assert!(patch_encoded(&appended, &Patch::default(), |_| {}).is_err());
+        assert!(patch_encoded(&appended, &Patch::default()).is_err());
     }
 
     #[test]

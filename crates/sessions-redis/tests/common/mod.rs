@@ -1,6 +1,6 @@
 //! Helpers shared by the Redis integration tests: unique key prefixes.
 //! Service URLs come from `sessions_core::testing`, private servers from
-//! `sessions_redis::testing`.
+//! `sessions_testkit::redis`.
 
 #![allow(dead_code)]
 

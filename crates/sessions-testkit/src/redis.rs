@@ -1,4 +1,4 @@
-//! Private `redis-server` processes for tests (feature `testing`): a
+//! Private `redis-server` processes for tests: a
 //! server a test can kill, freeze and restart, with a password, ACL users
 //! or TLS ([`RedisProcess::builder`]), and a three-node cluster.
 //!
@@ -6,7 +6,7 @@
 //! machine cannot run `redis-server`; call [`redis_tools_installed`] first.
 //!
 //! ```no_run
-//! use sessions_redis::testing::RedisProcess;
+//! use sessions_testkit::redis::RedisProcess;
 //!
 //! let mut server = RedisProcess::start(false);
 //! let url = server.url(); // connect a backend here
@@ -77,7 +77,7 @@ pub struct RedisProcess {
 /// the data).
 ///
 /// ```no_run
-/// use sessions_redis::testing::RedisProcess;
+/// use sessions_testkit::redis::RedisProcess;
 ///
 /// let server = RedisProcess::builder().durable().password("s3cret").start();
 /// let url = format!("redis://:s3cret@127.0.0.1:{}", server.port);

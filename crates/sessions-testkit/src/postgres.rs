@@ -1,4 +1,4 @@
-//! A private PostgreSQL cluster for tests (feature `testing`): made with
+//! A private PostgreSQL cluster for tests: made with
 //! `initdb` in a temporary directory, served on a free loopback port,
 //! stopped and started again by the test, and removed when dropped. The
 //! shared service (port 5432) is never touched.
@@ -7,7 +7,7 @@
 //! machine cannot run PostgreSQL; call [`postgres_tools_installed`] first.
 //!
 //! ```no_run
-//! use sessions_sql::testing::PostgresProcess;
+//! use sessions_testkit::postgres::PostgresProcess;
 //!
 //! let mut server = PostgresProcess::start();
 //! let url = server.url(); // connect a backend here
