@@ -16,8 +16,8 @@ use async_memcached::{Client, MetaProtocol};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, Seen, StorageKey, Stored};
-use sessions_core::testing::RoundTrips;
 use sessions_memcached::MemcachedBackend;
+use sessions_testkit::relay::RoundTrips;
 use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(600);

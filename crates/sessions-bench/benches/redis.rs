@@ -18,8 +18,8 @@ use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, StorageKey};
-use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_redis::RedisBackend;
+use sessions_testkit::relay::{RoundTrips, store_round_trips};
 
 const TTL: Duration = Duration::from_secs(600);
 const COUNTED_REQUESTS: u64 = 200;

@@ -18,8 +18,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, Patch, StorageKey};
-use sessions_core::testing::{RoundTrips, store_round_trips};
 use sessions_sql::SqlBackend;
+use sessions_testkit::relay::{RoundTrips, store_round_trips};
 use tokio::runtime::Runtime;
 
 const TTL: Duration = Duration::from_secs(600);

@@ -71,15 +71,15 @@ async fn a_server_store_loads_and_saves_a_change_in_one_round_trip_each() {
     let host = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest).trim_end_matches('/');
     let has_port = host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
     let upstream = if has_port { host.to_owned() } else { format!("{host}:11211") };
-    let (relay, trips) = testing::RoundTrips::relay(upstream).await;
+    let (relay, trips) = sessions_testkit::relay::RoundTrips::relay(upstream).await;
     let backend = MemcachedBackend::builder()
         .key_prefix(unique_prefix("trips"))
         .connect(&format!("memcache://{relay}"))
         .await
         .expect("connect through the relay");
     let backend: Arc<dyn Backend> = Arc::new(backend);
-    testing::store_round_trips(Arc::clone(&backend), &trips, 5).await;
-    let counted = testing::store_round_trips(backend, &trips, 20).await;
+    sessions_testkit::relay::store_round_trips(Arc::clone(&backend), &trips, 5).await;
+    let counted = sessions_testkit::relay::store_round_trips(backend, &trips, 20).await;
     assert_eq!((counted.load, counted.changed_save, counted.unchanged_save), (1.0, 1.0, 0.0), "{counted:?}");
     assert_eq!(counted.after_the_request, 0.0, "the client sends nothing after a request: {counted:?}");
 }

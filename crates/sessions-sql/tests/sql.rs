@@ -440,12 +440,12 @@ fn relayed(url: &str, relay: Option<&str>) -> (String, String) {
 async fn round_trips(url: &str, tag: &str) {
     let table = TestTable::new(url, tag).await;
     let (_, upstream) = relayed(url, None);
-    let (relay, trips) = testing::RoundTrips::relay(upstream).await;
+    let (relay, trips) = sessions_testkit::relay::RoundTrips::relay(upstream).await;
     let (through, _) = relayed(url, Some(&relay));
     let backend = SqlBackend::builder().table(table.backend.table()).connect(&through).await.expect("connect");
     let backend: Arc<dyn Backend> = Arc::new(backend);
-    testing::store_round_trips(Arc::clone(&backend), &trips, 5).await;
-    let counted = testing::store_round_trips(backend, &trips, 20).await;
+    sessions_testkit::relay::store_round_trips(Arc::clone(&backend), &trips, 5).await;
+    let counted = sessions_testkit::relay::store_round_trips(backend, &trips, 20).await;
     assert_eq!((counted.load, counted.changed_save, counted.unchanged_save), (1.0, 1.0, 0.0), "{counted:?}");
     assert_eq!(counted.after_the_request, 1.5, "one release ping per statement: {counted:?}");
     table.drop_table().await;

@@ -4,6 +4,8 @@
 //! - [`redis`]: private `redis-server` processes (a password, ACL users,
 //!   TLS with certificates made for the test, a three-node cluster).
 //! - [`postgres`]: a private PostgreSQL cluster made with `initdb`.
+//! - [`relay`]: a TCP relay that counts a backend's round trips, for the
+//!   benchmarks' "one round trip per load".
 //!
 //! Test support, not production code, and not published: every harness
 //! panics when the machine cannot run its server; each module has a check
@@ -23,3 +25,4 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod relay;

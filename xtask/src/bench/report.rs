@@ -387,7 +387,7 @@ fn round_trips(md: &mut String, results: &Results) {
     }
     let _ = writeln!(
         md,
-        "## Redis and SQL\n\nRound trips per request are counted, not assumed: the client talks through a local TCP relay that counts each time it speaks after the server answered (`sessions_core::testing::store_round_trips`, through a `ServerStore`). *After the answer* counts what a client library sends once the request's answer is in, apart from the request's own round trips: sqlx tests each connection with a ping as it goes back to its pool (one per statement; it costs the database a little work, not the request its latency).\n\n| engine | load | changed save | unchanged save | after the answer | peer |\n|---|---|---|---|---|---|"
+        "## Redis and SQL\n\nRound trips per request are counted, not assumed: the client talks through a local TCP relay that counts each time it speaks after the server answered (`sessions_testkit::relay::store_round_trips`, through a `ServerStore`). *After the answer* counts what a client library sends once the request's answer is in, apart from the request's own round trips: sqlx tests each connection with a ping as it goes back to its pool (one per statement; it costs the database a little work, not the request its latency).\n\n| engine | load | changed save | unchanged save | after the answer | peer |\n|---|---|---|---|---|---|"
     );
     for (engine, row) in &results.round_trips {
         let peer = match (row["peer"].as_str(), row["peer_load"].as_f64(), row["peer_save"].as_f64()) {

@@ -16,7 +16,7 @@
 //!
 //! Beside the checks, what tests of backends and adapters share: the
 //! services they need ([`service_url`]), random keys, backends that count,
-//! fail or are down, and counters of cookie encodes and round trips.
+//! fail or are down, and a counter of cookie encodes.
 
 #[cfg(doc)]
 use crate::backend::Backend;
@@ -30,7 +30,6 @@ mod headers;
 mod keys;
 mod lifecycle;
 mod races;
-mod round_trips;
 mod services;
 mod suite;
 mod unavailable;
@@ -51,7 +50,6 @@ pub use headers::header_pair;
 pub use keys::random_key;
 pub use lifecycle::{ModelRun, lifecycle_model, lifecycle_model_with_failures};
 pub use races::{cycle_racing_logout_never_resurrects, take_racing_updates_loses_nothing};
-pub use round_trips::{RoundTrips, StoreRoundTrips, store_round_trips};
 pub use services::{ci_requires_services, service_url};
 pub use suite::run_all;
 pub use unavailable::UnavailableBackend;

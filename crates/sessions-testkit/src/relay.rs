@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::backend::Backend;
-use crate::store::Store;
-use crate::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
+use sessions_core::backend::Backend;
+use sessions_core::store::Store;
+use sessions_core::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
 
 /// Round trips a server store makes per request, as [`store_round_trips`]
 /// counts them.
