@@ -94,9 +94,9 @@ pub async fn store_round_trips(backend: Arc<dyn Backend>, trips: &RoundTrips, re
 /// spoke.
 ///
 /// ```no_run
-/// use sessions_core::testing::RoundTrips;
+/// use sessions_testkit::relay::RoundTrips;
 ///
-/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let (address, trips) = RoundTrips::relay("127.0.0.1:6379".into()).await;
 /// // Point the client at `address`, run one request, then:
 /// println!("{} round trips", trips.count());
