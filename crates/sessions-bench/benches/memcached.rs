@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_memcached::{Client, MetaProtocol};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessions_core::backend::record::Fields;
-use sessions_core::backend::{Backend, Patch, Seen, StorageKey, Stored};
+use sessions_bench::records::{one_change, random_key, typical_fields};
+use sessions_core::backend::{Backend, Seen, StorageKey, Stored};
 use sessions_memcached::MemcachedBackend;
 use sessions_testkit::relay::RoundTrips;
 use tokio::sync::Mutex;
@@ -23,25 +23,6 @@ use tokio::sync::Mutex;
 const TTL: Duration = Duration::from_secs(600);
 const COUNTED_REQUESTS: u64 = 200;
 const FLOOR_KEY: &str = "bench:floor";
-
-fn typical_fields() -> Fields {
-    let mut fields = Fields::new();
-    fields.insert("m".into(), vec![1; 12]);
-    for i in 0..10 {
-        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
-    }
-    fields
-}
-
-fn random_key() -> StorageKey {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("OS RNG");
-    StorageKey::from_bytes(bytes)
-}
-
-fn one_change() -> Patch {
-    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
-}
 
 /// The save of a loaded session, as a server store makes it: the loaded
 /// record with the change, under the CAS token of the load.

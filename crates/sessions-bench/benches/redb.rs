@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessions_core::backend::record::Fields;
-use sessions_core::backend::{Backend, FilesystemBackend, Patch, StorageKey};
+use sessions_bench::records::{one_change, random_key, typical_fields};
+use sessions_core::backend::{Backend, FilesystemBackend, StorageKey};
 use sessions_core::store::Store;
 use sessions_core::testing::CountingBackend;
 use sessions_core::{CookieOptions, Key, KeyRing, ServerStore, StoreConfig};
@@ -33,25 +33,6 @@ use tokio::runtime::Runtime;
 
 const TTL: Duration = Duration::from_secs(600);
 const CONCURRENT: usize = 64;
-
-fn typical_fields() -> Fields {
-    let mut fields = Fields::new();
-    fields.insert("m".into(), vec![1; 12]);
-    for i in 0..10 {
-        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
-    }
-    fields
-}
-
-fn random_key() -> StorageKey {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("OS RNG");
-    StorageKey::from_bytes(bytes)
-}
-
-fn one_change() -> Patch {
-    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
-}
 
 /// A directory for this run's files, on the same disk as the others'.
 fn scratch() -> PathBuf {

@@ -16,22 +16,13 @@ use std::time::Duration;
 
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessions_core::backend::record::Fields;
-use sessions_core::backend::{Backend, Patch, StorageKey};
+use sessions_bench::records::{one_change, typical_fields};
+use sessions_core::backend::{Backend, StorageKey};
 use sessions_redis::RedisBackend;
 use sessions_testkit::relay::{RoundTrips, store_round_trips};
 
 const TTL: Duration = Duration::from_secs(600);
 const COUNTED_REQUESTS: u64 = 200;
-
-fn typical_fields() -> Fields {
-    let mut fields = Fields::new();
-    fields.insert("m".into(), vec![1; 12]);
-    for i in 0..10 {
-        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
-    }
-    fields
-}
 
 fn typical_state() -> HashMap<String, String> {
     (0..10).map(|i| (format!("key{i}"), format!("\"value-{i}-{}\"", "x".repeat(28)))).collect()
@@ -42,10 +33,6 @@ fn storage_key(n: u8) -> StorageKey {
     getrandom::fill(&mut bytes).expect("OS RNG");
     bytes[0] = n;
     StorageKey::from_bytes(bytes)
-}
-
-fn one_change() -> Patch {
-    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
 }
 
 struct Subjects {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessions_core::backend::record::Fields;
-use sessions_core::backend::{Backend, Patch, StorageKey};
+use sessions_bench::records::{one_change, random_key, typical_fields};
+use sessions_core::backend::{Backend, StorageKey};
 use sessions_sql::SqlBackend;
 use sessions_testkit::relay::{RoundTrips, store_round_trips};
 use tokio::runtime::Runtime;
@@ -40,25 +40,6 @@ fn via(url: &str, address: &str) -> Option<(String, String)> {
     let default_port = if scheme.starts_with("postgres") { 5432 } else { 3306 };
     let upstream = if host.contains(':') { host.to_owned() } else { format!("{host}:{default_port}") };
     Some((upstream, format!("{scheme}://{user}{address}/{path}")))
-}
-
-fn typical_fields() -> Fields {
-    let mut fields = Fields::new();
-    fields.insert("m".into(), vec![1; 12]);
-    for i in 0..10 {
-        fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
-    }
-    fields
-}
-
-fn random_key() -> StorageKey {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("OS RNG");
-    StorageKey::from_bytes(bytes)
-}
-
-fn one_change() -> Patch {
-    Patch { set: Fields::from([("vkey3".to_owned(), b"changed".to_vec())]), ..Patch::default() }
 }
 
 async fn backend(url: &str) -> (SqlBackend, StorageKey) {

@@ -26,6 +26,7 @@ use sessions_core::backend::MemoryBackend;
 use sessions_core::{CookieOptions, CookieStore, Key, KeyRing, Registry, ServerStore, StoreConfig};
 
 pub mod apps;
+pub mod records;
 
 /// Where benchmarks leave results that are not criterion's, for
 /// `cargo xtask bench` to read: `target/sessions-bench`.
