@@ -825,11 +825,17 @@ fn over_long_cookie_values_are_refused_without_allocating() {
         let codec = Codec::new(ring(), mode);
         for len in [DEFAULT_COOKIE_LIMIT - NAME.len(), 10 * DEFAULT_COOKIE_LIMIT, 1 << 20] {
             let value = "A".repeat(len);
-            let region = Region::new(GLOBAL);
-            let refused = codec.decode(NAME, &value, NOW);
-            let allocated = region.change().bytes_allocated;
-            assert_eq!(refused, Err(sessions_core::Rejection::TooLong));
-            assert_eq!(allocated, 0, "{mode:?}: refusing {len} bytes allocated {allocated} bytes");
+            // The counter is the whole process's: a thread an earlier test
+            // left behind may allocate meanwhile. The fewest of a few runs
+            // is the decoder's own; one that allocates never reaches zero.
+            let mut fewest = usize::MAX;
+            for _ in 0..5 {
+                let region = Region::new(GLOBAL);
+                let refused = codec.decode(NAME, &value, NOW);
+                fewest = fewest.min(region.change().bytes_allocated);
+                assert_eq!(refused, Err(sessions_core::Rejection::TooLong));
+            }
+            assert_eq!(fewest, 0, "{mode:?}: refusing {len} bytes allocated {fewest} bytes");
         }
     }
 }
