@@ -154,7 +154,7 @@ pub(crate) fn millis(ttl: Duration) -> u64 {
 
 pub(crate) fn parse_hash(value: Value) -> Result<Option<Fields>, BackendError> {
     let pairs: Vec<(Vec<u8>, Vec<u8>)> =
-        redis::from_redis_value(&value).map_err(|e| BackendError::Corrupt(e.to_string()))?;
+        redis::from_redis_value(value).map_err(|e| BackendError::Corrupt(e.to_string()))?;
     if pairs.is_empty() {
         return Ok(None);
     }

@@ -121,8 +121,8 @@ impl RedisBackendBuilder {
         let client = self.client(url)?;
         let address = plain_tcp_address(&client);
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(self.response_timeout)
-            .set_connection_timeout(self.connect_timeout)
+            .set_response_timeout(Some(self.response_timeout))
+            .set_connection_timeout(Some(self.connect_timeout))
             // One attempt per reconnection, no back-off: a request that
             // finds the connection down fails at once instead of waiting
             // out the delays between attempts (`run` starts the next one).

@@ -45,7 +45,7 @@ impl ConnectionLike for Connection {
 
 /// `host:port` of a plain-text TCP connection (not TLS, not a socket).
 pub(crate) fn plain_tcp_address(client: &redis::Client) -> Option<String> {
-    match &client.get_connection_info().addr {
+    match client.get_connection_info().addr() {
         redis::ConnectionAddr::Tcp(host, port) => Some(format!("{host}:{port}")),
         _ => None,
     }

@@ -36,7 +36,7 @@ pub enum Error {
 pub(crate) fn map_error(err: RedisError) -> BackendError {
     // WRONGTYPE, or a reply of an unexpected shape: the key holds data this
     // backend did not write.
-    if err.kind() == ErrorKind::TypeError || err.code() == Some("WRONGTYPE") {
+    if err.kind() == ErrorKind::UnexpectedReturnType || has_code(&err, "WRONGTYPE") {
         return BackendError::Corrupt(err.to_string());
     }
     if is_out_of_memory(&err) {
@@ -50,5 +50,14 @@ pub(crate) fn map_error(err: RedisError) -> BackendError {
 /// script too (7.0 keeps the code; older servers wrap the text in `ERR`).
 /// It still serves reads and deletes: a full store, not an outage.
 pub(crate) fn is_out_of_memory(err: &RedisError) -> bool {
-    err.code() == Some("OOM") || err.to_string().contains("OOM command not allowed")
+    has_code(err, "OOM") || err.to_string().contains("OOM command not allowed")
+}
+
+/// Whether Redis answered `code` to the command, or to any command of a
+/// pipeline (whose error keeps each command's own answer).
+pub(crate) fn has_code(err: &RedisError, code: &str) -> bool {
+    if err.code() == Some(code) {
+        return true;
+    }
+    err.clone().into_server_errors().is_some_and(|errors| errors.iter().any(|(_, error)| error.code() == code))
 }
