@@ -84,7 +84,7 @@ async fn floor_get(s: &Subjects) {
 /// On a current-thread runtime, so traffic a client sends after an answer
 /// is counted apart (see `store_round_trips`).
 fn print_round_trips(url: &str) {
-    let upstream = match redis::Client::open(url).map(|c| c.get_connection_info().addr.clone()) {
+    let upstream = match redis::Client::open(url).map(|c| c.get_connection_info().addr().clone()) {
         Ok(redis::ConnectionAddr::Tcp(host, port)) => format!("{host}:{port}"),
         _ => {
             eprintln!("round trips: not counted (only plain TCP URLs are relayed)");
