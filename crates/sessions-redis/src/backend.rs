@@ -9,6 +9,7 @@ use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, StorageKey, Stored};
 
 use crate::RedisBackendBuilder;
+use crate::builder::Replicas;
 use crate::connection::Connection;
 use crate::error::{Error, map_error};
 use crate::scripts::{LUA_SLICE, MARKER_FIELD};
@@ -64,6 +65,7 @@ pub struct RedisBackend {
     pub(crate) prefix: String,
     pub(crate) timeout: Duration,
     pub(crate) limit: RecordLimit,
+    pub(crate) replicas: Option<Replicas>,
     pub(crate) create: Script,
     pub(crate) update: Script,
     pub(crate) discard: Script,
@@ -74,12 +76,14 @@ impl fmt::Debug for RedisBackend {
         let mode = match self.connection {
             Connection::Single(_) => "single",
             Connection::Cluster(_) => "cluster",
+            Connection::Sentinel(_) => "sentinel",
         };
         f.debug_struct("RedisBackend")
             .field("mode", &mode)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("max_record_bytes", &self.limit.max_bytes())
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -128,15 +132,43 @@ impl RedisBackend {
         R: Future<Output = Result<T, RedisError>> + Send,
         T: Send,
     {
+        self.run_within(self.timeout, request).await
+    }
+
+    async fn run_within<T, F, R>(&self, limit: Duration, request: F) -> Result<T, BackendError>
+    where
+        F: Fn(Connection) -> R + Send,
+        R: Future<Output = Result<T, RedisError>> + Send,
+        T: Send,
+    {
         let attempts = async {
             match request(self.connection.clone()).await {
                 Err(err) if err.is_connection_refusal() => request(self.connection.clone()).await,
                 done => done,
             }
         };
-        match tokio::time::timeout(self.timeout, attempts).await {
+        match tokio::time::timeout(limit, attempts).await {
             Ok(result) => result.map_err(map_error),
-            Err(_) => Err(BackendError::unavailable(format!("Redis did not answer within {:?}", self.timeout))),
+            Err(_) => Err(BackendError::unavailable(format!("Redis did not answer within {limit:?}"))),
+        }
+    }
+
+    /// With [`wait_for_replicas`](RedisBackendBuilder::wait_for_replicas),
+    /// waits until enough replicas hold every write this connection sent
+    /// so far, the one just made among them; a write that did not reach
+    /// them in time is not acknowledged.
+    async fn replicated(&self) -> Result<(), BackendError> {
+        let Some(Replicas { count, timeout }) = self.replicas else { return Ok(()) };
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let command = &redis::cmd("WAIT").arg(count).arg(millis).clone();
+        let reached: i64 =
+            self.run_within(self.timeout + timeout, |mut c| async move { command.query_async(&mut c).await }).await?;
+        if usize::try_from(reached).is_ok_and(|reached| reached >= count) {
+            Ok(())
+        } else {
+            Err(BackendError::unavailable(format!(
+                "the write reached {reached} of the {count} replicas it must reach within {timeout:?}"
+            )))
         }
     }
 }
@@ -207,6 +239,9 @@ impl Backend for RedisBackend {
         }
         let invocation = &invocation;
         let created: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;
+        if created == 1 {
+            self.replicated().await?;
+        }
         Ok(created == 1)
     }
 
@@ -231,7 +266,7 @@ impl Backend for RedisBackend {
         }
         let invocation = &invocation;
         match self.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await }).await? {
-            1 => Ok(true),
+            1 => self.replicated().await.map(|()| true),
             0 => Ok(false),
             refused => Err(BackendError::TooLarge {
                 size: usize::try_from(refused.unsigned_abs()).unwrap_or(usize::MAX),
@@ -243,7 +278,11 @@ impl Backend for RedisBackend {
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         let redis_key = self.redis_key(key);
         let command = &redis::cmd("DEL").arg(&redis_key).clone();
-        let _: i64 = self.run(|mut c| async move { command.query_async(&mut c).await }).await?;
+        let deleted: i64 = self.run(|mut c| async move { command.query_async(&mut c).await }).await?;
+        if deleted > 0 {
+            // A logout a failover forgot would bring the session back.
+            self.replicated().await?;
+        }
         Ok(())
     }
 
@@ -251,6 +290,9 @@ impl Backend for RedisBackend {
         let redis_key = self.redis_key(key);
         let command = &redis::cmd("PEXPIRE").arg(&redis_key).arg(millis(ttl)).clone();
         let set: i64 = self.run(|mut c| async move { command.query_async(&mut c).await }).await?;
+        if set == 1 {
+            self.replicated().await?;
+        }
         Ok(set == 1)
     }
 
@@ -262,6 +304,7 @@ impl Backend for RedisBackend {
         let (hash, pttl, _): (Value, i64, i64) =
             self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let Some(fields) = parse_hash(hash)? else { return Ok(None) };
+        self.replicated().await?;
         Ok(Some(Stored::new(fields, u64::try_from(pttl).ok().map(Duration::from_millis))))
     }
 }

@@ -1,5 +1,5 @@
-//! One connection type for a single server and a cluster, and the
-//! diagnosis of a first connection that failed.
+//! One connection type for a single server, a cluster and a primary that
+//! sentinels name, and the diagnosis of a first connection that failed.
 
 use std::time::Duration;
 
@@ -8,11 +8,13 @@ use redis::cluster_async::ClusterConnection;
 use redis::{RedisError, Value};
 
 use crate::error::Error;
+use crate::sentinel::SentinelConnection;
 
 #[derive(Clone)]
 pub(crate) enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConnection),
 }
 
 impl ConnectionLike for Connection {
@@ -20,6 +22,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_command(cmd),
             Connection::Cluster(c) => c.req_packed_command(cmd),
+            Connection::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -32,6 +35,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
             Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -39,6 +43,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.get_db(),
             Connection::Cluster(c) => c.get_db(),
+            Connection::Sentinel(c) => c.get_db(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Server-side sessions on Redis, a single server or a Redis Cluster.
+//! Server-side sessions on Redis: a single server, a primary that Redis
+//! Sentinel names (following its failovers), or a Redis Cluster.
 //!
 //! [`RedisBackend`] implements [`sessions_core::Backend`]: plug it into a
 //! [`ServerStore`](sessions_core::ServerStore) and every app server that
@@ -39,6 +40,7 @@ mod builder;
 mod connection;
 mod error;
 mod scripts;
+mod sentinel;
 #[cfg(feature = "tls")]
 mod tls;
 

@@ -6,6 +6,10 @@
 //! - [`postgres`]: a private PostgreSQL cluster made with `initdb`.
 //! - [`relay`]: a TCP relay that counts a backend's round trips, for the
 //!   benchmarks' "one round trip per load".
+//! - [`sentinel`]: a Redis primary with replicas and three sentinels, to
+//!   kill the primary and watch a replica take over.
+//! - [`failover`]: clients writing through a store while its storage fails
+//!   over, and what that cost them.
 //!
 //! Test support, not production code, and not published: every harness
 //! panics when the machine cannot run its server; each module has a check
@@ -23,6 +27,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod failover;
 pub mod postgres;
 pub mod redis;
 pub mod relay;
+pub mod sentinel;

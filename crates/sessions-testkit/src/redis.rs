@@ -91,12 +91,28 @@ pub struct RedisProcessBuilder {
     users: Vec<Vec<String>>,
     tls: Option<TestCertificates>,
     maxmemory: Option<u64>,
+    replica_of: Option<u16>,
+    cluster_node_timeout: Option<u64>,
 }
 
 impl RedisProcessBuilder {
     /// A cluster-enabled node (for [`RedisCluster`]).
     pub fn cluster(mut self) -> Self {
         self.cluster = true;
+        self
+    }
+
+    /// A cluster node that marks a peer failed after `millis` without an
+    /// answer (Redis's default is 15 s), so that a failover in a test
+    /// takes seconds.
+    pub fn cluster_node_timeout(mut self, millis: u64) -> Self {
+        self.cluster_node_timeout = Some(millis);
+        self
+    }
+
+    /// A replica of the server on loopback `port` (`--replicaof`).
+    pub fn replica_of(mut self, port: u16) -> Self {
+        self.replica_of = Some(port);
         self
     }
 
@@ -197,6 +213,12 @@ impl RedisProcess {
         if options.cluster {
             command.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]);
         }
+        if let Some(millis) = options.cluster_node_timeout {
+            command.args(["--cluster-node-timeout", &millis.to_string()]);
+        }
+        if let Some(primary) = options.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
         command.stdout(Stdio::null()).stderr(Stdio::null());
         self.child = Some(command.spawn().expect("start redis-server"));
         self.wait_until_answering();
@@ -208,6 +230,11 @@ impl RedisProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// True until [`kill`](Self::kill).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Stops the server (SIGSTOP) without closing its connections, as a
@@ -241,6 +268,13 @@ impl RedisProcess {
         }
         let out = command.args(args).output().expect("run redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// True when this server is a replica whose link to its primary is up
+    /// and whose first full copy is done.
+    pub fn replication_is_up(&self) -> bool {
+        let info = self.cli(&["info", "replication"]);
+        info.contains("master_link_status:up") && !info.contains("master_sync_in_progress:1")
     }
 
     fn wait_until_answering(&self) {
@@ -370,8 +404,8 @@ impl TestCertificates {
     }
 }
 
-/// Three cluster-enabled servers joined into one cluster with all 16384
-/// slots assigned; torn down when dropped.
+/// Cluster-enabled servers joined into one cluster with all 16384 slots
+/// assigned over three primaries; torn down when dropped.
 #[derive(Debug)]
 pub struct RedisCluster {
     /// The three nodes.
@@ -381,13 +415,24 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three nodes and creates the cluster.
     pub fn start() -> RedisCluster {
-        let nodes: Vec<RedisProcess> = (0..3).map(|_| RedisProcess::start(true)).collect();
+        Self::create(RedisProcess::builder().cluster(), 0)
+    }
+
+    /// Starts six nodes, three primaries with one replica each, whose
+    /// nodes mark a silent peer failed after one second: killing a primary
+    /// makes its replica take over in seconds.
+    pub fn start_with_replicas() -> RedisCluster {
+        Self::create(RedisProcess::builder().cluster().cluster_node_timeout(1000), 1)
+    }
+
+    fn create(node: RedisProcessBuilder, replicas: usize) -> RedisCluster {
+        let nodes: Vec<RedisProcess> = (0..3 * (1 + replicas)).map(|_| node.clone().start()).collect();
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("run redis-cli --cluster create");
         assert!(out.status.success(), "cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
@@ -401,9 +446,31 @@ impl RedisCluster {
         self.nodes.iter().map(RedisProcess::url).collect()
     }
 
+    /// A node that is a primary now, serving slots.
+    pub fn a_primary(&mut self) -> &mut RedisProcess {
+        let primary = self.nodes.iter().position(|n| n.cli(&["role"]).starts_with("master")).expect("a primary");
+        &mut self.nodes[primary]
+    }
+
+    /// Waits until every node still running says the cluster is whole
+    /// again and every replica copies its primary; panics after `within`.
+    pub fn wait_until_healed(&self, within: Duration) {
+        let running = || self.nodes.iter().filter(|n| n.is_running());
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if running().all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the test cluster did not heal within {within:?}");
+    }
+
     fn wait_until_ok(&self) {
         for _ in 0..200 {
-            if self.nodes.iter().all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
+            let replicas_synced =
+                self.nodes.iter().all(|n| !n.cli(&["role"]).starts_with("slave") || n.replication_is_up());
+            if replicas_synced && self.nodes.iter().all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
