@@ -316,7 +316,7 @@ impl RedisBackendBuilder {
             }
         }
         let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(primary);
-        let client = SentinelClient::build(sentinels, service.to_owned(), Some(node), SentinelServerType::Master)?;
+        let client = SentinelClient::build(sentinels, String::from(service), Some(node), SentinelServerType::Master)?;
         let limit = self.first_connect_limit();
         let connected = SentinelConnection::connect(client, self.connect_timeout, self.response_timeout);
         let connection = tokio::time::timeout(limit, connected).await.map_err(|_| Error::Timeout(limit))??;
