@@ -8,6 +8,9 @@
 //! through a local TCP relay that counts how often the client speaks after
 //! the server has answered. The counts are printed before the timings.
 //!
+//! With `SESSIONS_REDIS_SENTINEL_URL` (`redis+sentinel://host:port/service`)
+//! the same load and save go through Sentinel to the primary it names.
+//!
 //! Run: `SESSIONS_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p sessions-bench --bench redis`
 
 use std::collections::HashMap;
@@ -144,6 +147,18 @@ fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     print_round_trips(&url);
     let s = runtime.block_on(subjects(&url));
+    let sentinel = std::env::var("SESSIONS_REDIS_SENTINEL_URL").ok().map(|url| {
+        runtime.block_on(async {
+            let backend = RedisBackend::builder()
+                .key_prefix("bench:sentinel:")
+                .connect(&url)
+                .await
+                .expect("connect via Sentinel");
+            let key = storage_key(2);
+            backend.create(&key, &typical_fields(), TTL).await.expect("create");
+            (backend, key)
+        })
+    });
 
     let mut load = c.benchmark_group("redis_load_typical_session");
     load.bench_function("floor_raw_get_400B", |b| b.to_async(&runtime).iter(|| floor_get(&s)));
@@ -151,6 +166,11 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async { s.ours.load(&s.ours_key).await.expect("load") })
     });
     load.bench_function("actix_session_redis", |b| b.to_async(&runtime).iter(|| peer_load(&s)));
+    if let Some((backend, key)) = &sentinel {
+        load.bench_function("sessions_redis_sentinel", |b| {
+            b.to_async(&runtime).iter(|| async { backend.load(key).await.expect("load") })
+        });
+    }
     load.finish();
 
     let mut save = c.benchmark_group("redis_save_one_change");
@@ -158,6 +178,11 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async { s.ours.update(&s.ours_key, &one_change(), TTL).await.expect("save") })
     });
     save.bench_function("actix_session_redis", |b| b.to_async(&runtime).iter(|| peer_save(&s)));
+    if let Some((backend, key)) = &sentinel {
+        save.bench_function("sessions_redis_sentinel", |b| {
+            b.to_async(&runtime).iter(|| async { backend.update(key, &one_change(), TTL).await.expect("save") })
+        });
+    }
     save.finish();
 }
 

@@ -16,6 +16,7 @@ use crate::connection::{Connection, diagnose, plain_tcp_address};
 use crate::error::Error;
 use crate::scripts::{CREATE_SCRIPT, DISCARD_SCRIPT, UPDATE_SCRIPT};
 use crate::sentinel::SentinelConnection;
+use crate::sentinel_url::{self, SentinelUrl};
 #[cfg(feature = "tls")]
 use crate::tls;
 
@@ -177,10 +178,15 @@ impl RedisBackendBuilder {
         Ok(())
     }
 
-    /// Connects to one Redis server and checks that it answers.
+    /// Connects to one Redis server and checks that it answers, or to the
+    /// primary that Redis Sentinel names.
     ///
     /// The URL is `redis://[user[:password]@]host[:port][/db]`, the same
-    /// with `rediss://` for TLS, or `redis+unix:///path/to/socket`. A
+    /// with `rediss://` for TLS, or `redis+unix:///path/to/socket`; or
+    /// `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service`,
+    /// the sentinels (port 26379 unless given) and the service they
+    /// monitor, with the primary's login if it wants one
+    /// ([`connect_sentinel`](Self::connect_sentinel)). A
     /// password alone (`redis://:secret@host`) logs in with `requirepass`,
     /// a user and password as an ACL user. A `rediss://` server's
     /// certificate is checked against the system's certificate
@@ -192,6 +198,14 @@ impl RedisBackendBuilder {
     /// server that accepts only TLS, and with [`Error::Connect`] when the
     /// login is refused or the server cannot be reached.
     pub async fn connect(self, url: &str) -> Result<RedisBackend, Error> {
+        if url.starts_with(sentinel_url::SCHEME) {
+            let SentinelUrl { sentinels, service, login } = SentinelUrl::parse(url)?;
+            let builder = match login {
+                Some((user, password)) => self.primary_login(user.as_deref(), &password),
+                None => self,
+            };
+            return builder.connect_sentinel(sentinels, &service).await;
+        }
         self.check()?;
         let client = self.client(url)?;
         let address = plain_tcp_address(&client);

@@ -41,6 +41,7 @@ mod connection;
 mod error;
 mod scripts;
 mod sentinel;
+mod sentinel_url;
 #[cfg(feature = "tls")]
 mod tls;
 

@@ -53,9 +53,10 @@ async fn a_primary_found_through_sentinels_passes_the_conformance_kit() {
         return;
     }
     let group = SentinelGroup::start("kit", 1);
+    // The URL form (`redis+sentinel://h:p,h:p/service`) a configuration holds.
     let backend = RedisBackend::builder()
         .key_prefix(unique_prefix("sentinel-kit"))
-        .connect_sentinel(group.sentinel_urls(), &group.service)
+        .connect(&group.url())
         .await
         .expect("connect through the sentinels");
     let backend: Arc<dyn Backend> = Arc::new(backend);

@@ -73,6 +73,13 @@ impl SentinelGroup {
         self.sentinels.iter().map(|s| format!("redis://127.0.0.1:{}", s.port)).collect()
     }
 
+    /// The `redis+sentinel://` URL of the group: every sentinel and the
+    /// service.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+        format!("redis+sentinel://{}/{}", hosts.join(","), self.service)
+    }
+
     /// The port of the primary the first sentinel names now.
     pub fn primary_port(&self) -> u16 {
         let answer = self.sentinel_cli(0, &["sentinel", "get-master-addr-by-name", &self.service]);

@@ -88,7 +88,8 @@ pub enum StoreSpec {
     Memory,
     /// A server store on one file per session in a directory.
     Filesystem(PathBuf),
-    /// A server store on Redis; the URL as given (`redis://`, `rediss://`).
+    /// A server store on Redis; the URL as given (`redis://`, `rediss://`,
+    /// or `redis+sentinel://host:port[,host:port...]/service`).
     Redis(String),
     /// A server store on SQL; the URL as given (`postgres://`,
     /// `postgresql://`, `mysql://`, `mariadb://`, `sqlite:`).
@@ -122,7 +123,7 @@ impl FromStr for StoreSpec {
             Some(("fs", _)) => {
                 Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`fs:` needs a directory".into() })
             }
-            Some(("redis" | "rediss", _)) => Ok(StoreSpec::Redis(text.to_owned())),
+            Some(("redis" | "rediss" | "redis+sentinel", _)) => Ok(StoreSpec::Redis(text.to_owned())),
             Some(("postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite", _)) => {
                 Ok(StoreSpec::Sql(text.to_owned()))
             }
@@ -436,6 +437,9 @@ mod tests {
             "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
             StoreSpec::Redis("redis://127.0.0.1:6379".into())
         );
+        let sentinel = "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2/sessions";
+        assert_eq!(sentinel.parse::<StoreSpec>().unwrap(), StoreSpec::Redis(sentinel.into()));
+        assert_eq!(sentinel.parse::<StoreSpec>().unwrap().to_string(), "redis+sentinel:...", "no password shown");
         for url in ["postgres://u@h/db", "postgresql://h/db", "mysql://root@h/test", "mariadb://h/t", "sqlite::memory:"]
         {
             assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Sql(url.into()), "{url}");

@@ -28,6 +28,7 @@ macro_rules! with_stores {
             postgres: "{SESSIONS_POSTGRES_URL}", server;
             mysql: "{SESSIONS_MYSQL_URL}", server;
             redis_store: "{SESSIONS_REDIS_URL}", server;
+            redis_sentinel_store: "{SESSIONS_REDIS_SENTINEL_URL}", server;
             redb_store: "redb:{dir}/sessions.redb", server;
             memcached_store: "{SESSIONS_MEMCACHED_URL}", server;
         }
