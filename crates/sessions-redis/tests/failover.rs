@@ -176,7 +176,7 @@ async fn cluster_failover_under_load_answers_503_until_the_replica_takes_over() 
     if !redis_tools_installed() {
         return;
     }
-    let mut cluster = RedisCluster::start_with_replicas();
+    let mut cluster = RedisCluster::start_with_replicas(1);
     let backend = RedisBackend::builder()
         .key_prefix(unique_prefix("cluster-failover"))
         .response_timeout(Duration::from_millis(500))
@@ -191,4 +191,30 @@ async fn cluster_failover_under_load_answers_503_until_the_replica_takes_over() 
     print("cluster, acknowledged by the primary", &report);
     check(&report);
     assert!(report.unavailable > 0, "the kill failed no request: {report:?}");
+}
+
+/// The cluster kill with `wait_for_replicas(1, ..)`: the driver sends
+/// `WAIT` to every primary, so each has two replicas here (one promoted,
+/// one left for the new primary's writes to wait for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_failover_loses_no_acknowledged_write_when_writes_wait_for_a_replica() {
+    if !redis_tools_installed() {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with_replicas(2);
+    let backend = RedisBackend::builder()
+        .key_prefix(unique_prefix("cluster-failover-wait"))
+        .response_timeout(Duration::from_millis(500))
+        .wait_for_replicas(1, Duration::from_millis(500))
+        .connect_cluster(cluster.urls())
+        .await
+        .expect("connect to the test cluster");
+    let kill = async {
+        cluster.a_primary().kill();
+        Instant::now()
+    };
+    let report = failover::run(Arc::new(backend), LOAD, kill).await;
+    print("cluster, acknowledged by a replica", &report);
+    check(&report);
+    assert_eq!(report.acknowledged_lost, 0, "{report:?}");
 }

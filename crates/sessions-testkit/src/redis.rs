@@ -418,11 +418,11 @@ impl RedisCluster {
         Self::create(RedisProcess::builder().cluster(), 0)
     }
 
-    /// Starts six nodes, three primaries with one replica each, whose
-    /// nodes mark a silent peer failed after one second: killing a primary
-    /// makes its replica take over in seconds.
-    pub fn start_with_replicas() -> RedisCluster {
-        Self::create(RedisProcess::builder().cluster().cluster_node_timeout(1000), 1)
+    /// Starts three primaries with `replicas` replicas each, whose nodes
+    /// mark a silent peer failed after one second: killing a primary makes
+    /// a replica of it take over in seconds.
+    pub fn start_with_replicas(replicas: usize) -> RedisCluster {
+        Self::create(RedisProcess::builder().cluster().cluster_node_timeout(1000), replicas)
     }
 
     fn create(node: RedisProcessBuilder, replicas: usize) -> RedisCluster {
