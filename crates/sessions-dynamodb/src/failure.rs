@@ -32,13 +32,12 @@ where
         return Failure::Condition;
     }
     let message = error.message().unwrap_or_default().to_owned();
-    // An item over 400 KB; the record limit is clamped so that this backend's
-    // items fit, so it only comes from a service with a smaller bound.
-    if code == "ValidationException" && message.contains("size") {
-        if let Some((size, limit)) = size {
-            tracing::warn!(size, limit, "DynamoDB refused a record under the backend's limit: {message}");
-            return Failure::Backend(BackendError::TooLarge { size, limit: size.saturating_sub(1).min(limit) });
-        }
+    // An item over 400 KB. The record limit is clamped so that this
+    // backend's items fit DynamoDB's, so this comes from a server that
+    // counts otherwise (moto counts a binary value by its base64 length).
+    if let Some((size, limit)) = size.filter(|_| code == "ValidationException" && message.contains("size")) {
+        tracing::warn!(size, limit, "DynamoDB refused a record under the backend's limit: {message}");
+        return Failure::Backend(BackendError::TooLarge { size, limit: size.saturating_sub(1).min(limit) });
     }
     // The partition of a table with a local secondary index is at its 10 GB
     // bound: frees up as items go, like a full store.
