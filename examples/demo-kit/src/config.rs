@@ -36,7 +36,8 @@ pub enum ConfigError {
     /// `SESSION_STORE` names a scheme no demo knows.
     #[error(
         "SESSION_STORE: unknown store `{0}` (expected `cookie`, `memory`, `fs:<dir>`, `redis://...`, \
-         `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...`, `redb:<file>` or `memcache://...`)"
+         `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...`, `redb:<file>`, `memcache://...`, \
+         `dynamodb://host:port/<table>` or `dynamodb:<table>`)"
     )]
     UnknownStore(String),
     /// `SESSION_STORE` names a store this build of the demo leaves out.
@@ -99,6 +100,15 @@ pub enum StoreSpec {
     /// A server store on memcached; the URL as given (`memcache://`,
     /// `memcached://`).
     Memcached(String),
+    /// A server store on a DynamoDB table: `dynamodb://host:port/<table>`
+    /// for a local server at `http://host:port` (dummy credentials), or
+    /// `dynamodb:<table>` for AWS with the default configuration chain.
+    DynamoDb {
+        /// `http://host:port` of a local server; `None` for AWS.
+        endpoint: Option<String>,
+        /// The table, made on start-up if missing.
+        table: String,
+    },
 }
 
 impl StoreSpec {
@@ -132,6 +142,7 @@ impl FromStr for StoreSpec {
                 Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`redb:` needs a file".into() })
             }
             Some(("memcache" | "memcached", _)) => Ok(StoreSpec::Memcached(text.to_owned())),
+            Some(("dynamodb", rest)) => dynamodb_spec(rest),
             Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
         }
     }
@@ -146,7 +157,28 @@ impl fmt::Display for StoreSpec {
             // Only the scheme: the rest of a URL may carry a password.
             StoreSpec::Redb(file) => write!(f, "redb:{}", file.display()),
             StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) => write!(f, "{}:...", scheme(url)),
+            StoreSpec::DynamoDb { .. } => f.write_str("dynamodb:..."),
         }
+    }
+}
+
+/// `rest` of `dynamodb:rest`: `//host:port/<table>` or `<table>`.
+fn dynamodb_spec(rest: &str) -> Result<StoreSpec, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid { name: "SESSION_STORE", reason: reason.to_owned() };
+    let table_ok = |table: &str| {
+        (3..=255).contains(&table.len()) && table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    };
+    let Some(local) = rest.strip_prefix("//") else {
+        if !table_ok(rest) {
+            return Err(invalid("`dynamodb:` needs a table name (3 to 255 of A-Z, a-z, 0-9, `_`, `-`, `.`)"));
+        }
+        return Ok(StoreSpec::DynamoDb { endpoint: None, table: rest.to_owned() });
+    };
+    match local.split_once('/') {
+        Some((host, table)) if !host.is_empty() && !host.contains('@') && table_ok(table) => {
+            Ok(StoreSpec::DynamoDb { endpoint: Some(format!("http://{host}")), table: table.to_owned() })
+        }
+        _ => Err(invalid("expected `dynamodb://host:port/<table>` or `dynamodb:<table>`")),
     }
 }
 
@@ -256,8 +288,8 @@ impl Config {
     /// [`Config::SWEEP_EVERY`] for as long as the runtime this runs on, so
     /// anonymous traffic does not fill them. The memory, filesystem and
     /// redb stores hold at most [`Config::max_bytes`] of sessions and
-    /// refuse more with `Full` (503 "session storage full"); Redis, SQL and
-    /// memcached are bounded by their own servers' settings.
+    /// refuse more with `Full` (503 "session storage full"); Redis, SQL,
+    /// memcached and DynamoDB are bounded by their own servers' settings.
     ///
     /// [`Breaker`]: sessions_core::backend::Breaker
     pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
@@ -267,6 +299,7 @@ impl Config {
             StoreSpec::Cookie => None,
             StoreSpec::Redb(file) => Some(redb_backend(file, self.max_bytes)?),
             StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
+            StoreSpec::DynamoDb { endpoint, table } => Some(dynamodb_backend(endpoint.as_deref(), table).await?),
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
                 let backend = FilesystemBackend::builder().max_bytes(self.max_bytes).open(dir)?;
@@ -392,6 +425,29 @@ async fn memcached_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
     Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "memcached" })
 }
 
+/// DynamoDB is a service: its backend is wrapped in a [`Breaker`] so an
+/// outage answers `503` at once. The table is made on start-up if missing.
+///
+/// [`Breaker`]: sessions_core::backend::Breaker
+#[cfg(feature = "dynamodb")]
+async fn dynamodb_backend(endpoint: Option<&str>, table: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    use sessions_core::backend::{Breaker, BreakerConfig};
+    use sessions_dynamodb::DynamoDbBackend;
+    let connect =
+        |e: sessions_dynamodb::Error| ConfigError::Connect { scheme: "dynamodb".to_owned(), reason: e.to_string() };
+    let backend = match endpoint {
+        Some(endpoint) => DynamoDbBackend::connect_local(endpoint, table).map_err(connect)?,
+        None => DynamoDbBackend::builder().table(table).build().await.map_err(connect)?,
+    };
+    backend.create_table_if_missing().await.map_err(connect)?;
+    Ok(Arc::new(Breaker::new(Arc::new(backend), BreakerConfig::default())))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb_backend(_: Option<&str>, _: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: "dynamodb".to_owned(), feature: "dynamodb" })
+}
+
 fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     value
         .map(|v| {
@@ -460,6 +516,52 @@ mod tests {
             assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Memcached(url.into()), "{url}");
         }
         assert_eq!("memcache://h:1".parse::<StoreSpec>().unwrap().to_string(), "memcache:...");
+    }
+
+    #[test]
+    fn dynamodb_stores_parse_a_local_server_or_an_aws_table() {
+        let local = |endpoint: &str, table: &str| StoreSpec::DynamoDb {
+            endpoint: Some(endpoint.to_owned()),
+            table: table.to_owned(),
+        };
+        assert_eq!(
+            "dynamodb://127.0.0.1:5000/sessions-1".parse::<StoreSpec>().unwrap(),
+            local("http://127.0.0.1:5000", "sessions-1")
+        );
+        assert_eq!("dynamodb://db:8000/a.b_c".parse::<StoreSpec>().unwrap(), local("http://db:8000", "a.b_c"));
+        assert_eq!(
+            "dynamodb:myapp-sessions".parse::<StoreSpec>().unwrap(),
+            StoreSpec::DynamoDb { endpoint: None, table: "myapp-sessions".into() }
+        );
+        for bad in [
+            "dynamodb:",
+            "dynamodb:ab",
+            "dynamodb:a/b",
+            "dynamodb://127.0.0.1:5000",
+            "dynamodb://127.0.0.1:5000/",
+            "dynamodb:///sessions",
+            "dynamodb://key:secret@h:1/sessions",
+            "dynamodb://h:1/t/u",
+        ] {
+            assert!(bad.parse::<StoreSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_dynamodb_store_displays_neither_host_nor_table() {
+        for spec in ["dynamodb://10.0.0.5:8000/secret-table", "dynamodb:secret-table"] {
+            let shown = spec.parse::<StoreSpec>().unwrap().to_string();
+            assert_eq!(shown, "dynamodb:...", "{spec}");
+        }
+    }
+
+    #[cfg(not(feature = "dynamodb"))]
+    #[test]
+    fn dynamodb_store_without_the_feature_names_the_feature() {
+        let config = Config::from_vars([("SESSION_STORE", "dynamodb://127.0.0.1:8000/sessions")]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(config.registry()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotBuiltIn { feature: "dynamodb", .. }), "{err}");
     }
 
     #[cfg(not(feature = "redis"))]
