@@ -98,6 +98,10 @@ pub enum StoreSpec {
     /// A server store on memcached; the URL as given (`memcache://`,
     /// `memcached://`).
     Memcached(String),
+    /// A server store on MongoDB, collection `sessions` of the database
+    /// the connection string's path names; the URL as given
+    /// (`mongodb://`, `mongodb+srv://`).
+    MongoDb(String),
 }
 
 impl StoreSpec {
@@ -131,6 +135,7 @@ impl FromStr for StoreSpec {
                 Err(ConfigError::Invalid { name: "SESSION_STORE", reason: "`redb:` needs a file".into() })
             }
             Some(("memcache" | "memcached", _)) => Ok(StoreSpec::Memcached(text.to_owned())),
+            Some(("mongodb" | "mongodb+srv", _)) => Ok(StoreSpec::MongoDb(text.to_owned())),
             Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
         }
     }
@@ -144,7 +149,9 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Filesystem(dir) => write!(f, "fs:{}", dir.display()),
             // Only the scheme: the rest of a URL may carry a password.
             StoreSpec::Redb(file) => write!(f, "redb:{}", file.display()),
-            StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) => write!(f, "{}:...", scheme(url)),
+            StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) | StoreSpec::MongoDb(url) => {
+                write!(f, "{}:...", scheme(url))
+            }
         }
     }
 }
@@ -255,8 +262,8 @@ impl Config {
     /// [`Config::SWEEP_EVERY`] for as long as the runtime this runs on, so
     /// anonymous traffic does not fill them. The memory, filesystem and
     /// redb stores hold at most [`Config::max_bytes`] of sessions and
-    /// refuse more with `Full` (503 "session storage full"); Redis, SQL and
-    /// memcached are bounded by their own servers' settings.
+    /// refuse more with `Full` (503 "session storage full"); Redis, SQL,
+    /// memcached and MongoDB are bounded by their own servers' settings.
     ///
     /// [`Breaker`]: sessions_core::backend::Breaker
     pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
@@ -266,6 +273,7 @@ impl Config {
             StoreSpec::Cookie => None,
             StoreSpec::Redb(file) => Some(redb_backend(file, self.max_bytes)?),
             StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
+            StoreSpec::MongoDb(url) => Some(guarded(mongodb_backend(url).await?)),
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
                 let backend = FilesystemBackend::builder().max_bytes(self.max_bytes).open(dir)?;
@@ -391,6 +399,22 @@ async fn memcached_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
     Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "memcached" })
 }
 
+/// The MongoDB store makes its collection's TTL index at start, if it is
+/// missing; MongoDB then removes ended sessions itself.
+#[cfg(feature = "mongodb")]
+async fn mongodb_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let connect =
+        |e: sessions_mongodb::Error| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() };
+    let backend = sessions_mongodb::MongoDbBackend::connect(url).await.map_err(connect)?;
+    backend.create_indexes_if_missing().await.map_err(connect)?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn mongodb_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "mongodb" })
+}
+
 fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     value
         .map(|v| {
@@ -456,6 +480,31 @@ mod tests {
             assert_eq!(url.parse::<StoreSpec>().unwrap(), StoreSpec::Memcached(url.into()), "{url}");
         }
         assert_eq!("memcache://h:1".parse::<StoreSpec>().unwrap().to_string(), "memcache:...");
+    }
+
+    #[test]
+    fn mongodb_connection_strings_parse_and_are_described_without_their_credentials() {
+        for url in [
+            "mongodb://127.0.0.1:27017/test?directConnection=true",
+            "mongodb://app:hunter2@db1:27017,db2:27017/app?replicaSet=rs0",
+            "mongodb+srv://app:hunter2@cluster0.example.net/app",
+        ] {
+            let spec = url.parse::<StoreSpec>().unwrap();
+            assert_eq!(spec, StoreSpec::MongoDb(url.into()), "{url}");
+            assert!(spec.is_server());
+            assert!(!spec.to_string().contains("hunter2"), "{spec}");
+        }
+        assert_eq!("mongodb://app:hunter2@h/app".parse::<StoreSpec>().unwrap().to_string(), "mongodb:...");
+        assert_eq!("mongodb+srv://app:hunter2@h/app".parse::<StoreSpec>().unwrap().to_string(), "mongodb+srv:...");
+    }
+
+    #[cfg(not(feature = "mongodb"))]
+    #[test]
+    fn mongodb_store_without_the_feature_names_the_feature() {
+        let config = Config::from_vars([("SESSION_STORE", "mongodb://127.0.0.1:27017/test")]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(config.registry()).unwrap_err();
+        assert!(err.to_string().contains("--features mongodb"), "{err}");
     }
 
     #[cfg(not(feature = "redis"))]

@@ -30,6 +30,7 @@ macro_rules! with_stores {
             redis_store: "{SESSIONS_REDIS_URL}", server;
             redb_store: "redb:{dir}/sessions.redb", server;
             memcached_store: "{SESSIONS_MEMCACHED_URL}", server;
+            mongodb_store: "{SESSIONS_MONGODB_URL}", server;
         }
     };
 }
