@@ -1,6 +1,6 @@
 //! Server-side sessions on MongoDB, for the `sessions` library.
 //!
-//! [`MongoDbBackend`] implements [`sessions_core::Backend`] with one
+//! [`MongoDbBackend`] implements [`Backend`] with one
 //! document per session: the storage key is its `_id`, the record one
 //! binary value beside a revision and an expiry date. A TTL index on the
 //! expiry lets MongoDB remove ended sessions, and every read checks the
