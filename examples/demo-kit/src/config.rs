@@ -109,6 +109,10 @@ pub enum StoreSpec {
         /// The table, made on start-up if missing.
         table: String,
     },
+    /// A server store on MongoDB, collection `sessions` of the database
+    /// the connection string's path names; the URL as given
+    /// (`mongodb://`, `mongodb+srv://`).
+    MongoDb(String),
 }
 
 impl StoreSpec {
@@ -143,6 +147,7 @@ impl FromStr for StoreSpec {
             }
             Some(("memcache" | "memcached", _)) => Ok(StoreSpec::Memcached(text.to_owned())),
             Some(("dynamodb", rest)) => dynamodb_spec(rest),
+            Some(("mongodb" | "mongodb+srv", _)) => Ok(StoreSpec::MongoDb(text.to_owned())),
             Some((scheme, _)) => Err(ConfigError::UnknownStore(format!("{scheme}:"))),
         }
     }
@@ -156,7 +161,9 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Filesystem(dir) => write!(f, "fs:{}", dir.display()),
             // Only the scheme: the rest of a URL may carry a password.
             StoreSpec::Redb(file) => write!(f, "redb:{}", file.display()),
-            StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) => write!(f, "{}:...", scheme(url)),
+            StoreSpec::Redis(url) | StoreSpec::Sql(url) | StoreSpec::Memcached(url) | StoreSpec::MongoDb(url) => {
+                write!(f, "{}:...", scheme(url))
+            }
             StoreSpec::DynamoDb { .. } => f.write_str("dynamodb:..."),
         }
     }
@@ -289,7 +296,7 @@ impl Config {
     /// anonymous traffic does not fill them. The memory, filesystem and
     /// redb stores hold at most [`Config::max_bytes`] of sessions and
     /// refuse more with `Full` (503 "session storage full"); Redis, SQL,
-    /// memcached and DynamoDB are bounded by their own servers' settings.
+    /// memcached, DynamoDB and MongoDB are bounded by their own servers' settings.
     ///
     /// [`Breaker`]: sessions_core::backend::Breaker
     pub async fn backend(&self) -> Result<Option<Arc<dyn Backend>>, ConfigError> {
@@ -300,6 +307,7 @@ impl Config {
             StoreSpec::Redb(file) => Some(redb_backend(file, self.max_bytes)?),
             StoreSpec::Memcached(url) => Some(memcached_backend(url).await?),
             StoreSpec::DynamoDb { endpoint, table } => Some(dynamodb_backend(endpoint.as_deref(), table).await?),
+            StoreSpec::MongoDb(url) => Some(guarded(mongodb_backend(url).await?)),
             StoreSpec::Memory => Some(Arc::new(MemoryBackend::builder().max_bytes(self.max_bytes).build())),
             StoreSpec::Filesystem(dir) => {
                 let backend = FilesystemBackend::builder().max_bytes(self.max_bytes).open(dir)?;
@@ -448,6 +456,22 @@ async fn dynamodb_backend(_: Option<&str>, _: &str) -> Result<Arc<dyn Backend>, 
     Err(ConfigError::NotBuiltIn { scheme: "dynamodb".to_owned(), feature: "dynamodb" })
 }
 
+/// The MongoDB store makes its collection's TTL index at start, if it is
+/// missing; MongoDB then removes ended sessions itself.
+#[cfg(feature = "mongodb")]
+async fn mongodb_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    let connect =
+        |e: sessions_mongodb::Error| ConfigError::Connect { scheme: scheme(url).to_owned(), reason: e.to_string() };
+    let backend = sessions_mongodb::MongoDbBackend::connect(url).await.map_err(connect)?;
+    backend.create_indexes_if_missing().await.map_err(connect)?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn mongodb_backend(url: &str) -> Result<Arc<dyn Backend>, ConfigError> {
+    Err(ConfigError::NotBuiltIn { scheme: scheme(url).to_owned(), feature: "mongodb" })
+}
+
 fn seconds(value: Option<&str>, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     value
         .map(|v| {
@@ -562,6 +586,31 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let err = runtime.block_on(config.registry()).unwrap_err();
         assert!(matches!(err, ConfigError::NotBuiltIn { feature: "dynamodb", .. }), "{err}");
+    }
+
+    #[test]
+    fn mongodb_connection_strings_parse_and_are_described_without_their_credentials() {
+        for url in [
+            "mongodb://127.0.0.1:27017/test?directConnection=true",
+            "mongodb://app:hunter2@db1:27017,db2:27017/app?replicaSet=rs0",
+            "mongodb+srv://app:hunter2@cluster0.example.net/app",
+        ] {
+            let spec = url.parse::<StoreSpec>().unwrap();
+            assert_eq!(spec, StoreSpec::MongoDb(url.into()), "{url}");
+            assert!(spec.is_server());
+            assert!(!spec.to_string().contains("hunter2"), "{spec}");
+        }
+        assert_eq!("mongodb://app:hunter2@h/app".parse::<StoreSpec>().unwrap().to_string(), "mongodb:...");
+        assert_eq!("mongodb+srv://app:hunter2@h/app".parse::<StoreSpec>().unwrap().to_string(), "mongodb+srv:...");
+    }
+
+    #[cfg(not(feature = "mongodb"))]
+    #[test]
+    fn mongodb_store_without_the_feature_names_the_feature() {
+        let config = Config::from_vars([("SESSION_STORE", "mongodb://127.0.0.1:27017/test")]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(config.registry()).unwrap_err();
+        assert!(err.to_string().contains("--features mongodb"), "{err}");
     }
 
     #[cfg(not(feature = "redis"))]

@@ -32,6 +32,7 @@ macro_rules! with_stores {
             redb_store: "redb:{dir}/sessions.redb", server;
             memcached_store: "{SESSIONS_MEMCACHED_URL}", server;
             dynamodb_store: "dynamodb://{SESSIONS_DYNAMODB_URL}/{name}", server;
+            mongodb_store: "{SESSIONS_MONGODB_URL}", server;
         }
     };
 }
