@@ -9,9 +9,9 @@
 //!   storage unavailable`, whether the load (a client with a session) or
 //!   the save (a client without one, whose handler already ran) failed,
 //!   and no `503` hands out a session cookie;
-//! - after the first failures, `503`s come back at once: far more of them
-//!   finish within one probe interval of the breaker than 32 clients could
-//!   if each waited for a timeout (the shortest of which, Redis's, is 2 s);
+//! - after the first failures, `503`s come back at once: nine in ten of
+//!   them (all but the breaker's probes) take less than a timeout (the
+//!   shortest of which, Redis's, is 2 s);
 //! - the app serves again after the store returns, without a restart;
 //! - every write acknowledged with a `2xx` is there afterwards.
 //!
@@ -35,6 +35,10 @@ const MEMBERS: usize = 24;
 /// store is down the save fails, after the handler ran.
 const VISITORS: usize = 8;
 const CLIENTS: usize = MEMBERS + VISITORS;
+
+/// The shortest timeout a request could wait for: the Redis backend's
+/// response timeout (PostgreSQL's pool waits longer).
+const SHORTEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The longest any phase may take before the test gives up: a hang fails
 /// the test instead of blocking it. Generous, never a measurement.
@@ -253,13 +257,20 @@ async fn outage_under_load(name: &str, store: &str, fail: impl FnOnce(), revive:
         "{name}: a request failed before the store went down"
     );
 
-    // Fail fast: count the 503s that finished within one probe interval
-    // (250 ms) of the first. If each waited for a timeout (2 s or more),
-    // 32 clients could finish at most 32 of them in that window; failing
-    // at once, each finishes one every few milliseconds.
+    // Fail fast: the 503s after the first do not wait for a timeout. The
+    // shortest (Redis's response timeout) is 2 s; a request that waited
+    // for one takes at least that long, one that failed at once takes
+    // milliseconds (more on a loaded machine, but nowhere near 2 s). The
+    // breaker lets one probe through each interval, and against a frozen
+    // store a probe does wait; so nine in ten, not all. (How many 503s
+    // finish within one probe interval, printed above, shows it too, but
+    // counts throughput, which a busy machine lowers.)
+    let waited = fast.iter().filter(|took| **took >= SHORTEST_TIMEOUT).count();
     assert!(
-        window > 4 * CLIENTS,
-        "{name}: only {window} 503s within one probe interval ({interval:?}) after the first: requests are waiting"
+        waited * 10 <= fast.len(),
+        "{name}: {waited} of the {} 503s after the first took as long as a timeout ({SHORTEST_TIMEOUT:?}): \
+         requests are waiting",
+        fast.len()
     );
 
     // Recovery without a restart, and nothing acknowledged lost.
