@@ -10,9 +10,10 @@ pub use sessions_core::{
     SameSite, SerialError, ServerStore, StoreConfig,
 };
 #[doc(no_inline)]
-pub use sessions_core::{backend, clock, revocation, store};
+pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
 use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -24,6 +25,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use sessions_core::adapter::RequestHead;
 use sessions_core::adapter::RequestSessions;
 use sessions_core::adapter::{Failure, Policy, Reply};
+use sessions_core::name::NamedSession;
 
 const NOT_INSTALLED: &str = "no session middleware: wrap the app in `sessions_actix::SessionMiddleware`";
 
@@ -93,7 +95,7 @@ fn status(reply: Reply) -> StatusCode {
 }
 
 fn reply(reply: Reply) -> HttpResponse {
-    HttpResponse::build(status(reply)).content_type("text/plain; charset=utf-8").body(reply.reason)
+    HttpResponse::build(status(reply)).content_type(reply.content_type).body(reply.body)
 }
 
 /// The middleware that gives every request its sessions and saves them
@@ -230,6 +232,16 @@ impl FromRequest for Sessions {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(sessions_of(request).map(Sessions))
+    }
+}
+
+impl<N: NamedSession> FromRequest for Named<N> {
+    type Error = SessionError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let sessions = sessions_of(request);
+        Box::pin(async move { Ok(Named(Session(sessions?.get(N::NAME).await?), PhantomData)) })
     }
 }
 

@@ -213,3 +213,103 @@ async fn an_outage_a_handler_meets_through_question_mark_answers_the_registry_st
     assert!(response.headers().get("set-cookie").is_none(), "a failed request saves nothing");
     assert_eq!(test::read_body(response).await, "session storage unavailable");
 }
+
+const PROBLEM: &str = r#"{"title":"Sign-in is resting; try again in a minute"}"#;
+
+/// The registry's policy carries the application's own body: on a failed
+/// save, on a failed load, and for a refused cross-origin form.
+#[actix_web::test]
+async fn a_storage_outage_and_a_cross_origin_refusal_answer_the_applications_own_body() {
+    use sessions_core::adapter::FailureKind;
+
+    let ring = KeyRing::from(Key::generate());
+    let up = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry(&ring, Arc::new(MemoryBackend::new()))))
+            .route("/counter", web::get().to(counter)),
+    )
+    .await;
+    let cookie = cookie_of(&test::call_service(&up, get("/counter", None)).await).unwrap();
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .failure_body(FailureKind::Unavailable, "application/problem+json", PROBLEM)
+        .failure_body(FailureKind::CrossOrigin, "text/html; charset=utf-8", "<p>Please use the form on our site.</p>")
+        .build()
+        .unwrap();
+    let down = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry))
+            .route("/counter", web::get().to(counter))
+            .route("/counter", web::post().to(counter)),
+    )
+    .await;
+
+    for (what, cookie) in [("save", None), ("load", Some(cookie.as_str()))] {
+        let response = test::call_service(&down, get("/counter", cookie)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), "application/problem+json", "{what}");
+        assert_eq!(test::read_body(response).await, PROBLEM.as_bytes(), "{what}");
+    }
+    let forged = test::TestRequest::post().uri("/counter").insert_header(("sec-fetch-site", "cross-site")).to_request();
+    let refused = test::call_service(&down, forged).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.headers().get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+    assert_eq!(test::read_body(refused).await, "<p>Please use the form on our site.</p>".as_bytes());
+}
+
+sessions_actix::session_name! {
+    /// The preferences session of the named-session test.
+    struct Prefs = "prefs";
+}
+
+sessions_actix::session_name! {
+    /// A session no store of the test's registry serves.
+    struct Cart = "cart";
+}
+
+async fn theme(prefs: sessions_actix::Named<Prefs>, sessions: Sessions) -> Result<String, SessionError> {
+    let before = prefs.get::<String>("theme")?.unwrap_or_default();
+    prefs.insert("theme", "dark")?;
+    assert_eq!(sessions.get(Prefs).await?.get::<String>("theme")?.as_deref(), Some("dark"));
+    Ok(before)
+}
+
+async fn cart(cart: sessions_actix::Named<Cart>) -> String {
+    cart.is_empty().to_string()
+}
+
+#[actix_web::test]
+async fn a_session_named_by_type_is_extracted_and_one_no_store_serves_answers_500() {
+    use sessions_actix::name::NamedSession;
+
+    let ring = KeyRing::from(Key::generate());
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(MemoryBackend::new())).unwrap())
+        .store(
+            sessions_core::CookieStore::new(
+                StoreConfig::new(Prefs::NAME, ring).cookie_options(CookieOptions::new().secure(false)),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(registry))
+            .route("/theme", web::get().to(theme))
+            .route("/cart", web::get().to(cart)),
+    )
+    .await;
+
+    let first = test::call_service(&app, get("/theme", None)).await;
+    let prefs = first.headers().get_all(header::SET_COOKIE).find_map(|v| {
+        let v = v.to_str().ok()?;
+        v.starts_with("prefs=").then(|| v.split(';').next().unwrap().to_owned())
+    });
+    assert_eq!(test::read_body(first).await, "".as_bytes(), "no theme yet");
+    let second = test::call_service(&app, get("/theme", prefs.as_deref())).await;
+    assert_eq!(test::read_body(second).await, "dark".as_bytes(), "the named session kept its value");
+
+    let unserved = test::call_service(&app, get("/cart", None)).await;
+    assert_eq!(unserved.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

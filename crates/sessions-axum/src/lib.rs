@@ -10,9 +10,10 @@ pub use sessions_core::{
     SameSite, SerialError, ServerStore, StoreConfig,
 };
 #[doc(no_inline)]
-pub use sessions_core::{backend, clock, revocation, store};
+pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -24,6 +25,7 @@ use http::{Request, StatusCode};
 use sessions_core::adapter::RequestHead;
 use sessions_core::adapter::RequestSessions;
 use sessions_core::adapter::{Failure, Policy, Reply};
+use sessions_core::name::NamedSession;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -92,9 +94,11 @@ impl IntoResponse for SessionError {
 }
 
 fn reply<B: From<&'static str>>(reply: Reply) -> http::Response<B> {
-    let mut response = http::Response::new(B::from(reply.reason));
+    let mut response = http::Response::new(B::from(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    // The policy admits only visible ASCII in a content type.
+    let content_type = HeaderValue::from_str(reply.content_type).unwrap_or(HeaderValue::from_static(Reply::PLAIN_TEXT));
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
 }
 
@@ -213,6 +217,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         sessions_of(parts).map(Sessions)
+    }
+}
+
+impl<S: Send + Sync, N: NamedSession> FromRequestParts<S> for Named<N> {
+    type Rejection = SessionError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Named(Session(sessions_of(parts)?.get(N::NAME).await?), PhantomData))
     }
 }
 

@@ -199,3 +199,86 @@ async fn an_outage_a_handler_meets_through_question_mark_answers_the_registry_st
     assert!(response.headers().get(header::SET_COOKIE).is_none(), "a failed request saves nothing");
     assert_eq!(body(response).await, "session storage unavailable");
 }
+
+const PROBLEM: &str = r#"{"title":"Sign-in is resting; try again in a minute"}"#;
+
+/// The registry's policy carries the application's own body: on a failed
+/// save, on a failed load, and for a refused cross-origin form.
+#[tokio::test]
+async fn a_storage_outage_and_a_cross_origin_refusal_answer_the_applications_own_body() {
+    use sessions_core::adapter::FailureKind;
+
+    let ring = KeyRing::from(Key::generate());
+    let up = app(registry(&ring, Arc::new(MemoryBackend::new())));
+    let cookie = cookie_of(&up.oneshot(request("/counter", None)).await.unwrap()).unwrap();
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .failure_body(FailureKind::Unavailable, "application/problem+json", PROBLEM)
+        .failure_body(FailureKind::CrossOrigin, "text/html; charset=utf-8", "<p>Please use the form on our site.</p>")
+        .build()
+        .unwrap();
+    let down = Router::new().route("/counter", get(counter).post(counter)).layer(SessionLayer::new(registry));
+
+    for (what, cookie) in [("save", None), ("load", Some(cookie.as_str()))] {
+        let response = down.clone().oneshot(request("/counter", cookie)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json", "{what}");
+        assert_eq!(body(response).await, PROBLEM, "{what}");
+    }
+    let forged = Request::post("/counter").header("sec-fetch-site", "cross-site").body(Body::empty()).unwrap();
+    let refused = down.oneshot(forged).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(body(refused).await, "<p>Please use the form on our site.</p>");
+}
+
+sessions_axum::session_name! {
+    /// The preferences session of the named-session test.
+    struct Prefs = "prefs";
+}
+
+sessions_axum::session_name! {
+    /// A session no store of the test's registry serves.
+    struct Cart = "cart";
+}
+
+async fn theme(prefs: sessions_axum::Named<Prefs>, sessions: Sessions) -> Result<String, SessionError> {
+    let before = prefs.get::<String>("theme")?.unwrap_or_default();
+    prefs.insert("theme", "dark")?;
+    // The same session, asked for by type through `Sessions`.
+    assert_eq!(sessions.get(Prefs).await?.get::<String>("theme")?.as_deref(), Some("dark"));
+    Ok(before)
+}
+
+#[tokio::test]
+async fn a_session_named_by_type_is_extracted_and_one_no_store_serves_answers_500() {
+    let ring = KeyRing::from(Key::generate());
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(MemoryBackend::new())).unwrap())
+        .store(
+            sessions_core::CookieStore::new(
+                StoreConfig::new(<Prefs as sessions_axum::name::NamedSession>::NAME, ring)
+                    .cookie_options(CookieOptions::new().secure(false)),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(registry.has_store(Prefs) && !registry.has_store(Cart));
+    let app = Router::new()
+        .route("/theme", get(theme))
+        .route("/cart", get(|cart: sessions_axum::Named<Cart>| async move { cart.is_empty().to_string() }))
+        .layer(SessionLayer::new(registry));
+
+    let first = app.clone().oneshot(request("/theme", None)).await.unwrap();
+    let prefs = first.headers().get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        v.starts_with("prefs=").then(|| v.split(';').next().unwrap().to_owned())
+    });
+    assert_eq!(body(first).await, "", "no theme yet");
+    let second = app.clone().oneshot(request("/theme", prefs.as_deref())).await.unwrap();
+    assert_eq!(body(second).await, "dark", "the named session kept its value");
+
+    let unserved = app.oneshot(request("/cart", None)).await.unwrap();
+    assert_eq!(unserved.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

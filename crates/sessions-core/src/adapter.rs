@@ -32,7 +32,7 @@
 //! let down = Failure::from(Error::from(BackendError::unavailable("connection refused")));
 //! assert_eq!(down.kind(), FailureKind::Unavailable);
 //! let reply = policy.reply(down.kind());
-//! assert_eq!((reply.status, reply.reason), (502, "session storage unavailable"));
+//! assert_eq!((reply.status, reply.body), (502, "session storage unavailable"));
 //! # Ok::<(), sessions_core::Error>(())
 //! ```
 
@@ -43,15 +43,44 @@ use crate::error::{Error, Result};
 
 /// How a session failure is answered; configured once, on the
 /// [`Registry`](crate::Registry), and read by every adapter.
+///
+/// By default a failure answers its status with a short plain-text reason
+/// ([`FailureKind::reason`]). An application can give each kind its own
+/// body and content type ([`Policy::with_body`]), an error page or a JSON
+/// problem document: a fixed text, so that no cause, cookie or key can
+/// reach a client through it.
+///
+/// ```
+/// use sessions_core::adapter::{FailureKind, Policy};
+///
+/// let policy = Policy::default().with_body(
+///     FailureKind::Unavailable,
+///     "application/problem+json",
+///     r#"{"title":"Please try again in a minute"}"#,
+/// )?;
+/// let reply = policy.reply(FailureKind::Unavailable);
+/// assert_eq!((reply.status, reply.content_type), (503, "application/problem+json"));
+/// assert_eq!(policy.reply(FailureKind::Full).body, "session storage full");
+/// # Ok::<(), sessions_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     unavailable: u16,
+    /// The application's bodies, by [`FailureKind::slot`].
+    bodies: [Option<Body>; 4],
+}
+
+/// An application's answer body for one failure kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Body {
+    content_type: &'static str,
+    text: &'static str,
 }
 
 impl Default for Policy {
     /// A storage outage answers `503 Service Unavailable`.
     fn default() -> Self {
-        Policy { unavailable: 503 }
+        Policy { unavailable: 503, bodies: [None; 4] }
     }
 }
 
@@ -65,7 +94,30 @@ impl Policy {
         if !(400..=599).contains(&status) {
             return Err(Error::Config(format!("the storage-outage status must be 400 to 599, not {status}")));
         }
-        Ok(Policy { unavailable: status })
+        Ok(Policy { unavailable: status, ..self })
+    }
+
+    /// Answers failures of `kind` with `body`, as `content_type`, instead
+    /// of the plain-text reason; the status stays the kind's. The body is
+    /// sent as it is: a fixed text, never a template filled with the
+    /// failure's cause.
+    ///
+    /// Fails for [`FailureKind::NotInstalled`] (a missing middleware has
+    /// no registry, so no policy reaches that answer) and for a content
+    /// type that is empty or holds anything but visible ASCII and spaces
+    /// (what a header value may hold).
+    pub fn with_body(self, kind: FailureKind, content_type: &'static str, body: &'static str) -> Result<Policy> {
+        let Some(slot) = kind.slot() else {
+            return Err(Error::Config(
+                "a missing session middleware answers before any registry is reached: its body cannot be set".into(),
+            ));
+        };
+        if content_type.trim().is_empty() || !content_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(Error::Config(format!("`{}` is not a content type", content_type.escape_debug())));
+        }
+        let mut bodies = self.bodies;
+        bodies[slot] = Some(Body { content_type, text: body });
+        Ok(Policy { bodies, ..self })
     }
 
     /// The status of a failure of `kind`.
@@ -77,9 +129,14 @@ impl Policy {
         }
     }
 
-    /// The answer to a failure of `kind`: its status and public reason.
+    /// The answer to a failure of `kind`: its status, and the
+    /// application's body for it or else the public reason as plain text.
     pub fn reply(&self, kind: FailureKind) -> Reply {
-        Reply { status: self.status(kind), reason: kind.reason() }
+        let status = self.status(kind);
+        match kind.slot().and_then(|slot| self.bodies[slot]) {
+            Some(Body { content_type, text }) => Reply { status, content_type, body: text },
+            None => Reply::text(status, kind.reason()),
+        }
     }
 }
 
@@ -111,7 +168,7 @@ impl Failure {
     /// developer meets before any user does, and no secret.
     pub fn reply(&self, policy: &Policy) -> Reply {
         match self {
-            Failure::NotInstalled(hint) => Reply { status: 500, reason: hint },
+            Failure::NotInstalled(hint) => Reply::text(500, hint),
             _ => policy.reply(self.kind()),
         }
     }
@@ -169,6 +226,18 @@ impl FailureKind {
         }
     }
 
+    /// Where an application's body for this kind is kept in a [`Policy`];
+    /// `None` for the one kind no policy answers.
+    fn slot(self) -> Option<usize> {
+        match self {
+            FailureKind::Unavailable => Some(0),
+            FailureKind::Full => Some(1),
+            FailureKind::Internal => Some(2),
+            FailureKind::CrossOrigin => Some(3),
+            FailureKind::NotInstalled => None,
+        }
+    }
+
     /// The public reason: short, plain text, and free of anything secret
     /// or internal (the cause goes to the log, not to the client).
     pub fn reason(self) -> &'static str {
@@ -182,13 +251,32 @@ impl FailureKind {
     }
 }
 
-/// An answer decided by the core: a status and a plain-text reason.
+/// An answer decided by the core: a status, a body and its content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reply {
     /// The HTTP status.
     pub status: u16,
-    /// The body, as `text/plain; charset=utf-8`.
-    pub reason: &'static str,
+    /// The `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: &'static str,
+}
+
+impl Reply {
+    /// The content type of the built-in answers.
+    pub const PLAIN_TEXT: &'static str = "text/plain; charset=utf-8";
+
+    /// A plain-text answer, as the built-in ones are.
+    ///
+    /// ```
+    /// use sessions_core::adapter::Reply;
+    ///
+    /// let reply = Reply::text(503, "session storage unavailable");
+    /// assert_eq!(reply.content_type, "text/plain; charset=utf-8");
+    /// ```
+    pub const fn text(status: u16, body: &'static str) -> Reply {
+        Reply { status, content_type: Reply::PLAIN_TEXT, body }
+    }
 }
 
 /// What to do with the response once the handler ran: the headers to add,
@@ -251,11 +339,13 @@ impl Finished<(&'static str, String)> {
     }
 }
 
-/// Writes an adapter's three handle types, the same on every framework:
-/// the error (`SessionError`, wrapping a [`Failure`]), the default session
-/// (`Session`, dereferencing to [`crate::Session`]) and the request's
+/// Writes an adapter's handle types, the same on every framework: the
+/// error (`SessionError`, wrapping a [`Failure`]), the default session
+/// (`Session`, dereferencing to [`crate::Session`]), the request's
 /// sessions (`Sessions`, over [`RequestSessions`], whose `get` gives a
-/// `Session` too), so an application meets one session type.
+/// `Session` too), and `Named<N>`, the session a
+/// [`NamedSession`](crate::name::NamedSession) type names; so an
+/// application meets one session type.
 ///
 /// An adapter crate invokes it once at its root, with each type's
 /// documentation, then implements its framework's traits for them: the
@@ -355,9 +445,15 @@ macro_rules! __adapter_handles {
         pub struct Sessions($crate::adapter::RequestSessions);
 
         impl Sessions {
-            /// The session stored under cookie `name`, loaded on first use.
-            pub async fn get(&self, name: &str) -> ::std::result::Result<Session, SessionError> {
-                self.recorded(self.0.get(name).await).map(Session)
+            /// The session stored under cookie `name`, loaded on first use:
+            /// a string, or a type declared with
+            /// [`session_name!`]($crate::session_name) (a typo in which is a
+            /// compile error).
+            pub async fn get(
+                &self,
+                name: impl $crate::name::SessionName,
+            ) -> ::std::result::Result<Session, SessionError> {
+                self.recorded(self.0.get(name.session_name()).await).map(Session)
             }
 
             /// The default session (the registry's first store).
@@ -371,6 +467,39 @@ macro_rules! __adapter_handles {
                     $crate::adapter::handles!(@fail $record self.0, err.0.kind());
                     err
                 })
+            }
+        }
+
+        /// The session a type declared with
+        /// [`session_name!`]($crate::session_name) names, as an extractor:
+        /// `Named<Prefs>` where a handler would call `sessions.get("prefs")`.
+        /// It dereferences to the session.
+        pub struct Named<N>(Session, ::std::marker::PhantomData<fn() -> N>);
+
+        impl<N> Named<N> {
+            /// The session.
+            pub fn into_inner(self) -> Session {
+                self.0
+            }
+        }
+
+        impl<N> ::std::ops::Deref for Named<N> {
+            type Target = $crate::Session;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl<N> ::std::fmt::Debug for Named<N> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple("Named").field(&self.0).finish()
+            }
+        }
+
+        impl<N> ::std::clone::Clone for Named<N> {
+            fn clone(&self) -> Self {
+                Named(self.0.clone(), ::std::marker::PhantomData)
             }
         }
     };

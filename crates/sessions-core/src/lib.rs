@@ -65,6 +65,7 @@ mod hex;
 mod id;
 mod key;
 mod lifetime;
+pub mod name;
 mod options;
 mod registry;
 pub mod revocation;

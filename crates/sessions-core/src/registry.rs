@@ -48,6 +48,7 @@ pub struct Registry {
 pub struct RegistryBuilder {
     stores: Vec<Arc<dyn Store>>,
     unavailable_status: Option<u16>,
+    bodies: Vec<(FailureKind, &'static str, &'static str)>,
     cross_origin: CrossOrigin,
 }
 
@@ -68,6 +69,27 @@ impl RegistryBuilder {
     /// or full (default `503`; see [`Policy::with_unavailable_status`]).
     pub fn unavailable_status(mut self, status: u16) -> Self {
         self.unavailable_status = Some(status);
+        self
+    }
+
+    /// The body, and its content type, every adapter answers a failure of
+    /// `kind` with, instead of the plain-text reason (see
+    /// [`Policy::with_body`]; checked by [`build`](Self::build)).
+    ///
+    /// ```
+    /// use sessions_core::adapter::FailureKind;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// let store = CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?;
+    /// let registry = Registry::builder()
+    ///     .store(store)
+    ///     .failure_body(FailureKind::Unavailable, "text/html; charset=utf-8", "<h1>Back in a minute</h1>")
+    ///     .build()?;
+    /// assert_eq!(registry.policy().reply(FailureKind::Unavailable).body, "<h1>Back in a minute</h1>");
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn failure_body(mut self, kind: FailureKind, content_type: &'static str, body: &'static str) -> Self {
+        self.bodies.push((kind, content_type, body));
         self
     }
 
@@ -93,10 +115,13 @@ impl RegistryBuilder {
     /// Checks that there is at least one store, that cookie names are
     /// distinct and that the policy is valid.
     pub fn build(self) -> Result<Registry> {
-        let policy = match self.unavailable_status {
+        let mut policy = match self.unavailable_status {
             Some(status) => Policy::default().with_unavailable_status(status)?,
             None => Policy::default(),
         };
+        for (kind, content_type, body) in self.bodies {
+            policy = policy.with_body(kind, content_type, body)?;
+        }
         if self.stores.is_empty() {
             return Err(Error::Config("a registry needs at least one store".into()));
         }
@@ -149,7 +174,7 @@ impl Registry {
     /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
     /// let forged = RequestHead::new("POST", "/logout").sec_fetch_site(b"cross-site");
     /// let reply = registry.check_origin(&forged).unwrap_err();
-    /// assert_eq!((reply.status, reply.reason), (403, "cross-origin request refused"));
+    /// assert_eq!((reply.status, reply.body), (403, "cross-origin request refused"));
     /// assert!(registry.check_origin(&RequestHead::new("POST", "/logout")).is_ok());
     /// # Ok::<(), sessions_core::Error>(())
     /// ```
@@ -158,6 +183,13 @@ impl Registry {
             tracing::info!(method = head.method(), path = head.path(), reason = %refusal, "cross-origin request refused");
             self.policy.reply(FailureKind::CrossOrigin)
         })
+    }
+
+    /// Whether a store of this registry has the cookie name `name` (a
+    /// string, or a type declared with [`session_name!`](crate::session_name)):
+    /// for a check at start-up that every name handlers ask for is served.
+    pub fn has_store(&self, name: impl crate::name::SessionName) -> bool {
+        self.stores.iter().any(|store| store.cookie_name() == name.session_name())
     }
 
     /// The cookie name of the default session.

@@ -14,7 +14,7 @@ use sessions_core::backend::record::Fields;
 use sessions_core::backend::{Backend, BackendError, MemoryBackend, Patch, StorageKey, Stored};
 use sessions_core::clock::ManualClock;
 use sessions_core::testing;
-use sessions_core::{CookieStore, Error, Registry, ServerStore};
+use sessions_core::{CookieStore, Error, Key, KeyRing, Registry, ServerStore, StoreConfig};
 
 /// A backend that serves loads and refuses every write: the outage meets
 /// the request at its save, after the handler ran.
@@ -95,12 +95,12 @@ fn every_failure_has_one_public_reason_that_names_no_cause() {
     let bad = Failure::from(Error::UnknownStore("secret-store".into()));
     let missing = Failure::NotInstalled("wrap the app in the session middleware");
     let policy = Policy::default().with_unavailable_status(502).unwrap();
-    assert_eq!(policy.reply(down.kind()), Reply { status: 502, reason: "session storage unavailable" });
-    assert_eq!(policy.reply(full.kind()), Reply { status: 502, reason: "session storage full" });
-    assert_eq!(policy.reply(bad.kind()), Reply { status: 500, reason: "session error" });
+    assert_eq!(policy.reply(down.kind()), Reply::text(502, "session storage unavailable"));
+    assert_eq!(policy.reply(full.kind()), Reply::text(502, "session storage full"));
+    assert_eq!(policy.reply(bad.kind()), Reply::text(500, "session error"));
     assert_eq!(policy.reply(missing.kind()).status, 500);
     for failure in [&down, &full, &bad, &missing] {
-        let reason = policy.reply(failure.kind()).reason;
+        let reason = policy.reply(failure.kind()).body;
         for secret in ["10.0.0.7", "hunter2", "secret-store"] {
             assert!(!reason.contains(secret), "{reason}");
         }
@@ -117,7 +117,7 @@ async fn an_outage_at_save_answers_the_registry_status_and_keeps_the_saved_cooki
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
     sessions.get("prefs").await.unwrap().insert("theme", "dark").unwrap();
     let finished = sessions.finish(200, None, testing::header_pair).await;
-    assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
+    assert_eq!(finished.replace, Some(Reply::text(502, "session storage unavailable")));
     assert_eq!(finished.status(200), 502);
     assert_eq!(finished.values("set-cookie").count(), 1, "the cookie session still saved");
     assert!(finished.values("set-cookie").next().unwrap().starts_with("prefs="));
@@ -130,14 +130,14 @@ async fn a_full_store_at_save_answers_the_outage_status_with_its_own_reason() {
     let sessions = registry(&clock, Arc::new(CreatesFull), 503).request([]);
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
     let finished = sessions.finish(200, None, testing::header_pair).await;
-    assert_eq!(finished.replace, Some(Reply { status: 503, reason: "session storage full" }));
+    assert_eq!(finished.replace, Some(Reply::text(503, "session storage full")));
     assert!(finished.errors[0].1.is_full() && finished.errors[0].1.is_unavailable());
     // Tagged by an adapter whose handler met it, it reads the same.
     let tagged = registry(&clock, Arc::new(CreatesFull), 503)
         .request([])
         .finish(500, Some(FailureKind::Full), testing::header_pair)
         .await;
-    assert_eq!(tagged.replace, Some(Reply { status: 503, reason: "session storage full" }));
+    assert_eq!(tagged.replace, Some(Reply::text(503, "session storage full")));
 }
 
 #[tokio::test]
@@ -156,7 +156,7 @@ async fn an_outage_at_load_answers_exactly_as_one_at_save() {
         .await
         .replace;
     assert_eq!(at_save, at_load);
-    assert_eq!(at_load, Some(Reply { status: 503, reason: "session storage unavailable" }));
+    assert_eq!(at_load, Some(Reply::text(503, "session storage unavailable")));
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn a_response_made_from_a_session_failure_persists_nothing() {
     // A `?` on some other session call failed in the handler, which
     // answered with the adapter's error: a 500, so nothing is written.
     let finished = sessions.finish(400, Some(FailureKind::Internal), testing::header_pair).await;
-    assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
+    assert_eq!(finished.replace, Some(Reply::text(500, "session error")));
     assert!(finished.values("set-cookie").next().is_none());
     assert!(finished.values("vary").next().is_some());
     assert_eq!(backend.len(), 0);
@@ -208,7 +208,7 @@ async fn a_header_the_framework_refuses_turns_the_answer_into_a_500() {
     sessions.default_session().await.unwrap().insert("a", &1).unwrap();
     let finished = sessions.finish(200, None, |name, value| (name != "set-cookie").then(|| value.to_owned())).await;
     assert_eq!(finished.headers, ["Cookie", "no-cache=\"set-cookie\""]);
-    assert_eq!(finished.replace, Some(Reply { status: 500, reason: "session error" }));
+    assert_eq!(finished.replace, Some(Reply::text(500, "session error")));
 
     // An outage already decided stays the answer.
     let sessions = registry_with_outage(&clock).request([]);
@@ -232,7 +232,67 @@ async fn a_failure_recorded_on_the_request_replaces_what_the_framework_made_of_i
     sessions.fail(FailureKind::Unavailable);
     sessions.fail(FailureKind::Internal);
     let finished = sessions.finish(404, None, testing::header_pair).await;
-    assert_eq!(finished.replace, Some(Reply { status: 502, reason: "session storage unavailable" }));
+    assert_eq!(finished.replace, Some(Reply::text(502, "session storage unavailable")));
     assert!(finished.values("set-cookie").next().is_none(), "a failed request saves nothing");
     assert_eq!(backend.len(), 0);
+}
+
+#[test]
+fn an_applications_body_replaces_the_reason_of_its_kind_only_and_keeps_the_status() {
+    let policy = Policy::default()
+        .with_unavailable_status(502)
+        .unwrap()
+        .with_body(FailureKind::Full, "application/json", r#"{"error":"full"}"#)
+        .unwrap()
+        .with_body(FailureKind::Internal, "text/html; charset=utf-8", "<p>Sorry</p>")
+        .unwrap();
+    let full = policy.reply(FailureKind::Full);
+    assert_eq!((full.status, full.content_type, full.body), (502, "application/json", r#"{"error":"full"}"#));
+    assert_eq!(policy.reply(FailureKind::Internal).body, "<p>Sorry</p>");
+    assert_eq!(policy.reply(FailureKind::Unavailable), Reply::text(502, "session storage unavailable"));
+    assert_eq!(policy.reply(FailureKind::CrossOrigin), Reply::text(403, "cross-origin request refused"));
+    // The status chosen afterwards still applies to a kind with a body.
+    let later = policy.with_unavailable_status(500).unwrap();
+    assert_eq!(later.reply(FailureKind::Full).status, 500);
+    assert_eq!(later.reply(FailureKind::Full).content_type, "application/json");
+}
+
+#[test]
+fn a_body_for_a_missing_middleware_or_a_bad_content_type_is_refused() {
+    let refused = Policy::default().with_body(FailureKind::NotInstalled, "text/plain", "x");
+    assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
+    for content_type in ["", "  ", "text/html\r\nSet-Cookie: a=b", "text/plain; charset=\u{e9}", "a\tb"] {
+        let refused = Policy::default().with_body(FailureKind::Unavailable, content_type, "x");
+        assert!(matches!(refused, Err(Error::Config(_))), "{content_type:?}");
+    }
+    let registry = Registry::builder()
+        .store(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate()))).unwrap())
+        .failure_body(FailureKind::Unavailable, "text/html\n", "x")
+        .build();
+    assert!(matches!(registry, Err(Error::Config(_))), "the builder checks the body too");
+}
+
+/// After the handler, `finish` answers a failed save with the policy's
+/// body: what every adapter sends.
+#[tokio::test]
+async fn a_failed_save_is_answered_with_the_applications_body() {
+    let registry = Registry::builder()
+        .store(
+            ServerStore::new(
+                StoreConfig::new("id", KeyRing::from(Key::generate())),
+                Arc::new(testing::UnavailableBackend),
+            )
+            .unwrap(),
+        )
+        .failure_body(FailureKind::Unavailable, "application/problem+json", r#"{"title":"down"}"#)
+        .build()
+        .unwrap();
+    let sessions = registry.request([]);
+    let session = sessions.default_session().await.unwrap();
+    session.insert("n", &1u8).unwrap();
+    let finished = sessions.finish(200, None, testing::header_pair).await;
+    assert_eq!(
+        finished.replace,
+        Some(Reply { status: 503, content_type: "application/problem+json", body: r#"{"title":"down"}"# })
+    );
 }

@@ -265,7 +265,7 @@ fn a_registry_protects_unless_told_otherwise() {
     for registry in [Registry::single(store()), Registry::builder().store(store()).build().unwrap()] {
         assert!(registry.cross_origin().is_enabled());
         let reply = registry.check_origin(&forged).unwrap_err();
-        assert_eq!((reply.status, reply.reason), (403, "cross-origin request refused"));
+        assert_eq!((reply.status, reply.body), (403, "cross-origin request refused"));
         assert_eq!(reply, registry.policy().reply(FailureKind::CrossOrigin));
     }
     let off = Registry::builder().store(store()).cross_origin(CrossOrigin::disabled()).build().unwrap();

@@ -10,18 +10,20 @@ pub use sessions_core::{
     SameSite, SerialError, ServerStore, StoreConfig,
 };
 #[doc(no_inline)]
-pub use sessions_core::{backend, clock, revocation, store};
+pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
 use std::io::Cursor;
+use std::marker::PhantomData;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::{ContentType, Header, Method, Status};
+use rocket::http::{Header, Method, Status};
 use rocket::request::{self, FromRequest, Outcome};
 use rocket::route::{self, Route};
 use rocket::{Build, Data, Ignite, Request, Response, Rocket, Sentinel};
 use sessions_core::adapter::RequestHead;
 use sessions_core::adapter::RequestSessions;
 use sessions_core::adapter::{Failure, Policy, Reply};
+use sessions_core::name::NamedSession;
 
 #[cfg(feature = "migrate")]
 pub mod migrate;
@@ -105,8 +107,8 @@ fn record(request: &Request<'_>, failure: &Failure) -> Reply {
 fn reply(reply: Reply) -> Response<'static> {
     Response::build()
         .status(Status::new(reply.status))
-        .header(ContentType::Plain)
-        .sized_body(reply.reason.len(), Cursor::new(reply.reason))
+        .raw_header("Content-Type", reply.content_type)
+        .sized_body(reply.body.len(), Cursor::new(reply.body))
         .finalize()
 }
 
@@ -295,6 +297,22 @@ impl<'r> FromRequest<'r> for Session {
 }
 
 impl Sentinel for Session {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, N: NamedSession> FromRequest<'r> for Named<N> {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, SessionError> {
+        let session = async { Ok(Named(Session(sessions_of(request)?.get(N::NAME).await?), PhantomData)) };
+        outcome(request, session.await)
+    }
+}
+
+impl<N> Sentinel for Named<N> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         fairing_missing(rocket)
     }

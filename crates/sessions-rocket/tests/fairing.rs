@@ -438,3 +438,92 @@ async fn private_cookie_that_does_not_parse_stays_in_place() {
     let after = client.get("/whoami").dispatch().await.into_string().await;
     assert_eq!(after.as_deref(), Some("; private cookie: true"));
 }
+
+const PROBLEM: &str = r#"{"title":"Sign-in is resting; try again in a minute"}"#;
+
+#[rocket::post("/counter")]
+fn counter_form(session: Session) -> Result<String, SessionError> {
+    count(&session).map(|n| n.to_string())
+}
+
+/// The registry's policy carries the application's own body: on a failed
+/// save, on a failed load, and for a refused cross-origin form.
+#[rocket::async_test]
+async fn a_storage_outage_and_a_cross_origin_refusal_answer_the_applications_own_body() {
+    use sessions_core::adapter::FailureKind;
+
+    let ring = KeyRing::from(Key::generate());
+    let up = untracked(app(registry(&ring, Arc::new(MemoryBackend::new())))).await;
+    let cookie = cookie_of(&get(&up, "/counter", None).await).unwrap();
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .failure_body(FailureKind::Unavailable, "application/problem+json", PROBLEM)
+        .failure_body(FailureKind::CrossOrigin, "text/html; charset=utf-8", "<p>Please use the form on our site.</p>")
+        .build()
+        .unwrap();
+    let down = untracked(app(registry).mount("/", routes![counter_form])).await;
+
+    for (what, cookie) in [("save", None), ("load", Some(cookie.as_str()))] {
+        let response = get(&down, "/counter", cookie).await;
+        assert_eq!(response.status(), Status::ServiceUnavailable, "{what}");
+        assert_eq!(response.headers().get_one("Content-Type"), Some("application/problem+json"), "{what}");
+        assert_eq!(response.into_string().await.as_deref(), Some(PROBLEM), "{what}");
+    }
+    let refused = down.post("/counter").header(Header::new("Sec-Fetch-Site", "cross-site")).dispatch().await;
+    assert_eq!(refused.status(), Status::Forbidden);
+    assert_eq!(refused.headers().get_one("Content-Type"), Some("text/html; charset=utf-8"));
+    assert_eq!(refused.into_string().await.as_deref(), Some("<p>Please use the form on our site.</p>"));
+}
+
+sessions_rocket::session_name! {
+    /// The preferences session of the named-session test.
+    struct Prefs = "prefs";
+}
+
+sessions_rocket::session_name! {
+    /// A session no store of the test's registry serves.
+    struct Cart = "cart";
+}
+
+#[get("/named-theme")]
+async fn named_theme(prefs: sessions_rocket::Named<Prefs>, sessions: Sessions) -> Result<String, SessionError> {
+    let before = prefs.get::<String>("theme")?.unwrap_or_default();
+    prefs.insert("theme", "dark")?;
+    assert_eq!(sessions.get(Prefs).await?.get::<String>("theme")?.as_deref(), Some("dark"));
+    Ok(before)
+}
+
+#[get("/cart")]
+fn cart(cart: sessions_rocket::Named<Cart>) -> String {
+    cart.is_empty().to_string()
+}
+
+#[rocket::async_test]
+async fn a_session_named_by_type_is_extracted_and_one_no_store_serves_answers_500() {
+    use sessions_rocket::name::NamedSession;
+
+    let ring = KeyRing::from(Key::generate());
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(MemoryBackend::new())).unwrap())
+        .store(
+            sessions_core::CookieStore::new(
+                StoreConfig::new(Prefs::NAME, ring).cookie_options(CookieOptions::new().secure(false)),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let client = untracked(quiet().attach(SessionFairing::new(registry)).mount("/", routes![named_theme, cart])).await;
+
+    let first = get(&client, "/named-theme", None).await;
+    let prefs = set_cookies(&first)
+        .into_iter()
+        .find(|c| c.starts_with("prefs="))
+        .map(|c| c.split(';').next().unwrap().to_owned());
+    assert_eq!(first.into_string().await.as_deref(), Some(""), "no theme yet");
+    let second = get(&client, "/named-theme", prefs.as_deref()).await;
+    assert_eq!(second.into_string().await.as_deref(), Some("dark"), "the named session kept its value");
+
+    let unserved = get(&client, "/cart", None).await;
+    assert_eq!(unserved.status(), Status::InternalServerError);
+}

@@ -10,9 +10,10 @@ pub use sessions_core::{
     SameSite, SerialError, ServerStore, StoreConfig,
 };
 #[doc(no_inline)]
-pub use sessions_core::{backend, clock, revocation, store};
+pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -22,6 +23,7 @@ use http::{Request, StatusCode};
 use sessions_core::adapter::RequestHead;
 use sessions_core::adapter::RequestSessions;
 use sessions_core::adapter::{Failure, Policy, Reply};
+use sessions_core::name::NamedSession;
 use tower_service::Service;
 use warp::Filter;
 use warp::reject::{Reject, Rejection};
@@ -89,9 +91,11 @@ impl warp::Reply for SessionError {
 }
 
 fn reply(reply: Reply) -> Response {
-    let mut response = Response::new(reply.reason.into());
+    let mut response = Response::new(reply.body.into());
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    // The policy admits only visible ASCII in a content type.
+    let content_type = HeaderValue::from_str(reply.content_type).unwrap_or(HeaderValue::from_static(Reply::PLAIN_TEXT));
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
 }
 
@@ -252,6 +256,32 @@ fn head<B>(request: &Request<B>) -> RequestHead<'_> {
 pub fn session() -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
     sessions()
         .and_then(|sessions: Sessions| async move { sessions.default_session().await.map_err(warp::reject::custom) })
+}
+
+/// The filter of the session a type declared with
+/// [`session_name!`](crate::session_name) names: `named::<Prefs>()` where a
+/// route would call `sessions.get("prefs")`, so that a typo in the name is
+/// a compile error. Rejects like [`session`] when the session fails to
+/// load.
+///
+/// ```
+/// use sessions_warp::{Named, session_name};
+/// use warp::Filter;
+///
+/// session_name! {
+///     /// The visitor's display preferences.
+///     pub struct Prefs = "prefs";
+/// }
+///
+/// let route = warp::path!("theme")
+///     .and(sessions_warp::named::<Prefs>())
+///     .map(|prefs: Named<Prefs>| prefs.get::<String>("theme").ok().flatten().unwrap_or_default());
+/// # let _ = route;
+/// ```
+pub fn named<N: NamedSession>() -> impl Filter<Extract = (Named<N>,), Error = Rejection> + Clone {
+    sessions().and_then(|sessions: Sessions| async move {
+        sessions.get(N::NAME).await.map(|session| Named(session, PhantomData)).map_err(warp::reject::custom)
+    })
 }
 
 /// The filter of every named session of the request.

@@ -315,3 +315,85 @@ fn session_service_future_is_send() {
     let mut app = sessions_warp::wrap(warp::service(routes()), registry);
     assert_send(&app.call(request("/counter", None)));
 }
+
+const PROBLEM: &str = r#"{"title":"Sign-in is resting; try again in a minute"}"#;
+
+/// The registry's policy carries the application's own body: on a failed
+/// save, on a failed load, and for a refused cross-origin form.
+#[tokio::test]
+async fn a_storage_outage_and_a_cross_origin_refusal_answer_the_applications_own_body() {
+    use sessions_core::adapter::FailureKind;
+
+    let ring = KeyRing::from(Key::generate());
+    let cookie = first_cookie(&app(registry(&ring, Arc::new(MemoryBackend::new())))).await;
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(UnavailableBackend)).unwrap())
+        .failure_body(FailureKind::Unavailable, "application/problem+json", PROBLEM)
+        .failure_body(FailureKind::CrossOrigin, "text/html; charset=utf-8", "<p>Please use the form on our site.</p>")
+        .build()
+        .unwrap();
+    let down = app(registry);
+
+    for (what, cookie) in [("save", None), ("load", Some(cookie.as_str()))] {
+        let response = send(&down, request("/counter", cookie)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json", "{what}");
+        assert_eq!(body(response).await, PROBLEM, "{what}");
+    }
+    let forged = Request::post("/counter").header("sec-fetch-site", "cross-site").body(String::new()).unwrap();
+    let refused = send(&down, forged).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(body(refused).await, "<p>Please use the form on our site.</p>");
+}
+
+sessions_warp::session_name! {
+    /// The preferences session of the named-session test.
+    struct Prefs = "prefs";
+}
+
+sessions_warp::session_name! {
+    /// A session no store of the test's registry serves.
+    struct Cart = "cart";
+}
+
+#[tokio::test]
+async fn a_session_named_by_type_is_extracted_and_one_no_store_serves_answers_500() {
+    use sessions_warp::Named;
+    use sessions_warp::name::NamedSession;
+
+    let ring = KeyRing::from(Key::generate());
+    let registry = Registry::builder()
+        .store(ServerStore::new(config(&ring), Arc::new(MemoryBackend::new())).unwrap())
+        .store(
+            sessions_core::CookieStore::new(
+                StoreConfig::new(Prefs::NAME, ring).cookie_options(CookieOptions::new().secure(false)),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let theme = warp::path!("theme").and(sessions_warp::named::<Prefs>()).and(sessions()).then(
+        |prefs: Named<Prefs>, sessions: Sessions| async move {
+            let before = prefs.get::<String>("theme")?.unwrap_or_default();
+            prefs.insert("theme", "dark")?;
+            assert_eq!(sessions.get(Prefs).await?.get::<String>("theme")?.as_deref(), Some("dark"));
+            Ok::<_, SessionError>(before)
+        },
+    );
+    let cart =
+        warp::path!("cart").and(sessions_warp::named::<Cart>()).map(|cart: Named<Cart>| cart.is_empty().to_string());
+    let app = wrapped(registry, theme.or(cart));
+
+    let first = send(&app, request("/theme", None)).await;
+    let prefs = first.headers().get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        v.starts_with("prefs=").then(|| v.split(';').next().unwrap().to_owned())
+    });
+    assert_eq!(body(first).await, "", "no theme yet");
+    let second = send(&app, request("/theme", prefs.as_deref())).await;
+    assert_eq!(body(second).await, "dark", "the named session kept its value");
+
+    let unserved = send(&app, request("/cart", None)).await;
+    assert_eq!(unserved.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
