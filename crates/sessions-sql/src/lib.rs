@@ -1,7 +1,7 @@
 //! Server-side sessions on PostgreSQL, MySQL/MariaDB and SQLite, through
 //! sqlx.
 //!
-//! [`SqlBackend`] implements [`sessions_core::Backend`] on one table:
+//! [`SqlBackend`] implements [`sessions_core::backend::Backend`] on one table:
 //!
 //! | column    | holds                                                        |
 //! |-----------|--------------------------------------------------------------|

@@ -6,6 +6,7 @@ use sessions_core::backend::RecordLimit;
 use sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES;
 
 use super::SqlBackend;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use super::driver::sqlx;
 #[cfg(feature = "mysql")]
 use super::driver::sqlx::mysql::MySqlPool;
