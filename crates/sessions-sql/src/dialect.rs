@@ -1,4 +1,11 @@
-//! The SQL of each engine, built once per table.
+//! The SQL of each engine, built once per table. Plain text, the same
+//! for every sqlx version.
+
+use std::sync::Arc;
+
+/// One statement: shared, so a driver that takes its SQL by value (sqlx
+/// 0.9) gets it for the cost of a reference count.
+pub(crate) type Sql = Arc<str>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -13,17 +20,17 @@ pub(crate) enum Dialect {
 /// The statements for one table in one dialect, built once.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    pub(crate) migrate: Vec<String>,
-    pub(crate) load: String,
-    pub(crate) insert: String,
-    pub(crate) purge_expired_one: String,
-    pub(crate) compare_and_set: String,
+    pub(crate) migrate: Vec<Sql>,
+    pub(crate) load: Sql,
+    pub(crate) insert: Sql,
+    pub(crate) purge_expired_one: Sql,
+    pub(crate) compare_and_set: Sql,
     pub(crate) begin: &'static str,
-    pub(crate) load_locked: String,
-    pub(crate) delete: String,
-    pub(crate) discard: String,
-    pub(crate) touch: String,
-    pub(crate) sweep: String,
+    pub(crate) load_locked: Sql,
+    pub(crate) delete: Sql,
+    pub(crate) discard: Sql,
+    pub(crate) touch: Sql,
+    pub(crate) sweep: Sql,
 }
 
 impl Statements {
@@ -76,9 +83,9 @@ impl Statements {
             #[allow(unreachable_patterns)]
             _ => t.to_owned(),
         };
-        let p = |sql: String| placeholders(dialect, &sql);
+        let p = |sql: String| Sql::from(placeholders(dialect, &sql));
         Statements {
-            migrate,
+            migrate: migrate.into_iter().map(Sql::from).collect(),
             load: p(format!("SELECT data, version, expires FROM {t} WHERE id = ? AND expires > ?")),
             insert: p(format!("INSERT INTO {t} (id, data, version, expires) VALUES (?, ?, ?, ?)")),
             purge_expired_one: p(format!("DELETE FROM {t} WHERE id = ? AND expires <= ?")),

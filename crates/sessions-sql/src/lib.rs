@@ -1,7 +1,7 @@
 //! Server-side sessions on PostgreSQL, MySQL/MariaDB and SQLite, through
 //! sqlx.
 //!
-//! [`SqlBackend`] implements [`sessions_core::Backend`] on one table:
+//! [`SqlBackend`] implements [`sessions_core::backend::Backend`] on one table:
 //!
 //! | column    | holds                                                        |
 //! |-----------|--------------------------------------------------------------|
@@ -31,6 +31,24 @@
 //! Pick the engines with the cargo features `postgres`, `mysql` and
 //! `sqlite` (all on by default).
 //!
+//! # sqlx 0.8 and 0.9
+//!
+//! The backend works on either sqlx major, or both at once, so an
+//! application keeps the sqlx it has and hands the backend its own pool:
+//!
+//! | feature | sqlx | types | Rust |
+//! |---|---|---|---|
+//! | `sqlx-0_8` (default) | 0.8.6 and later 0.8 | [`SqlBackend`], [`SqlBackendBuilder`], [`Error`] at the root, also in [`sqlx08`] | 1.89 |
+//! | `sqlx-0_9` | 0.9.1 and later 0.9 | `sqlx09::SqlBackend`, `sqlx09::SqlBackendBuilder`, `sqlx09::Error` | 1.94, sqlx 0.9's own minimum |
+//!
+//! Each module re-exports the sqlx it is built on as `sqlx`. The engine is
+//! one piece of code compiled for each version enabled: the same table,
+//! statements and behaviour. The root names sqlx 0.8's backend whenever
+//! `sqlx-0_8` is on, and nothing when it is off: turning on a feature never
+//! changes what a name means. An application on sqlx 0.9 alone depends on
+//! `sessions-sql` with `default-features = false` and the features
+//! `sqlx-0_9` and its engines, and uses `sessions_sql::sqlx09`.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use sessions_core::{Key, KeyRing, ServerStore, StoreConfig};
@@ -50,19 +68,21 @@
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("sessions-sql needs at least one of the features `postgres`, `mysql`, `sqlite`");
+#[cfg(not(any(feature = "sqlx-0_8", feature = "sqlx-0_9")))]
+compile_error!("sessions-sql needs at least one of the features `sqlx-0_8`, `sqlx-0_9`");
 
-mod backend;
-mod builder;
-mod cas;
+mod codes;
 mod dialect;
-mod error;
-mod migrate;
-mod pool;
-mod sweep;
+mod row;
+#[cfg(feature = "sqlx-0_8")]
+pub mod sqlx08;
+// The engine's files are loaded once per sqlx version (decision 36).
+#[cfg(feature = "sqlx-0_9")]
+#[allow(clippy::duplicate_mod)]
+pub mod sqlx09;
 
-pub use backend::SqlBackend;
-pub use builder::SqlBackendBuilder;
-pub use error::Error;
+#[cfg(feature = "sqlx-0_8")]
+pub use self::sqlx08::{Error, SqlBackend, SqlBackendBuilder};
 pub use sessions_core::backend::Sweeper;
 
 /// The README's examples, compiled as doc tests.

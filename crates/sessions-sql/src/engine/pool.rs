@@ -4,15 +4,16 @@
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use std::time::Duration;
 
-#[cfg(feature = "mysql")]
-use sqlx::mysql::MySqlPool;
-#[cfg(feature = "postgres")]
-use sqlx::postgres::PgPool;
-#[cfg(feature = "sqlite")]
-use sqlx::sqlite::SqlitePool;
-
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-use crate::SqlBackendBuilder;
+use super::SqlBackendBuilder;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::driver::sqlx;
+#[cfg(feature = "mysql")]
+use super::driver::sqlx::mysql::MySqlPool;
+#[cfg(feature = "postgres")]
+use super::driver::sqlx::postgres::PgPool;
+#[cfg(feature = "sqlite")]
+use super::driver::sqlx::sqlite::SqlitePool;
 use crate::dialect::Dialect;
 
 /// A pooled connection idle for longer than this is pinged before use.

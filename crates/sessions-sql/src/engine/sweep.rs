@@ -5,10 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sessions_core::backend::{BackendError, Sweep, Sweeper};
 
-use crate::SqlBackend;
-use crate::backend::now_millis;
-use crate::error::map_error;
-use crate::pool::{Pool, with_pool};
+use super::SqlBackend;
+use super::driver;
+use super::error::map_error;
+use super::pool::{Pool, with_pool};
+use crate::row::now_millis;
 
 impl SqlBackend {
     /// Starts a [`Sweeper`] that deletes expired rows
@@ -18,11 +19,13 @@ impl SqlBackend {
     /// and retried at the next tick.
     ///
     /// ```
+    #[doc = concat!("use ", driver_docs!(module), "::{Error, SqlBackend};")]
+    ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let backend = sessions_sql::SqlBackend::connect("sqlite::memory:").await?;
+    /// let backend = SqlBackend::connect("sqlite::memory:").await?;
     /// let sweeper = backend.spawn_sweeper(std::time::Duration::from_secs(60));
     /// drop(sweeper); // stops sweeping
-    /// # Ok::<(), sessions_sql::Error>(())
+    /// # Ok::<(), Error>(())
     /// # }).unwrap();
     /// ```
     ///
@@ -39,7 +42,7 @@ impl SqlBackend {
 impl Sweep for SqlBackend {
     async fn sweep_expired(&self) -> Result<u64, BackendError> {
         let now = now_millis();
-        let done = with_pool!(self, pool => sqlx::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
+        let done = with_pool!(self, pool => driver::query(&self.sql.sweep).bind(now).execute(pool).await.map(|r| r.rows_affected()));
         let deleted = done.map_err(map_error)?;
         tracing::debug!(deleted, table = %self.table, "expired sessions deleted");
         Ok(deleted)

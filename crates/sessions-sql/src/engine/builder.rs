@@ -4,27 +4,33 @@ use std::time::Duration;
 
 use sessions_core::backend::RecordLimit;
 use sessions_core::backend::record::DEFAULT_MAX_RECORD_BYTES;
-#[cfg(feature = "mysql")]
-use sqlx::mysql::MySqlPool;
-#[cfg(feature = "postgres")]
-use sqlx::postgres::PgPool;
-#[cfg(feature = "sqlite")]
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::SqlBackend;
-use crate::dialect::{Statements, valid_table_name};
-use crate::error::Error;
-use crate::pool::Pool;
+use super::SqlBackend;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-use crate::pool::pool_options;
+use super::driver::sqlx;
+#[cfg(feature = "mysql")]
+use super::driver::sqlx::mysql::MySqlPool;
+#[cfg(feature = "postgres")]
+use super::driver::sqlx::postgres::PgPool;
+#[cfg(feature = "sqlite")]
+use super::driver::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use super::error::Error;
+use super::pool::Pool;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::pool::pool_options;
+use crate::dialect::{Statements, valid_table_name};
 
 /// Configures a [`SqlBackend`]: table name, migration on start-up, record
 /// size limit, pool size.
 ///
-/// ```no_run
-/// use sessions_sql::SqlBackend;
+/// It builds the backend on a pool of its own from a URL
+/// ([`connect`](Self::connect)), or on the application's own pool
+#[doc = concat!("([`postgres`](Self::postgres), [`mysql`](Self::mysql), [`sqlite`](Self::sqlite)): a pool of sqlx ", driver_docs!(version), ", the version [`sqlx`](super::sqlx) names.")]
 ///
-/// # async fn run() -> Result<(), sessions_sql::Error> {
+/// ```no_run
+#[doc = concat!("use ", driver_docs!(module), "::{Error, SqlBackend, sqlx};")]
+///
+/// # async fn run() -> Result<(), Error> {
 /// let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1/app").await?;
 /// let backend = SqlBackend::builder().table("sessions").postgres(pool).await?;
 /// # let _ = backend;

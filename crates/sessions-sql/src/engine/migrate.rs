@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use crate::SqlBackend;
-use crate::error::Error;
-use crate::pool::{Pool, with_pool};
+use super::SqlBackend;
+use super::driver;
+use super::error::Error;
+use super::pool::{Pool, with_pool};
 
 /// How often a migration statement is retried after a failure, for apps
 /// racing to create the same table on a fresh database.
@@ -21,7 +22,7 @@ impl SqlBackend {
             // retry then finds the table made and succeeds.
             let mut attempt = 0;
             loop {
-                let done = with_pool!(self, pool => sqlx::query(statement).execute(pool).await.map(drop));
+                let done = with_pool!(self, pool => driver::query(statement).execute(pool).await.map(drop));
                 match done {
                     Ok(()) => break,
                     Err(_) if attempt < MIGRATE_RETRIES => {

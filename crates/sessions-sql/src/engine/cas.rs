@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use sessions_core::backend::{BackendError, Patch, Seen, StorageKey};
-use sqlx::Row;
 
-use crate::SqlBackend;
-use crate::backend::{expiry, now_millis};
-use crate::error::{is_retryable, map_error, retry_or_fail};
-use crate::pool::{Pool, with_pool};
+use super::SqlBackend;
+use super::driver::{self, sqlx::Row};
+use super::error::{is_retryable, map_error, retry_or_fail};
+use super::pool::{Pool, with_pool};
+use crate::row::{expiry, now_millis};
 
 /// Compare-and-set attempts before a save falls back to a row lock.
 pub(crate) const OPTIMISTIC_ATTEMPTS: usize = 2;
@@ -41,7 +41,7 @@ impl SqlBackend {
         let data = self.encode(&fields)?;
         let id = &key.as_bytes()[..];
         let expires = expiry(now, ttl);
-        let written = with_pool!(self, pool => sqlx::query(&self.sql.compare_and_set)
+        let written = with_pool!(self, pool => driver::query(&self.sql.compare_and_set)
             .bind(data).bind(expires).bind(id).bind(row.version).bind(now)
             .execute(pool).await.map(|r| r.rows_affected()));
         match written {
@@ -66,7 +66,7 @@ impl SqlBackend {
                 Err(err) => return retry_or_fail(err),
             };
             let now = now_millis();
-            let row = match sqlx::query(&self.sql.load_locked).bind(id).bind(now).fetch_optional(&mut *tx).await {
+            let row = match driver::query(&self.sql.load_locked).bind(id).bind(now).fetch_optional(&mut *tx).await {
                 Ok(row) => row,
                 Err(err) => return retry_or_fail(err),
             };
@@ -80,7 +80,7 @@ impl SqlBackend {
                 Ok(fields) => fields,
                 Err(error) => {
                     tracing::warn!(%error, table = %self.table, "unreadable session row deleted; its session starts afresh");
-                    let discarded = sqlx::query(&self.sql.discard).bind(id).bind(version).execute(&mut *tx).await;
+                    let discarded = driver::query(&self.sql.discard).bind(id).bind(version).execute(&mut *tx).await;
                     if let Err(err) = discarded {
                         return retry_or_fail(err);
                     }
@@ -92,7 +92,7 @@ impl SqlBackend {
             };
             patch.apply(&mut fields);
             let data = self.encode(&fields)?;
-            let written = sqlx::query(&self.sql.compare_and_set)
+            let written = driver::query(&self.sql.compare_and_set)
                 .bind(data).bind(expiry(now, ttl)).bind(id).bind(version).bind(now)
                 .execute(&mut *tx).await;
             let written = match written {
@@ -145,7 +145,7 @@ impl SqlBackend {
         if let (Ok(version), Ok(data)) = (i64::try_from(seen.revision), self.encode(seen.fields)) {
             let id = &key.as_bytes()[..];
             let now = now_millis();
-            let written = with_pool!(self, pool => sqlx::query(&self.sql.compare_and_set)
+            let written = with_pool!(self, pool => driver::query(&self.sql.compare_and_set)
                 .bind(data).bind(expiry(now, ttl)).bind(id).bind(version).bind(now)
                 .execute(pool).await.map(|r| r.rows_affected()));
             match written {

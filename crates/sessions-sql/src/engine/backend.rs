@@ -2,51 +2,27 @@
 //! by the request timeout.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sessions_core::backend::record::{self, Fields};
 use sessions_core::backend::{Backend, BackendError, Patch, RecordLimit, Seen, StorageKey, Stored};
-use sqlx::Row;
 
-use crate::SqlBackendBuilder;
-use crate::cas::LOCKED_ATTEMPTS;
+use super::SqlBackendBuilder;
+use super::cas::LOCKED_ATTEMPTS;
+use super::driver::{self, sqlx, sqlx::Row};
+use super::error::{Error, is_retryable, is_unique_violation, map_error};
+use super::pool::{Pool, with_pool};
 use crate::dialect::Statements;
-use crate::error::{Error, is_retryable, is_unique_violation, map_error};
-use crate::pool::{Pool, with_pool};
-
-pub(crate) fn now_millis() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A new row's version, drawn at random: a save checks the version its
-/// request loaded, and a row deleted and made again under the same key
-/// must not match a version loaded from the row before. Below 2^62, so
-/// counting up from it never overflows.
-pub(crate) fn first_version() -> Result<i64, BackendError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|err| BackendError::unavailable(format!("OS RNG: {err}")))?;
-    Ok(i64::from_le_bytes(bytes) & ((1 << 62) - 1))
-}
-
-pub(crate) fn expiry(now: i64, ttl: Duration) -> i64 {
-    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
-}
-
-/// One row as read back.
-pub(crate) struct Loaded {
-    pub(crate) data: Vec<u8>,
-    pub(crate) version: i64,
-    pub(crate) expires: i64,
-}
+use crate::row::{Loaded, expiry, first_version, now_millis, remaining};
 
 /// A [`Backend`] on an SQL database: PostgreSQL, MySQL/MariaDB or SQLite.
 ///
 /// Use it when sessions must outlive the process and a database is already
 /// part of the deployment, or with SQLite as an embedded store that needs
 /// no service. Build it from a URL with [`SqlBackend::connect`], or from a
-/// pool the application already has with [`SqlBackendBuilder`].
+/// pool the application already has with [`SqlBackendBuilder`]
+#[doc = concat!("([`postgres`](SqlBackendBuilder::postgres) and its siblings take sqlx ", driver_docs!(version), "'s pools).")]
 ///
 /// Expired rows are never returned; to reclaim their space, run
 /// [`Sweep::sweep_expired`](sessions_core::backend::Sweep::sweep_expired) now and then, or start
@@ -75,7 +51,7 @@ pub(crate) struct Loaded {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sessions_sql::SqlBackend;
+#[doc = concat!("use ", driver_docs!(module), "::{Error, SqlBackend};")]
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let backend = SqlBackend::builder()
@@ -85,7 +61,7 @@ pub(crate) struct Loaded {
 ///     .await?;
 /// let sweeper = backend.spawn_sweeper(Duration::from_secs(300));
 /// # drop(sweeper);
-/// # Ok::<(), sessions_sql::Error>(())
+/// # Ok::<(), Error>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
@@ -152,14 +128,14 @@ impl SqlBackend {
     ) -> Result<(), BackendError> {
         tracing::warn!(%error, table = %self.table, "unreadable session row deleted; its session starts afresh");
         let id = &key.as_bytes()[..];
-        let done = with_pool!(self, pool => sqlx::query(&self.sql.discard).bind(id).bind(version).execute(pool).await.map(drop));
+        let done = with_pool!(self, pool => driver::query(&self.sql.discard).bind(id).bind(version).execute(pool).await.map(drop));
         done.map_err(map_error)
     }
 
     pub(crate) async fn fetch(&self, key: &StorageKey, now: i64) -> Result<Option<Loaded>, BackendError> {
         let id = &key.as_bytes()[..];
         let row = with_pool!(self, pool => {
-            let row = sqlx::query(&self.sql.load).bind(id).bind(now).fetch_optional(pool).await.map_err(map_error)?;
+            let row = driver::query(&self.sql.load).bind(id).bind(now).fetch_optional(pool).await.map_err(map_error)?;
             row.map(|r| Ok::<_, sqlx::Error>(Loaded { data: r.try_get(0)?, version: r.try_get(1)?, expires: r.try_get(2)? }))
                 .transpose()
         });
@@ -179,8 +155,7 @@ impl SqlBackend {
                 return Ok(None);
             }
         };
-        let ttl = Duration::from_millis(u64::try_from(row.expires.saturating_sub(now)).unwrap_or(0));
-        let stored = Stored::new(fields, Some(ttl));
+        let stored = Stored::new(fields, Some(remaining(row.expires, now)));
         Ok(Some(match u64::try_from(row.version) {
             Ok(revision) => stored.at_revision(revision),
             Err(_) => stored,
@@ -198,7 +173,7 @@ impl SqlBackend {
         let now = now_millis();
         let expires = expiry(now, ttl);
         for first in [true, false] {
-            let inserted = with_pool!(self, pool => sqlx::query(&self.sql.insert)
+            let inserted = with_pool!(self, pool => driver::query(&self.sql.insert)
                 .bind(id).bind(&data).bind(first_version()?).bind(expires).execute(pool).await.map(|_| ()));
             match inserted {
                 Ok(()) => return Ok(true),
@@ -208,7 +183,7 @@ impl SqlBackend {
                     }
                     // The key is taken; if only by an expired row, clear it
                     // and try once more.
-                    let purged = with_pool!(self, pool => sqlx::query(&self.sql.purge_expired_one)
+                    let purged = with_pool!(self, pool => driver::query(&self.sql.purge_expired_one)
                         .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()));
                     if purged.map_err(map_error)? == 0 {
                         return Ok(false);
@@ -222,7 +197,7 @@ impl SqlBackend {
 
     pub(crate) async fn delete_now(&self, key: &StorageKey) -> Result<(), BackendError> {
         let id = &key.as_bytes()[..];
-        let done = with_pool!(self, pool => sqlx::query(&self.sql.delete).bind(id).execute(pool).await.map(|_| ()));
+        let done = with_pool!(self, pool => driver::query(&self.sql.delete).bind(id).execute(pool).await.map(|_| ()));
         done.map_err(map_error)
     }
 
@@ -251,7 +226,7 @@ impl SqlBackend {
                 Err(err) => return retry(err),
             };
             let now = now_millis();
-            let row = match sqlx::query(&self.sql.load_locked).bind(id).bind(now).fetch_optional(&mut *tx).await {
+            let row = match driver::query(&self.sql.load_locked).bind(id).bind(now).fetch_optional(&mut *tx).await {
                 Ok(row) => row,
                 Err(err) => return retry(err),
             };
@@ -261,21 +236,20 @@ impl SqlBackend {
             };
             let data: Vec<u8> = row.try_get(0).map_err(map_error)?;
             let expires: i64 = row.try_get(2).map_err(map_error)?;
-            if let Err(err) = sqlx::query(&self.sql.delete).bind(id).execute(&mut *tx).await {
+            if let Err(err) = driver::query(&self.sql.delete).bind(id).execute(&mut *tx).await {
                 return retry(err);
             }
             if let Err(err) = tx.commit().await {
                 return retry(err);
             }
-            let ttl = Duration::from_millis(u64::try_from(expires.saturating_sub(now)).unwrap_or(0));
-            Ok(Some(Some(Stored::new(record::decode(&data)?, Some(ttl)))))
+            Ok(Some(Some(Stored::new(record::decode(&data)?, Some(remaining(expires, now))))))
         })
     }
 
     pub(crate) async fn touch_now(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
         let id = &key.as_bytes()[..];
         let now = now_millis();
-        let touched = with_pool!(self, pool => sqlx::query(&self.sql.touch)
+        let touched = with_pool!(self, pool => driver::query(&self.sql.touch)
             .bind(expiry(now, ttl)).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()));
         Ok(touched.map_err(map_error)? == 1)
     }

@@ -1,53 +1,5 @@
-//! The errors of setting up the backend, and what a database's errors mean
-//! for a session store.
-
-use sessions_core::backend::BackendError;
-
-/// The errors of setting up a [`SqlBackend`](crate::SqlBackend). Errors while serving
-/// requests are [`BackendError`]s.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The database could not be reached, or the migration failed.
-    #[error("session database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The URL names an engine this build does not support.
-    #[error("unsupported session database URL `{0}` (expected postgres://, mysql://, mariadb:// or sqlite:)")]
-    UnsupportedUrl(String),
-    /// The configuration is inconsistent.
-    #[error("invalid SQL backend configuration: {0}")]
-    Config(String),
-}
-
-pub(crate) fn map_error(err: sqlx::Error) -> BackendError {
-    match err {
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            BackendError::Corrupt(err.to_string())
-        }
-        other if is_full(&other) => BackendError::Full(format!("the session database has no room: {other}")),
-        other => BackendError::unavailable(other),
-    }
-}
-
-/// A database that refused a statement for want of disk, memory or a
-/// configured quota: it still answers, and reads and deletes (which make
-/// room) go on, so this is `Full`, not an outage that opens the breaker.
-pub(crate) fn is_full(err: &sqlx::Error) -> bool {
-    let Some(db) = err.as_database_error() else { return false };
-    #[cfg(feature = "postgres")]
-    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        return postgres_full(pg.code());
-    }
-    #[cfg(feature = "mysql")]
-    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return mysql_full(my.number(), my.message());
-    }
-    #[cfg(feature = "sqlite")]
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        return db.code().and_then(|code| code.parse().ok()).is_some_and(sqlite_full);
-    }
-    false
-}
+//! The database error codes a session store acts on, read the same way
+//! whichever sqlx version reported them.
 
 /// SQLSTATE class 53, insufficient resources: `53100` disk full, `53200`
 /// out of memory, `53400` a configured limit such as `temp_file_limit`.
@@ -102,17 +54,8 @@ pub(crate) fn sqlite_full(code: i32) -> bool {
 /// A transaction the database aborted to break a deadlock or a
 /// serialization conflict (SQLSTATE 40001, or PostgreSQL's 40P01): running
 /// it again is the documented remedy.
-pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
-    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40001" || code == "40P01")
-}
-
-/// `Ok(None)` (try again) for a retryable failure, the mapped error otherwise.
-pub(crate) fn retry_or_fail(err: sqlx::Error) -> Result<Option<bool>, BackendError> {
-    if is_retryable(&err) { Ok(None) } else { Err(map_error(err)) }
-}
-
-pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+pub(crate) fn retryable(code: &str) -> bool {
+    code == "40001" || code == "40P01"
 }
 
 #[cfg(test)]
