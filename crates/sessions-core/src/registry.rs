@@ -260,13 +260,13 @@ impl Registry {
     /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     /// # }
     /// ```
-    pub fn request_with<'a, I>(
+    pub fn request_with<'c, 'h, I>(
         &self,
-        cookies: impl IntoIterator<Item = &'a [u8]>,
+        cookies: impl IntoIterator<Item = &'c [u8]>,
         mut header: impl FnMut(&str) -> I,
     ) -> RequestSessions
     where
-        I: IntoIterator<Item = &'a [u8]>,
+        I: IntoIterator<Item = &'h [u8]>,
     {
         let mut slots = self.stores.iter().map(|store| Slot {
             store: Arc::clone(store),
