@@ -223,7 +223,7 @@ async fn header_store_never_reads_a_cookie_of_its_name() {
 async fn idle_timeout_expires_a_header_session() {
     let clock = ManualClock::new(START);
     let lifetime = BrowserSession::new().idle_timeout(Some(Duration::from_secs(600)));
-    let cookie = header_config(&clock, Transport::Header(HEADER)).lifetime(lifetime.clone());
+    let cookie = header_config(&clock, Transport::Header(HEADER)).lifetime(lifetime);
     let server_config = header_config(&clock, Transport::Header(HEADER)).lifetime(lifetime);
     for registry in [Registry::single(CookieStore::new(cookie).unwrap()), server(server_config).0] {
         let mut client = Client::new(HEADER);
