@@ -7,7 +7,7 @@ pub use sessions_core::adapter::FailureKind;
 pub use sessions_core::{
     BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
     FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
-    SameSite, SerialError, ServerStore, StoreConfig,
+    SameSite, SerialError, ServerStore, StoreConfig, Transport,
 };
 #[doc(no_inline)]
 pub use sessions_core::{backend, clock, name, revocation, session_name, store};
@@ -161,15 +161,18 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        if let Err(refused) = self.registry.check_origin(&head(&request)) {
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header. Nothing is loaded yet.
+        let headers = request.headers();
+        let sessions = self.registry.request_with(headers.get_all(COOKIE).map(HeaderValue::as_bytes), |name| {
+            headers.get_all(name).map(HeaderValue::as_bytes)
+        });
+        if let Err(refused) = sessions.check_origin(&head(&request)) {
             let mut response = reply(refused);
             response.extensions_mut().insert(FailureKind::CrossOrigin);
             let (request, _) = request.into_parts();
             return Box::pin(ready(Ok(ServiceResponse::new(request, response).map_into_right_body())));
         }
-        // As bytes: one cookie that is not visible ASCII must not hide the
-        // session cookies in the same header.
-        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).map(HeaderValue::as_bytes));
         request.extensions_mut().insert(sessions.clone());
         let response = self.service.call(request);
         Box::pin(async move {

@@ -7,7 +7,7 @@ pub use sessions_core::adapter::FailureKind;
 pub use sessions_core::{
     BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
     FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
-    SameSite, SerialError, ServerStore, StoreConfig,
+    SameSite, SerialError, ServerStore, StoreConfig, Transport,
 };
 #[doc(no_inline)]
 pub use sessions_core::{backend, clock, name, revocation, session_name, store};
@@ -160,15 +160,18 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if let Err(refused) = self.registry.check_origin(&head(&request)) {
+        // As bytes: one cookie that is not visible ASCII must not hide the
+        // session cookies in the same header. Nothing is loaded yet.
+        let headers = request.headers();
+        let sessions = self.registry.request_with(headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes), |name| {
+            headers.get_all(name).iter().map(HeaderValue::as_bytes)
+        });
+        if let Err(refused) = sessions.check_origin(&head(&request)) {
             let mut response = reply(refused);
             response.extensions_mut().insert(FailureKind::CrossOrigin);
             // An async block, not `ready`: it holds no `S::Error`, which need not be `Send`.
             return Box::pin(async move { Ok(response) });
         }
-        // As bytes: one cookie that is not visible ASCII must not hide the
-        // session cookies in the same header.
-        let sessions = self.registry.request_bytes(request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes));
         request.extensions_mut().insert(sessions.clone());
         let response = self.inner.call(request);
         Box::pin(async move {

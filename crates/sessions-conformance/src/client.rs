@@ -23,12 +23,35 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(20);
 pub struct Client {
     addr: SocketAddr,
     jar: BTreeMap<String, String>,
+    /// The header a session is carried in, and the value held for it.
+    carried: Option<(String, Option<String>)>,
 }
 
 impl Client {
     /// A client with an empty jar talking to `addr`.
     pub fn new(addr: SocketAddr) -> Client {
-        Client { addr, jar: BTreeMap::new() }
+        Client { addr, jar: BTreeMap::new(), carried: None }
+    }
+
+    /// A client that also carries a session in request header `header`,
+    /// as an API client without cookies does: it keeps the value the last
+    /// response sent in that header (an empty one drops it) and sends it
+    /// back with every request.
+    pub fn carrying(addr: SocketAddr, header: &str) -> Client {
+        Client { carried: Some((header.to_ascii_lowercase(), None)), ..Client::new(addr) }
+    }
+
+    /// The value held for the carried header.
+    pub fn held(&self) -> Option<&str> {
+        self.carried.as_ref()?.1.as_deref()
+    }
+
+    /// Replaces (or, with `None`, drops) the value held for the carried
+    /// header.
+    pub fn set_held(&mut self, value: Option<&str>) {
+        if let Some((_, held)) = &mut self.carried {
+            *held = value.map(str::to_owned);
+        }
     }
 
     /// The address the client talks to (the `Host` it sends).
@@ -118,6 +141,9 @@ impl Client {
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
+        if let Some((name, Some(value))) = &self.carried {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(name, value)| format!("{name}={value}")).collect();
             request.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
@@ -139,6 +165,11 @@ impl Client {
             .unwrap_or_else(|_| panic!("{method} {path}: no complete response from {}", self.addr))
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let reply = Reply::parse(&raw).unwrap_or_else(|e| panic!("{method} {path}: malformed response: {e}"));
+        if let Some((name, held)) = &mut self.carried
+            && let Some(value) = reply.header_values(name).first()
+        {
+            *held = (!value.is_empty()).then(|| value.to_string());
+        }
         for set in reply.set_cookies() {
             if set.is_removal() {
                 self.jar.remove(&set.name);

@@ -71,18 +71,29 @@ pub struct AppConfig {
     pub store: String,
     /// `SESSION_SECURE` (`false` sets it to `0`).
     pub secure: bool,
+    /// `SESSION_TRANSPORT`, when set (`header:NAME`).
+    pub transport: Option<String>,
+    /// `SESSION_IDLE_SECS`, when set.
+    pub idle_secs: Option<u64>,
 }
 
 impl AppConfig {
     /// The environment variables of this configuration, listening on a
     /// free loopback port (`DEMO_ADDR=127.0.0.1:0`).
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("DEMO_ADDR".into(), "127.0.0.1:0".into()),
             ("SESSION_KEYS".into(), self.keys.join(",")),
             ("SESSION_STORE".into(), self.store.clone()),
             ("SESSION_SECURE".into(), if self.secure { "1" } else { "0" }.into()),
-        ]
+        ];
+        if let Some(transport) = &self.transport {
+            env.push(("SESSION_TRANSPORT".into(), transport.clone()));
+        }
+        if let Some(idle) = self.idle_secs {
+            env.push(("SESSION_IDLE_SECS".into(), idle.to_string()));
+        }
+        env
     }
 }
 
@@ -167,7 +178,22 @@ impl Ctx {
 
     /// The configuration for `keys`, on this scenario's store.
     pub fn config(&self, keys: &[String], secure: bool) -> AppConfig {
-        AppConfig { keys: keys.to_vec(), store: self.spec.clone(), secure }
+        AppConfig { keys: keys.to_vec(), store: self.spec.clone(), secure, transport: None, idle_secs: None }
+    }
+
+    /// Starts the app with `keys` and the main session carried in the
+    /// [`scenarios::HEADER`] header (`SESSION_TRANSPORT=header:...`),
+    /// plus a client that carries it there and keeps no cookie for it.
+    pub fn start_header(&self, keys: &[String], idle_secs: Option<u64>) -> (Running, Client) {
+        let config = AppConfig {
+            transport: Some(format!("header:{}", scenarios::HEADER)),
+            idle_secs,
+            ..self.config(keys, false)
+        };
+        let app =
+            self.launcher.launch(&config).unwrap_or_else(|e| panic!("the app did not start with {config:?}: {e}"));
+        let client = Client::carrying(app.addr, scenarios::HEADER);
+        (app, client)
     }
 
     /// Starts the app with `keys`, panicking if it does not start.
@@ -245,11 +271,13 @@ macro_rules! conformance_tests {
     (@side client $module:ident, $launcher:expr) => {
         $crate::conformance_tests!(@store $module, $launcher; []);
     };
+    // The server-only scenarios of both transports.
     (@side server $module:ident, $launcher:expr) => {
         $crate::conformance_tests!(@store $module, $launcher; [
             old_id_is_unknown_after_login,
             replayed_cookie_after_logout_is_anonymous,
             concurrent_writes_of_distinct_keys_are_all_kept,
+            header_old_value_is_unknown_after_login_and_logout,
         ]);
     };
     (@store $module:ident, $launcher:expr; [$($server:ident),* $(,)?]) => {
@@ -280,6 +308,14 @@ macro_rules! conformance_tests {
                 get_changes_nothing,
                 kv_refuses_the_demos_own_keys,
                 every_response_forbids_framing_and_sniffing,
+                header_counter_travels_without_cookies,
+                header_login_changes_the_value_and_keeps_the_data,
+                header_logout_answers_an_empty_value,
+                header_tampered_value_yields_a_fresh_session,
+                header_bad_values_yield_a_fresh_session,
+                header_rotated_key_reissues_the_value,
+                header_idle_session_expires,
+                header_cross_site_request_passes_unless_a_cookie_rides_on_it,
                 $($server,)*
             ]);
         }

@@ -495,3 +495,149 @@ pub async fn every_response_forbids_framing_and_sniffing(ctx: Ctx) {
         assert!(!one("referrer-policy").is_empty(), "{what}: no Referrer-Policy");
     }
 }
+
+// The same lifecycle with the main session carried in a request header
+// (`SESSION_TRANSPORT=header:x-session`), as an API or mobile client
+// without cookies sends it; `prefs` stays a cookie.
+
+/// The header the main session travels in, in the header scenarios.
+pub const HEADER: &str = "x-session";
+
+/// The header transport's app with a fresh key, and its client.
+fn start_header(ctx: &Ctx) -> (crate::Running, Client) {
+    ctx.start_header(&[random_key().to_base64()], None)
+}
+
+/// The counter counts through the header: each new value comes back in
+/// it, no `Set-Cookie` is sent for the main session, and `Vary` names the
+/// header, not `Cookie`.
+pub async fn header_counter_travels_without_cookies(ctx: Ctx) {
+    let (app, mut client) = start_header(&ctx);
+    let first = client.post_form("/counter", &[]).await;
+    expect_status(&first, 200, "POST /counter");
+    assert_eq!(first.body, "1");
+    assert!(first.set_cookie(MAIN).is_none(), "a header session sets no cookie: {:?}", first.headers);
+    assert!(first.has_token("vary", HEADER), "Vary must name {HEADER}: {:?}", first.headers);
+    assert!(!first.has_token("vary", "cookie"), "only the header session was used: {:?}", first.headers);
+    assert!(first.has_token("cache-control", "no-store"), "a handed-out value is not cached: {:?}", first.headers);
+    assert!(client.held().is_some(), "the new session's value comes back in {HEADER}");
+    for expected in 2..=3 {
+        assert_eq!(count_up(&mut client).await, expected, "the counter must persist through the header");
+    }
+    let peek = client.get("/peek").await;
+    assert_eq!(peek.body, "3");
+    assert!(peek.header_values(HEADER).is_empty(), "/peek changed nothing yet sent a value");
+    assert_eq!(count_up(&mut Client::carrying(app.addr, HEADER)).await, 1, "another client, another session");
+}
+
+/// Logging in hands out a new value and keeps the session's data.
+pub async fn header_login_changes_the_value_and_keeps_the_data(ctx: Ctx) {
+    let (_app, mut client) = start_header(&ctx);
+    count_up(&mut client).await;
+    let before = client.held().expect("the counter handed out a value").to_owned();
+    login(&mut client, "ada").await;
+    let after = client.held().expect("login keeps a value").to_owned();
+    assert_ne!(before, after, "login must hand out a new value");
+    assert_eq!(client.get("/me").await.body, "ada");
+    assert_eq!(count(&mut client, "/peek").await, 1, "login must keep the session's data");
+}
+
+/// Logging out answers an empty value in the header, and the session is gone.
+pub async fn header_logout_answers_an_empty_value(ctx: Ctx) {
+    let (_app, mut client) = start_header(&ctx);
+    login(&mut client, "ada").await;
+    let reply = client.post_form("/logout", &[]).await;
+    expect_status(&reply, 204, "POST /logout");
+    assert_eq!(reply.header_values(HEADER), [""], "logout must answer an empty {HEADER}: {:?}", reply.headers);
+    assert!(reply.set_cookie(MAIN).is_none(), "no cookie to remove: {:?}", reply.headers);
+    assert_eq!(client.held(), None);
+    expect_status(&client.get("/me").await, 401, "/me after logout");
+}
+
+/// Server stores: the value from before a login, and the one from before
+/// a logout, name no session.
+pub async fn header_old_value_is_unknown_after_login_and_logout(ctx: Ctx) {
+    let (_app, mut client) = start_header(&ctx);
+    count_up(&mut client).await;
+    let mut planted = client.clone();
+    login(&mut client, "ada").await;
+    assert_eq!(count(&mut planted, "/peek").await, 0, "the pre-login value must be unknown after login");
+    let mut replay = client.clone();
+    expect_status(&client.post_form("/logout", &[]).await, 204, "POST /logout");
+    expect_status(&replay.get("/me").await, 401, "/me replaying the value from before logout");
+}
+
+/// A value with one character changed gives a fresh session, never an
+/// error status.
+pub async fn header_tampered_value_yields_a_fresh_session(ctx: Ctx) {
+    let (_app, mut client) = start_header(&ctx);
+    count_up(&mut client).await;
+    count_up(&mut client).await;
+    let mut bytes = client.held().expect("a value is held").as_bytes().to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    client.set_held(Some(&String::from_utf8(bytes).expect("values are ASCII")));
+    let reply = client.post_form("/counter", &[]).await;
+    expect_status(&reply, 200, "/counter with a tampered value");
+    assert_eq!(reply.body, "1", "a tampered value must give a fresh session");
+}
+
+/// Values that are not ours (not base64, far too long, empty) and the
+/// header sent twice give a fresh session, never an error status.
+pub async fn header_bad_values_yield_a_fresh_session(ctx: Ctx) {
+    let (app, mut client) = start_header(&ctx);
+    count_up(&mut client).await;
+    let good = client.held().expect("a value is held").to_owned();
+    let long = "A".repeat(6000);
+    let cases: [&[(&str, &str)]; 4] =
+        [&[(HEADER, "%%%not-base64%%%")], &[(HEADER, &long)], &[(HEADER, "")], &[(HEADER, &good), (HEADER, &good)]];
+    for headers in cases {
+        let mut stranger = Client::new(app.addr);
+        let reply = stranger.send_with("GET", "/peek", None, headers).await;
+        expect_status(&reply, 200, "/peek with a bad header");
+        assert_eq!(reply.body, "0", "{:?} must give a fresh session", &headers[0].1[..headers[0].1.len().min(20)]);
+    }
+    assert_eq!(count(&mut client, "/peek").await, 1, "the good value still reads");
+}
+
+/// Restarting with a new key in front of the old one: the old value is
+/// accepted and a value under the new key comes back in the header.
+pub async fn header_rotated_key_reissues_the_value(ctx: Ctx) {
+    let (old, new) = (random_key().to_base64(), random_key().to_base64());
+    let (app, mut client) = ctx.start_header(std::slice::from_ref(&old), None);
+    count_up(&mut client).await;
+    let before = client.held().expect("a value is held").to_owned();
+    drop(app);
+    let (app, _) = ctx.start_header(&[new.clone(), old], None);
+    client.set_addr(app.addr);
+    assert_eq!(count_up(&mut client).await, 2, "a value under the old key must still be accepted");
+    assert_ne!(client.held(), Some(before.as_str()), "the value must be re-issued under the new key");
+    drop(app);
+    let (app, _) = ctx.start_header(&[new], None);
+    client.set_addr(app.addr);
+    assert_eq!(count(&mut client, "/peek").await, 2, "the re-issued value must be valid under the new key alone");
+}
+
+/// A session idle past its timeout is over: the next request starts afresh.
+pub async fn header_idle_session_expires(ctx: Ctx) {
+    let (_app, mut client) = ctx.start_header(&[random_key().to_base64()], Some(1));
+    count_up(&mut client).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(count(&mut client, "/peek").await, 0, "an idle session must expire");
+}
+
+/// A cross-site `POST` carrying only the header passes: no cookie rides
+/// on it, so it is no forgery. Once the client also holds the `prefs`
+/// cookie, which a browser would attach by itself, it is refused.
+pub async fn header_cross_site_request_passes_unless_a_cookie_rides_on_it(ctx: Ctx) {
+    let (_app, mut client) = start_header(&ctx);
+    count_up(&mut client).await;
+    let reply = client.post_form_with("/counter", &[], CROSS_SITE_FORM).await;
+    expect_status(&reply, 200, "cross-site POST /counter carrying the header");
+    assert_eq!(reply.body, "2");
+    expect_status(&client.post_form("/prefs", &[("theme", "dark")]).await, 200, "POST /prefs");
+    assert!(client.cookie(PREFS).is_some(), "prefs is a cookie");
+    let forged = client.post_form_with("/counter", &[], CROSS_SITE_FORM).await;
+    expect_status(&forged, 403, "cross-site POST /counter with the prefs cookie");
+    assert_eq!(count(&mut client, "/peek").await, 2, "the refused request changed nothing");
+}

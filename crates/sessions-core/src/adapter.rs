@@ -7,15 +7,18 @@
 //! adapter keeps one value, the request's [`RequestSessions`], and makes
 //! three calls:
 //!
-//! 1. Before the handler, [`Registry::check_origin`](crate::Registry::check_origin)
-//!    with the request's [`RequestHead`]: a cross-origin request refused by
-//!    the registry's [`CrossOrigin`](crate::CrossOrigin) is answered with
-//!    its [`Reply`] (`403`) instead of running the handler.
-//! 2. [`Registry::request_bytes`](crate::Registry::request_bytes) with the
-//!    request's `Cookie` headers gives the [`RequestSessions`] that the
-//!    framework's extractors reach. An extractor's error wraps a
-//!    [`Failure`] and turns its [`Reply`] into the framework's response,
-//!    tagged with its [`FailureKind`]; [`handles!`] writes those types.
+//! 1. Before the handler, [`Registry::request_with`](crate::Registry::request_with)
+//!    with the request's `Cookie` headers and a lookup of its other
+//!    headers (for stores whose [`Transport`](crate::Transport) is a
+//!    header) gives the [`RequestSessions`], which nothing has loaded yet;
+//!    then [`RequestSessions::check_origin`] with the request's
+//!    [`RequestHead`]: a cross-origin request refused by the registry's
+//!    [`CrossOrigin`](crate::CrossOrigin) is answered with its [`Reply`]
+//!    (`403`) instead of running the handler.
+//! 2. The [`RequestSessions`] goes where the framework's extractors reach
+//!    it. An extractor's error wraps a [`Failure`] and turns its [`Reply`]
+//!    into the framework's response, tagged with its [`FailureKind`];
+//!    [`handles!`] writes those types.
 //! 3. After the handler, [`RequestSessions::finish`] is the whole decision:
 //!    it saves, converts the headers to add into the framework's type and
 //!    says whether a [`Reply`] replaces the handler's response
@@ -295,9 +298,13 @@ impl Reply {
 #[must_use = "the headers must be added to the response and `replace` sent instead of it when set"]
 pub struct Finished<H> {
     /// The headers to append, in order: one `Set-Cookie` per changed
-    /// session, then `Vary: Cookie` when the response depends on a
-    /// session, then `Cache-Control: no-cache="set-cookie"` when it sets a
-    /// cookie (a shared cache must not store it with the response).
+    /// session (or, for a session whose [`Transport`](crate::Transport)
+    /// is a header, that header with its new value), then `Vary: Cookie`
+    /// when the response depends on a cookie-carried session and one
+    /// `Vary` naming each header a used session travels in, then
+    /// `Cache-Control: no-cache="set-cookie"` when it sets a cookie (a
+    /// shared cache must not store it with the response) and
+    /// `Cache-Control: no-store` when it hands out a header-carried value.
     pub headers: Vec<H>,
     /// Sessions that failed to save, by cookie name (already logged).
     /// Sessions that saved still have their `Set-Cookie` in `headers`.

@@ -74,6 +74,7 @@ mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transport;
 
 pub use backend::{FilesystemBackend, MemoryBackend};
 pub use codec::Mode;
@@ -86,6 +87,7 @@ pub use registry::{Registry, RegistryBuilder};
 pub use serial::SerialError;
 pub use session::{DEFAULT_FLASH_QUEUE, Session};
 pub use store::{CookieStore, ServerStore, StoreConfig};
+pub use transport::Transport;
 
 /// The adapter and peer comparison, compiled as doc tests.
 #[cfg(doctest)]

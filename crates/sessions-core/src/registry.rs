@@ -11,6 +11,7 @@ use crate::cross_origin::{CrossOrigin, RequestHead};
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::store::Store;
+use crate::transport::Transport;
 
 mod cookie_header;
 
@@ -40,6 +41,8 @@ pub struct Registry {
     stores: Arc<[Arc<dyn Store>]>,
     policy: Policy,
     cross_origin: Arc<CrossOrigin>,
+    /// True when some store's session travels in a cookie.
+    cookie_stores: bool,
 }
 
 /// Collects the stores of a [`Registry`], its [`Policy`] and its
@@ -112,8 +115,8 @@ impl RegistryBuilder {
         self
     }
 
-    /// Checks that there is at least one store, that cookie names are
-    /// distinct and that the policy is valid.
+    /// Checks that there is at least one store, that cookie names and
+    /// transport headers are distinct and that the policy is valid.
     pub fn build(self) -> Result<Registry> {
         let mut policy = match self.unavailable_status {
             Some(status) => Policy::default().with_unavailable_status(status)?,
@@ -129,8 +132,14 @@ impl RegistryBuilder {
             if self.stores[..i].iter().any(|s| s.cookie_name() == store.cookie_name()) {
                 return Err(Error::Config(format!("two stores use the cookie name `{}`", store.cookie_name())));
             }
+            if let Some(header) = store.transport().header_name()
+                && self.stores[..i].iter().any(|s| s.transport().header_name() == Some(header))
+            {
+                return Err(Error::Config(format!("two stores carry their sessions in the `{header}` header")));
+            }
         }
-        Ok(Registry { stores: self.stores.into(), policy, cross_origin: Arc::new(self.cross_origin) })
+        let cookie_stores = self.stores.iter().any(|s| s.transport().is_cookie());
+        Ok(Registry { stores: self.stores.into(), policy, cross_origin: Arc::new(self.cross_origin), cookie_stores })
     }
 }
 
@@ -143,10 +152,12 @@ impl Registry {
     /// A registry of a single store, with the default [`Policy`] and
     /// cross-origin protection.
     pub fn single(store: impl Store) -> Registry {
+        let cookie_stores = store.transport().is_cookie();
         Registry {
             stores: Arc::from([Arc::new(store) as Arc<dyn Store>]),
             policy: Policy::default(),
             cross_origin: Arc::default(),
+            cookie_stores,
         }
     }
 
@@ -160,8 +171,10 @@ impl Registry {
         &self.cross_origin
     }
 
-    /// Whether the request described by `head` may reach its handler; an
-    /// adapter asks before it creates the request's sessions, and on `Err`
+    /// Whether the request described by `head` may reach its handler,
+    /// judged as if its sessions came in cookies: an adapter asks
+    /// [`RequestSessions::check_origin`] instead, which also knows which
+    /// sessions the request carries in headers. On `Err`, an adapter
     /// sends the reply (`403 cross-origin request refused`) instead of
     /// running the handler, tagged [`FailureKind::CrossOrigin`] where its
     /// framework tags responses. Nothing is loaded or saved for a refused
@@ -241,32 +254,127 @@ impl Registry {
     /// # }
     /// ```
     pub fn request_bytes<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> RequestSessions {
+        self.request_with(headers, |_| std::iter::empty())
+    }
+
+    /// The sessions of a request whose `Cookie` header values are
+    /// `cookies` (as in [`Registry::request_bytes`]) and whose other
+    /// headers `header(name)` gives: every value of the request header
+    /// `name` (a lowercase name), in order. This is what adapters call.
+    ///
+    /// `header` is called once per store whose [`Transport`] is a header,
+    /// and never when every store uses cookies. A store's value is read
+    /// from its header when the request sent that header exactly once;
+    /// sent twice, neither value is read (the session starts fresh, as
+    /// for any value that does not open). A header-carried store never
+    /// reads a cookie, even one of its name.
+    ///
+    /// ```
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig, Transport};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let config = StoreConfig::new("s", KeyRing::from(Key::generate())).transport(Transport::Header("x-session"));
+    /// let registry = Registry::single(CookieStore::new(config)?);
+    /// let sessions = registry.request_with([], |_| []);
+    /// sessions.default_session().await?.insert("user", "ada")?;
+    /// let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+    /// let token = finished.values("x-session").next().unwrap().to_owned();
+    /// assert_eq!(finished.values("vary").collect::<Vec<_>>(), ["x-session"]);
+    /// assert_eq!(finished.values("set-cookie").count(), 0);
+    ///
+    /// let headers = |name: &str| if name == "x-session" { vec![token.as_bytes()] } else { vec![] };
+    /// let sessions = registry.request_with([], headers);
+    /// let user = sessions.default_session().await?.get::<String>("user")?;
+    /// assert_eq!(user.as_deref(), Some("ada"));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub fn request_with<'c, 'h, I>(
+        &self,
+        cookies: impl IntoIterator<Item = &'c [u8]>,
+        mut header: impl FnMut(&str) -> I,
+    ) -> RequestSessions
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
         let mut slots = self.stores.iter().map(|store| Slot {
             store: Arc::clone(store),
+            transport: store.transport(),
             candidates: Candidates::default(),
             session: OnceCell::new(),
         });
         // A registry has at least one store: the first slot is kept inline.
         let Some(first) = slots.next() else { unreachable!("a registry has at least one store") };
         let mut slots = Slots { first, rest: slots.collect() };
-        cookie_header::for_each_pair(headers, |name, value| self.offer(&mut slots, name, value));
-        RequestSessions { inner: Arc::new(Inner { slots, policy: self.policy, failure: std::sync::OnceLock::new() }) }
+        let mut carried = Carried::default();
+        cookie_header::for_each_pair(cookies, |name, value| carried.cookie |= self.offer(&mut slots, name, value));
+        for i in 0..self.stores.len() {
+            let slot = slots.get_mut(i);
+            let Some(name) = slot.transport.header_name() else { continue };
+            let mut values = header(name).into_iter();
+            let (Some(value), more) = (values.next(), values.next()) else { continue };
+            carried.header = true;
+            if more.is_some() {
+                tracing::debug!(cookie = %slot.store.cookie_name(), header = name, "session header sent more than once; starting a fresh session");
+                continue;
+            }
+            match slot.transport.value(value) {
+                Some(value) => slot.candidates.offer(value),
+                None => {
+                    tracing::debug!(cookie = %slot.store.cookie_name(), header = name, "session header carries no value")
+                }
+            }
+        }
+        RequestSessions {
+            inner: Arc::new(Inner {
+                slots,
+                policy: self.policy,
+                failure: std::sync::OnceLock::new(),
+                cross_origin: Arc::clone(&self.cross_origin),
+                cookie_stores: self.cookie_stores,
+                carried,
+            }),
+        }
     }
 }
 
 impl Registry {
-    /// Keeps the `name=value` pair as a candidate of the store named `name`,
-    /// if there is one and the value is a cookie value.
-    fn offer(&self, slots: &mut Slots, name: &[u8], value: &[u8]) {
+    /// Keeps the `name=value` pair as a candidate of the cookie-carried
+    /// store named `name`, if there is one and the value is a cookie value;
+    /// true when there is one.
+    fn offer(&self, slots: &mut Slots, name: &[u8], value: &[u8]) -> bool {
         let name = name.trim_ascii();
-        let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else { return };
-        slots.get_mut(i).candidates.offer(value);
+        let Some(i) = self.stores.iter().position(|s| s.cookie_name().as_bytes() == name) else { return false };
+        let slot = slots.get_mut(i);
+        if !slot.transport.is_cookie() {
+            return false;
+        }
+        slot.candidates.offer(value);
+        true
     }
+}
+
+/// What a request carried of this registry's sessions: what the
+/// cross-origin check weighs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Carried {
+    /// A cookie of a cookie-carried store, which a browser attaches by
+    /// itself, to a forged request too.
+    cookie: bool,
+    /// The header of a header-carried store, which only a client holding
+    /// the value (or making up its own) sends.
+    header: bool,
 }
 
 struct Slot {
     store: Arc<dyn Store>,
-    /// The values the request sent under the store's cookie name.
+    /// The store's, read once per request.
+    transport: Transport,
+    /// The values the request sent under the store's cookie name, or in
+    /// its header.
     candidates: Candidates,
     session: OnceCell<Session>,
 }
@@ -321,6 +429,9 @@ struct Inner {
     slots: Slots,
     policy: Policy,
     failure: std::sync::OnceLock<FailureKind>,
+    cross_origin: Arc<CrossOrigin>,
+    cookie_stores: bool,
+    carried: Carried,
 }
 
 impl fmt::Debug for RequestSessions {
@@ -332,6 +443,44 @@ impl fmt::Debug for RequestSessions {
 }
 
 impl RequestSessions {
+    /// Whether this request may reach its handler: the registry's
+    /// [`CrossOrigin`] check, which an adapter makes before the handler,
+    /// and, on `Err`, answers with the reply (`403 cross-origin request
+    /// refused`) instead of running it, loading and saving nothing.
+    ///
+    /// The check guards what a browser attaches by itself: cookies. A
+    /// session carried in a header rides only on a request whose sender
+    /// put it there, so a request the rules would refuse still passes
+    /// when it carries no cookie of a cookie-carried store and either
+    /// carries a header-carried store's header or the registry has no
+    /// cookie-carried store at all. Whether such a request from another
+    /// origin is sent at all is the browser's CORS decision, which the
+    /// application's CORS configuration makes.
+    ///
+    /// ```
+    /// use sessions_core::adapter::RequestHead;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig, Transport};
+    ///
+    /// let config = StoreConfig::new("api", KeyRing::from(Key::generate())).transport(Transport::Bearer);
+    /// let registry = Registry::single(CookieStore::new(config)?);
+    /// let cross_site = RequestHead::new("POST", "/orders").sec_fetch_site(b"cross-site");
+    /// assert!(registry.request_with([], |_| []).check_origin(&cross_site).is_ok());
+    /// assert!(registry.check_origin(&cross_site).is_err(), "the registry alone judges it as a cookie request");
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn check_origin(&self, head: &RequestHead<'_>) -> std::result::Result<(), Reply> {
+        let inner = &*self.inner;
+        inner.cross_origin.check(head).or_else(|refusal| {
+            let carried = inner.carried;
+            if !carried.cookie && (carried.header || !inner.cookie_stores) {
+                tracing::debug!(method = head.method(), path = head.path(), reason = %refusal, "cross-origin request passes: no session cookie rides on it");
+                return Ok(());
+            }
+            tracing::info!(method = head.method(), path = head.path(), reason = %refusal, "cross-origin request refused");
+            Err(inner.policy.reply(FailureKind::CrossOrigin))
+        })
+    }
+
     /// Ends the request, the whole after-handler decision: saves every
     /// loaded session unless the response is a server error (nothing a
     /// failed handler did is persisted), converts the headers to add with
@@ -384,10 +533,11 @@ impl RequestSessions {
         let policy = self.inner.policy;
         let mut replace = failure.or(self.inner.failure.get().copied()).map(|kind| policy.reply(kind));
         let status = replace.map_or(status, |reply| reply.status);
-        let vary_cookie = self.accessed();
+        let accessed = self.accessed();
         let mut headers = Vec::new();
         let mut refused = false;
         let mut set_cookie = false;
+        let mut set_header = false;
         let mut send = |name: &'static str, value: &str| match convert(name, value) {
             Some(header) => headers.push(header),
             None => {
@@ -395,22 +545,36 @@ impl RequestSessions {
                 refused = true;
             }
         };
-        let errors = if vary_cookie && status < 500 {
+        let errors = if accessed && status < 500 {
             // Each `Set-Cookie` is converted as its session saves: no list
             // of them is kept in between.
-            self.save(|value| {
-                set_cookie = true;
-                send("set-cookie", value);
+            self.save(|name, value| {
+                match name {
+                    "set-cookie" => set_cookie = true,
+                    _ => set_header = true,
+                }
+                send(name, value);
             })
             .await
         } else {
             Vec::new()
         };
-        if vary_cookie {
-            send("vary", "Cookie");
+        if accessed {
+            let used = || self.inner.slots.iter().filter(|s| s.session.initialized());
+            if used().any(|s| s.transport.is_cookie()) {
+                send("vary", "Cookie");
+            }
+            for name in used().filter_map(|s| s.transport.header_name()) {
+                send("vary", name);
+            }
         }
         if set_cookie {
             send("cache-control", "no-cache=\"set-cookie\"");
+        }
+        if set_header {
+            // A response handing out a session's value is a credential:
+            // no cache keeps it (as RFC 6749 asks of token responses).
+            send("cache-control", "no-store");
         }
         for (name, err) in &errors {
             tracing::error!(cookie = %name, error = %err, "session could not be saved");
@@ -487,16 +651,19 @@ impl RequestSessions {
     }
 
     /// Saves every session loaded by this request, handing each changed
-    /// one's `Set-Cookie` to `set_cookie` and returning each failure by
-    /// cookie name: including a session whose `Set-Cookie` would not be a
-    /// valid header value. Every other session is still saved.
-    async fn save(&self, mut set_cookie: impl FnMut(&str)) -> Vec<(String, Error)> {
+    /// one's `Set-Cookie` (or its transport's header) to `send` and
+    /// returning each failure by cookie name: including a session whose
+    /// header would not be a valid header value. Every other session is
+    /// still saved.
+    async fn save(&self, mut send: impl FnMut(&'static str, &str)) -> Vec<(String, Error)> {
         let mut errors = Vec::new();
         for slot in self.inner.slots.iter() {
             let Some(session) = slot.session.get() else { continue };
             let name = slot.store.cookie_name();
             match slot.store.save(session).await {
-                Ok(Some(header)) if is_header_value(&header) => set_cookie(&header),
+                Ok(Some(header)) if is_header_value(&header) => {
+                    send(slot.transport.header_name().unwrap_or("set-cookie"), &header)
+                }
                 // Not sent and reported: an adapter could not send it either,
                 // and a `Set-Cookie` that silently goes missing may be the
                 // removal that logs a user out. The header itself is not

@@ -7,7 +7,7 @@ pub use sessions_core::adapter::FailureKind;
 pub use sessions_core::{
     BackendError, BrowserSession, CookieOptions, CookieStore, CrossOrigin, DEFAULT_FLASH_QUEUE, Error,
     FilesystemBackend, Key, KeyRing, Lifetime, MemoryBackend, Mode, PersistentSession, Registry, RegistryBuilder,
-    SameSite, SerialError, ServerStore, StoreConfig,
+    SameSite, SerialError, ServerStore, StoreConfig, Transport,
 };
 #[doc(no_inline)]
 pub use sessions_core::{backend, clock, name, revocation, session_name, store};
@@ -221,6 +221,21 @@ impl Fairing for SessionFairing {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        let sessions = {
+            // The headers keep every value of a duplicated name, the jar
+            // one; rocket's local `Client` fills only the jar. Nothing is
+            // loaded yet.
+            let headers = request.headers();
+            let mut cookies = headers.get("Cookie").map(str::as_bytes).peekable();
+            let other = |name: &str| headers.get(name).map(str::as_bytes);
+            if cookies.peek().is_some() {
+                self.registry.request_with(cookies, other)
+            } else {
+                let pairs: Vec<String> =
+                    request.cookies().iter().map(|c| format!("{}={}", c.name(), c.value())).collect();
+                self.registry.request_with(pairs.iter().map(String::as_bytes), other)
+            }
+        };
         let refused = {
             let headers = request.headers();
             // HTTP/2 has no `Host` header; rocket keeps its `:authority` as the host.
@@ -231,22 +246,13 @@ impl Fairing for SessionFairing {
                 headers.get_one("Origin").map(str::as_bytes),
                 host,
             );
-            self.registry.check_origin(&head).err()
+            sessions.check_origin(&head).err()
         };
         if let Some(refused) = refused {
             // No sessions for it: nothing is loaded, and `on_response` saves nothing.
             request.local_cache(|| Refused(Some(refused)));
             return;
         }
-        // The headers keep every value of a duplicated name, the jar one;
-        // rocket's local `Client` fills only the jar.
-        let mut headers = request.headers().get("Cookie").map(str::as_bytes).peekable();
-        let sessions = if headers.peek().is_some() {
-            self.registry.request_bytes(headers)
-        } else {
-            let pairs: Vec<String> = request.cookies().iter().map(|c| format!("{}={}", c.name(), c.value())).collect();
-            self.registry.request_bytes(pairs.iter().map(String::as_bytes))
-        };
         request.local_cache(|| Cached(Some(sessions)));
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend};
 use sessions_core::{
     BrowserSession, CookieOptions, CookieStore, Key, KeyRing, PersistentSession, Registry, ServerStore, StoreConfig,
+    Transport,
 };
 
 /// The cookie name of the main session.
@@ -189,6 +190,40 @@ fn dynamodb_spec(rest: &str) -> Result<StoreSpec, ConfigError> {
     }
 }
 
+/// How the main session travels, from `SESSION_TRANSPORT`: `cookie` (the
+/// default) or `header:NAME`, the header a client without cookies sends
+/// it in and the demo answers it in (the name in any letter case; it is
+/// sent lowercase). The `prefs` session stays a cookie either way.
+///
+/// A header name is leaked, once per parse, to give the store the
+/// `'static` name it takes: a few bytes, at start-up.
+///
+/// ```
+/// use demo_kit::transport;
+/// use sessions_core::Transport;
+///
+/// assert_eq!(transport("cookie")?, Transport::Cookie);
+/// assert_eq!(transport("header:X-Session")?, Transport::Header("x-session"));
+/// assert!(transport("header:set-cookie").is_err());
+/// # Ok::<(), demo_kit::ConfigError>(())
+/// ```
+pub fn transport(text: &str) -> Result<Transport, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "SESSION_TRANSPORT", reason };
+    match text.trim().split_once(':') {
+        None if text.trim() == "cookie" => Ok(Transport::Cookie),
+        Some(("header", name)) => {
+            let name = name.trim().to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(invalid("`header:` needs a header name, as in `header:x-session`".into()));
+            }
+            let transport = Transport::Header(name.leak());
+            transport.validate().map_err(|e| invalid(e.to_string()))?;
+            Ok(transport)
+        }
+        _ => Err(invalid(format!("`{}` is not `cookie` or `header:NAME`", text.trim()))),
+    }
+}
+
 /// A demo's whole configuration.
 ///
 /// Read it with [`Config::from_env`] in `main`, or with
@@ -205,6 +240,9 @@ pub struct Config {
     pub keys_generated: bool,
     /// Where the main session lives.
     pub store: StoreSpec,
+    /// How the main session travels (`SESSION_TRANSPORT`, see
+    /// [`transport`]).
+    pub transport: Transport,
     /// Whether cookies carry `Secure`.
     pub secure: bool,
     /// Idle timeout of the main session.
@@ -246,6 +284,7 @@ impl Config {
             None => (KeyRing::from(Key::try_generate()?), true),
         };
         let store = get("SESSION_STORE").map(str::parse).transpose()?.unwrap_or(StoreSpec::Cookie);
+        let transport = get("SESSION_TRANSPORT").map(transport).transpose()?.unwrap_or_default();
         let secure = match get("SESSION_SECURE") {
             None | Some("1") => true,
             Some("0") => false,
@@ -261,6 +300,7 @@ impl Config {
             keys,
             keys_generated,
             store,
+            transport,
             secure,
             idle: seconds(get("SESSION_IDLE_SECS"), "SESSION_IDLE_SECS")?,
             max: seconds(get("SESSION_MAX_SECS"), "SESSION_MAX_SECS")?,
@@ -343,7 +383,10 @@ impl Config {
         if let Some(max) = self.max {
             lifetime = lifetime.absolute_timeout(Some(max).filter(|d| !d.is_zero()));
         }
-        let main = StoreConfig::new(MAIN_SESSION, self.keys.clone()).cookie_options(options.clone()).lifetime(lifetime);
+        let main = StoreConfig::new(MAIN_SESSION, self.keys.clone())
+            .cookie_options(options.clone())
+            .lifetime(lifetime)
+            .transport(self.transport);
         // A preference outlives a login: the theme is kept for 180 days
         // after its last use, not dropped with the main session's timeouts.
         let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone())
@@ -359,9 +402,13 @@ impl Config {
     /// A line for the start-up log describing the configuration (no secrets).
     pub fn describe(&self) -> String {
         format!(
-            "listening on http://{} with session store `{}`{}",
+            "listening on http://{} with session store `{}`{}{}",
             self.addr,
             self.store,
+            match self.transport.header_name() {
+                Some(name) => format!(" carried in the `{name}` header"),
+                None => String::new(),
+            },
             if self.secure { "" } else { " (Secure attribute off)" }
         )
     }
@@ -494,6 +541,42 @@ mod tests {
         assert!(config.secure);
         assert!(config.keys_generated);
         assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
+    }
+
+    #[test]
+    fn transport_is_a_cookie_unless_a_header_is_named() {
+        let config = Config::from_vars(std::iter::empty::<(String, String)>()).unwrap();
+        assert_eq!(config.transport, Transport::Cookie);
+        let config = Config::from_vars([("SESSION_TRANSPORT", "header:x-session")]).unwrap();
+        assert_eq!(config.transport, Transport::Header("x-session"));
+        assert!(config.describe().contains("`x-session` header"), "{}", config.describe());
+        let config = Config::from_vars([("SESSION_TRANSPORT", " header: X-Api-Session ")]).unwrap();
+        assert_eq!(config.transport, Transport::Header("x-api-session"), "trimmed and lowercased");
+        assert_eq!(Config::from_vars([("SESSION_TRANSPORT", "cookie")]).unwrap().transport, Transport::Cookie);
+    }
+
+    #[test]
+    fn bad_transport_is_refused_naming_the_variable() {
+        for bad in ["header", "header:", "header:x session", "header:cookie", "header:vary", "bearer", "query:id"] {
+            let err = Config::from_vars([("SESSION_TRANSPORT", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("SESSION_TRANSPORT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn header_transport_carries_the_main_session_and_leaves_prefs_a_cookie() {
+        let config = Config::from_vars([("SESSION_TRANSPORT", "header:x-session")]).unwrap();
+        let registry = config.registry_on(None).unwrap();
+        let sessions = registry.request_with([], |_| std::iter::empty());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            sessions.default_session().await.unwrap().insert("count", &1).unwrap();
+            sessions.get(PREFS_SESSION).await.unwrap().insert("theme", "dark").unwrap();
+            let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+            assert_eq!(finished.values("x-session").count(), 1);
+            let cookies: Vec<&str> = finished.values("set-cookie").collect();
+            assert!(cookies.len() == 1 && cookies[0].starts_with("prefs="), "{cookies:?}");
+        });
     }
 
     #[test]

@@ -77,6 +77,10 @@ impl Store for CookieStore {
         self.settings.name()
     }
 
+    fn transport(&self) -> crate::transport::Transport {
+        self.settings.transport()
+    }
+
     async fn load(&self, values: &[&str]) -> Result<Session> {
         let s = &self.settings;
         let now = s.now();
@@ -108,7 +112,7 @@ impl Store for CookieStore {
                 let now = s.now();
                 let times = s.times(&changes.meta, now);
                 let value = s.encode(record, times)?;
-                (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, &value, times)))
+                (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, value, times)))
             }
             // Nothing left to keep: drop the browser's copy if it has one.
             Plan::End => {

@@ -22,6 +22,7 @@ use crate::options::CookieOptions;
 use crate::revocation::Revocation;
 use crate::session::layout::Meta;
 use crate::session::{Session, StoreContext};
+use crate::transport::Transport;
 
 mod cookie;
 mod server;
@@ -51,18 +52,25 @@ mod sealed {
 /// conformance kit checks.
 #[async_trait]
 pub trait Store: sealed::Sealed + Send + Sync + Debug + 'static {
-    /// The cookie name this store reads and writes.
+    /// The cookie name this store reads and writes; the name of its
+    /// sessions whatever their [`Transport`].
     fn cookie_name(&self) -> &str;
 
+    /// How this store's value travels: in its cookie, or in a header.
+    fn transport(&self) -> Transport;
+
     /// The session for a request that sent `values` for this store's cookie
-    /// (several when the browser holds duplicates), in header order.
+    /// (several when the browser holds duplicates), in header order, or in
+    /// its [`Transport`]'s header (one).
     ///
     /// An invalid, tampered, expired or unknown cookie yields a fresh
     /// session; only a failing backend is an error.
     async fn load(&self, values: &[&str]) -> Result<Session>;
 
     /// Persists the session's changes and returns the `Set-Cookie` value to
-    /// send, if the browser's cookie must change.
+    /// send, if the browser's cookie must change; for a store whose
+    /// [`Transport`] is a header, that header's value (empty when the
+    /// session ended).
     async fn save(&self, session: &Session) -> Result<Option<String>>;
 }
 
@@ -93,6 +101,7 @@ pub struct StoreConfig {
     clock: Arc<dyn Clock>,
     revocation: Option<Arc<dyn Revocation>>,
     renewal: Option<u64>,
+    transport: Transport,
 }
 
 impl StoreConfig {
@@ -110,6 +119,7 @@ impl StoreConfig {
             clock: clock::system(),
             revocation: None,
             renewal: None,
+            transport: Transport::Cookie,
         }
     }
 
@@ -172,6 +182,23 @@ impl StoreConfig {
         self
     }
 
+    /// How the store's value travels (default [`Transport::Cookie`]): a
+    /// header instead serves API and mobile clients that keep no cookies.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessions_core::{Key, KeyRing, MemoryBackend, ServerStore, StoreConfig, Transport};
+    ///
+    /// let config = StoreConfig::new("api", KeyRing::from(Key::generate())).transport(Transport::Bearer);
+    /// let store = ServerStore::new(config, Arc::new(MemoryBackend::new()))?;
+    /// # let _ = store;
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Checks each loaded session bound to a user against `revocation`
     /// (see [`Revocation`]).
     pub fn revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
@@ -191,6 +218,7 @@ impl StoreConfig {
 
     fn build(self, default_mode: Mode) -> Result<Settings> {
         self.options.validate(&self.name)?;
+        self.transport.validate()?;
         if self.lifetime.max_age().is_some_and(|age| age.as_secs() == 0) {
             return Err(Error::Config(
                 "a persistent lifetime under one second would expire every cookie at once; use Lifetime::BrowserSession for cookies that end with the browser".into(),
@@ -298,18 +326,30 @@ impl Settings {
         Times { issued: now, expires: self.expiry(meta, now) }
     }
 
+    fn transport(&self) -> Transport {
+        self.config.transport
+    }
+
     /// The `Set-Cookie` value carrying `value`; a persistent cookie's
-    /// Max-Age never outlives the session's authenticated expiry.
-    fn set_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, value: &str, times: Times) -> String {
+    /// Max-Age never outlives the session's authenticated expiry. For a
+    /// header transport, the header's value: its expiry is the frame's.
+    fn set_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, value: String, times: Times) -> String {
+        if !self.config.transport.is_cookie() {
+            return self.config.transport.response_value(value);
+        }
         let options = options.unwrap_or(&self.config.options);
         let max_age = meta.max_age.map(|age| match times.expires {
             Some(expires) => age.min(expires.saturating_sub(times.issued)),
             None => age,
         });
-        options.set_cookie(self.name(), value, max_age)
+        options.set_cookie(self.name(), &value, max_age)
     }
 
+    /// What ends the client's copy: a removal cookie, or an empty header.
     fn removal(&self, options: Option<&CookieOptions>) -> String {
+        if !self.config.transport.is_cookie() {
+            return String::new();
+        }
         options.unwrap_or(&self.config.options).removal(self.name())
     }
 }

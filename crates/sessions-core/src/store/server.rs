@@ -579,7 +579,7 @@ impl ServerStore {
         let s = &self.settings;
         let times = s.times(meta, now);
         let value = s.encode(id.as_bytes(), times)?;
-        Ok(s.set_cookie(options, meta, &value, times))
+        Ok(s.set_cookie(options, meta, value, times))
     }
 }
 
@@ -587,6 +587,10 @@ impl ServerStore {
 impl Store for ServerStore {
     fn cookie_name(&self) -> &str {
         self.settings.name()
+    }
+
+    fn transport(&self) -> crate::transport::Transport {
+        self.settings.transport()
     }
 
     async fn load(&self, values: &[&str]) -> Result<Session> {
