@@ -36,10 +36,12 @@ pub struct UserSession {
     pub handle: SessionHandle,
     /// When it was created (Unix seconds).
     pub created: u64,
-    /// When it was last used (Unix seconds): the last save that wrote its
-    /// record or extended its idle window, so to within an eighth of that
-    /// window (a request that only reads extends it at most eight times per
-    /// window). `created` for a session no save has marked yet.
+    /// When it was last used (Unix seconds), to within an eighth of its
+    /// sliding window: the last request that changed it, or that extended
+    /// its idle timeout or remember-me lifetime (a request that only reads
+    /// extends it once an eighth of the window has passed, so reads cost
+    /// no writes). Without a sliding window, the last request that changed
+    /// it.
     pub last_seen: u64,
 }
 
@@ -517,7 +519,7 @@ impl ServerStore {
     async fn apply(&self, changes: &Changes<Plan>, ttl: Duration) -> Result<Applied> {
         let applied = match &changes.plan {
             Plan::Keep => Applied::Kept,
-            Plan::Touch(old) => match self.touch(old, changes.user.is_some(), ttl).await {
+            Plan::Touch(old) => match self.backend.touch(old, ttl).await {
                 Ok(true) => Applied::Kept,
                 Ok(false) => self.vanished(old).await?,
                 // Extending the lifetime is the store's bookkeeping, not a
@@ -611,18 +613,6 @@ impl ServerStore {
             let (name, value) = seen_field(self.settings.now());
             fields.insert(name, value);
         }
-    }
-
-    /// Extends a stored record's life; for a session bound to a user,
-    /// by a patch that also records when it was last seen (the same one
-    /// round trip).
-    async fn touch(&self, key: &StorageKey, of_user: bool, ttl: Duration) -> Result<bool, BackendError> {
-        if !of_user {
-            return self.backend.touch(key, ttl).await;
-        }
-        let (name, value) = seen_field(self.settings.now());
-        let patch = Patch { clear: false, set: Fields::from([(name, value)]), remove: Vec::new() };
-        self.backend.update(key, &patch, ttl).await
     }
 
     /// Records when the id a record is about to get was minted, for the
@@ -752,7 +742,7 @@ impl ServerStore {
     /// The live sessions listed in `user`'s index, with their records.
     /// Entries whose session has ended are pruned on the way, unless added
     /// so recently that their record may not be written yet.
-    async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
+    async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields, Option<Duration>)>> {
         let now = self.settings.now();
         let live = |fields: &Fields| {
             layout::user_of(fields).is_some_and(|(u, _)| u == user)
@@ -762,8 +752,8 @@ impl ServerStore {
         let mut sessions = Vec::new();
         let mut dead = Vec::new();
         for (storage_key, added) in user_index::members(&*self.backend, &index).await? {
-            match self.backend.load(&storage_key).await?.map(|stored| stored.fields) {
-                Some(fields) if live(&fields) => sessions.push((storage_key, fields)),
+            match self.backend.load(&storage_key).await?.map(|stored| (stored.fields, stored.ttl)) {
+                Some((fields, ttl)) if live(&fields) => sessions.push((storage_key, fields, ttl)),
                 // Being written by a save still running (or one that
                 // failed): its record may yet say it is this user's.
                 _ if now.saturating_sub(added) < user_index::PENDING_GRACE => {}
@@ -812,16 +802,42 @@ impl ServerStore {
     /// # }).unwrap();
     /// ```
     pub async fn user_sessions(&self, user: &str) -> Result<Vec<UserSession>> {
+        let now = self.settings.now();
         let sessions = self.indexed(user).await?.into_iter();
         Ok(sessions
-            .filter_map(|(storage_key, fields)| Meta::of(&fields).map(|meta| (storage_key, meta, fields)))
-            .map(|(storage_key, meta, fields)| UserSession {
+            .filter_map(|(storage_key, fields, ttl)| Meta::of(&fields).map(|meta| (storage_key, meta, fields, ttl)))
+            .map(|(storage_key, meta, fields, ttl)| UserSession {
                 handle: self.handle_of(&storage_key),
-                last_seen: layout::seen_of(&fields).unwrap_or(meta.created).max(meta.created),
+                last_seen: [Some(meta.created), layout::seen_of(&fields), self.extended_at(&meta, ttl, now)]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(meta.created)
+                    .min(now.max(meta.created)),
                 created: meta.created,
                 storage_key,
             })
             .collect())
+    }
+
+    /// When a session's record last had its sliding window extended (by a
+    /// save or a touch), read from the time it has left: each sets it to
+    /// the whole window, so the window less what is left is how long ago
+    /// that was. `None` when that cannot be told: no sliding window, an
+    /// expiry capped by the absolute timeout, or a backend that does not
+    /// report the time left.
+    fn extended_at(&self, meta: &Meta, ttl: Option<Duration>, now: u64) -> Option<u64> {
+        let window = self.settings.window(meta)?;
+        let expires = now.saturating_add(ttl?.as_secs());
+        let capped = meta.max_age.is_none()
+            && self
+                .settings
+                .config
+                .lifetime
+                .browser()
+                .absolute_secs()
+                .is_some_and(|abs| expires.saturating_add(1) >= meta.created.saturating_add(abs));
+        (!capped).then(|| expires.saturating_sub(window))
     }
 
     /// The public handle of the session stored under `key`.
@@ -847,7 +863,7 @@ impl ServerStore {
     /// [`Session::destroy`]: its response then also removes the cookie.
     pub async fn destroy_user_session_by_handle(&self, user: &str, handle: &SessionHandle) -> Result<bool> {
         let sessions = self.indexed(user).await?;
-        let Some((storage_key, _)) = sessions.iter().find(|(key, _)| self.handle_of(key) == *handle) else {
+        let Some((storage_key, ..)) = sessions.iter().find(|(key, ..)| self.handle_of(key) == *handle) else {
             return Ok(false);
         };
         self.end(storage_key, Some(user)).await?;
@@ -862,7 +878,7 @@ impl ServerStore {
         let keep = keep.storage_key();
         let sessions = self.indexed(user).await?;
         let mut ended = 0;
-        for (storage_key, _) in sessions.iter().filter(|(key, _)| Some(key) != keep.as_ref()) {
+        for (storage_key, ..) in sessions.iter().filter(|(key, ..)| Some(key) != keep.as_ref()) {
             self.end(storage_key, Some(user)).await?;
             ended += 1;
         }
@@ -874,7 +890,7 @@ impl ServerStore {
     /// anonymous sessions.
     pub async fn destroy_user_sessions(&self, user: &str) -> Result<usize> {
         let sessions = self.indexed(user).await?;
-        for (storage_key, _) in &sessions {
+        for (storage_key, ..) in &sessions {
             self.end(storage_key, Some(user)).await?;
         }
         Ok(sessions.len())
