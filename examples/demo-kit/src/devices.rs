@@ -60,7 +60,7 @@ impl Devices {
                 last_seen,
             })
             .collect();
-        devices.sort_by(|a, b| (b.current, b.last_seen, b.created).cmp(&(a.current, a.last_seen, a.created)));
+        devices.sort_by_key(|d| std::cmp::Reverse((d.current, d.last_seen, d.created)));
         Ok(devices)
     }
 
