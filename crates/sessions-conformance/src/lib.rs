@@ -28,7 +28,8 @@
 //!
 //! The demo routes the scenarios rely on are listed in the project README
 //! (`/counter`, `/peek`, `/flash`, `/flashes`, `/login`, `/me`, `/logout`,
-//! `/remember`, `/kv`, `/remove`, `/prefs`, `/both`).
+//! `/remember`, `/kv`, `/remove`, `/prefs`, `/both`, `/devices`,
+//! `/devices/end`, `/devices/end-others`).
 #![deny(missing_docs)]
 
 use std::fmt;
@@ -269,7 +270,7 @@ macro_rules! conformance_tests {
         $crate::demo_kit::with_stores!($crate::conformance_tests, @stores ($launcher));
     };
     (@side client $module:ident, $launcher:expr) => {
-        $crate::conformance_tests!(@store $module, $launcher; []);
+        $crate::conformance_tests!(@store $module, $launcher; [devices_need_a_server_store]);
     };
     // The server-only scenarios of both transports.
     (@side server $module:ident, $launcher:expr) => {
@@ -278,8 +279,13 @@ macro_rules! conformance_tests {
             replayed_cookie_after_logout_is_anonymous,
             concurrent_writes_of_distinct_keys_are_all_kept,
             header_old_value_is_unknown_after_login_and_logout,
+            devices_are_listed_and_the_caller_marked,
+            ending_a_device_makes_its_next_request_anonymous,
+            ending_the_other_devices_leaves_only_this_one,
+            another_users_handle_cannot_end_their_session,
         ]);
     };
+    // The second list: the scenarios of this kind of store only.
     (@store $module:ident, $launcher:expr; [$($server:ident),* $(,)?]) => {
         mod $module {
             #[allow(unused_imports)]

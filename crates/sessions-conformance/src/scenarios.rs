@@ -640,4 +640,160 @@ pub async fn header_cross_site_request_passes_unless_a_cookie_rides_on_it(ctx: C
     let forged = client.post_form_with("/counter", &[], CROSS_SITE_FORM).await;
     expect_status(&forged, 403, "cross-site POST /counter with the prefs cookie");
     assert_eq!(count(&mut client, "/peek").await, 2, "the refused request changed nothing");
+/// One entry of `GET /devices`.
+#[derive(Debug, Clone)]
+struct Device {
+    handle: String,
+    created: u64,
+    last_seen: u64,
+    current: bool,
+}
+
+/// A user name no other scenario uses: the memory store is shared by
+/// every scenario of a process, and a user's devices are all of that
+/// user's sessions.
+fn someone(name: &str) -> String {
+    format!("{name}-{}", random_key().id())
+}
+
+/// `GET /devices`, parsed.
+async fn devices(client: &mut Client, what: &str) -> Vec<Device> {
+    let reply = client.get("/devices").await;
+    expect_status(&reply, 200, what);
+    let bad = |why: &str| -> ! { panic!("{what}: `{}` is not a JSON array of devices: {why}", reply.body) };
+    let value: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_else(|e| bad(&e.to_string()));
+    let Some(entries) = value.as_array() else { bad("not an array") };
+    entries
+        .iter()
+        .map(|entry| Device {
+            handle: entry["handle"].as_str().unwrap_or_else(|| bad("no string `handle`")).to_owned(),
+            created: entry["created"].as_u64().unwrap_or_else(|| bad("no number `created`")),
+            last_seen: entry["last_seen"].as_u64().unwrap_or_else(|| bad("no number `last_seen`")),
+            current: entry["current"].as_bool().unwrap_or_else(|| bad("no boolean `current`")),
+        })
+        .collect()
+}
+
+/// Server stores: `GET /devices` lists the user's live sessions with their
+/// times, the caller's own marked `current`; logged out, it answers `401`.
+pub async fn devices_are_listed_and_the_caller_marked(ctx: Ctx) {
+    let (ada_name, bob_name) = (someone("ada"), someone("bob"));
+    let (app, mut laptop) = ctx.start_fresh();
+    expect_status(&laptop.get("/devices").await, 401, "GET /devices logged out");
+    login(&mut laptop, &ada_name).await;
+    let mut phone = Client::new(app.addr);
+    login(&mut phone, &ada_name).await;
+    let mut bob = Client::new(app.addr);
+    login(&mut bob, &bob_name).await;
+
+    let listed = devices(&mut laptop, "GET /devices on the laptop").await;
+    assert_eq!(listed.len(), 2, "ada's two sessions, not bob's: {listed:?}");
+    assert_eq!(listed.iter().filter(|d| d.current).count(), 1, "one is the caller's: {listed:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    for device in &listed {
+        assert!(device.created <= device.last_seen && device.last_seen <= now + 5, "times in Unix seconds: {device:?}");
+        assert!(now - device.created < 600, "created just now: {device:?}");
+        assert_eq!(device.handle.len(), 32, "a handle of 32 hex digits: {device:?}");
+        for (name, cookie) in [("laptop", laptop.cookie(MAIN)), ("phone", phone.cookie(MAIN))] {
+            let cookie = cookie.expect("a session cookie");
+            assert!(!cookie.contains(&device.handle), "the handle is part of the {name}'s cookie: {device:?}");
+        }
+    }
+    let from_phone = devices(&mut phone, "GET /devices on the phone").await;
+    let current = |list: &[Device]| list.iter().find(|d| d.current).map(|d| d.handle.clone());
+    assert_ne!(current(&listed), current(&from_phone), "each caller is marked as itself");
+    let mut handles: Vec<_> = listed.iter().map(|d| d.handle.clone()).collect();
+    let mut others: Vec<_> = from_phone.iter().map(|d| d.handle.clone()).collect();
+    handles.sort();
+    others.sort();
+    assert_eq!(handles, others, "both list the same sessions");
+}
+
+/// Server stores: `POST /devices/end` with the handle of another of the
+/// user's sessions ends it; that session's next request is anonymous.
+pub async fn ending_a_device_makes_its_next_request_anonymous(ctx: Ctx) {
+    let ada_name = someone("ada");
+    let (app, mut laptop) = ctx.start_fresh();
+    login(&mut laptop, &ada_name).await;
+    let mut phone = Client::new(app.addr);
+    login(&mut phone, &ada_name).await;
+
+    let listed = devices(&mut laptop, "GET /devices").await;
+    let phone_handle = listed.iter().find(|d| !d.current).expect("the phone is listed").handle.clone();
+    let reply = laptop.post_form("/devices/end", &[("handle", &phone_handle)]).await;
+    expect_status(&reply, 204, "POST /devices/end");
+    expect_status(&phone.get("/me").await, 401, "/me on the ended phone");
+    let me = laptop.get("/me").await;
+    expect_status(&me, 200, "/me on the laptop that ended the phone");
+    let left = devices(&mut laptop, "GET /devices after ending the phone").await;
+    assert!(left.len() == 1 && left[0].current, "only the laptop is left: {left:?}");
+    let again = laptop.post_form("/devices/end", &[("handle", &phone_handle)]).await;
+    expect_status(&again, 404, "POST /devices/end of an ended session");
+    let garbage = laptop.post_form("/devices/end", &[("handle", "not-a-handle")]).await;
+    expect_status(&garbage, 404, "POST /devices/end with no handle of the user");
+}
+
+/// Server stores: `POST /devices/end-others` ends every other session of
+/// the user and keeps the caller's.
+pub async fn ending_the_other_devices_leaves_only_this_one(ctx: Ctx) {
+    let (ada_name, bob_name) = (someone("ada"), someone("bob"));
+    let (app, mut laptop) = ctx.start_fresh();
+    login(&mut laptop, &ada_name).await;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let mut other = Client::new(app.addr);
+        login(&mut other, &ada_name).await;
+        others.push(other);
+    }
+    let mut bob = Client::new(app.addr);
+    login(&mut bob, &bob_name).await;
+    assert_eq!(devices(&mut laptop, "GET /devices").await.len(), 3);
+
+    expect_status(&laptop.post_form("/devices/end-others", &[]).await, 204, "POST /devices/end-others");
+    for other in &mut others {
+        expect_status(&other.get("/me").await, 401, "/me on an ended device");
+    }
+    let left = devices(&mut laptop, "GET /devices after end-others").await;
+    assert!(left.len() == 1 && left[0].current, "only the caller is left: {left:?}");
+    expect_status(&laptop.get("/me").await, 200, "/me on the device that ended the others");
+    expect_status(&bob.get("/me").await, 200, "another user's session is left alone");
+}
+
+/// Server stores: the handle of another user's session ends nothing, and
+/// the devices forms are refused cross-site like every other form.
+pub async fn another_users_handle_cannot_end_their_session(ctx: Ctx) {
+    let (ada_name, mallory_name) = (someone("ada"), someone("mallory"));
+    let (app, mut mallory) = ctx.start_fresh();
+    login(&mut mallory, &mallory_name).await;
+    let mut ada = Client::new(app.addr);
+    login(&mut ada, &ada_name).await;
+    let adas = devices(&mut ada, "GET /devices for ada").await;
+    let handle = adas[0].handle.clone();
+
+    let reply = mallory.post_form("/devices/end", &[("handle", &handle)]).await;
+    expect_status(&reply, 404, "POST /devices/end with another user's handle");
+    expect_status(&ada.get("/me").await, 200, "ada stays signed in");
+
+    let forged = ada.post_form_with("/devices/end-others", &[], CROSS_SITE_FORM).await;
+    expect_status(&forged, 403, "cross-site POST /devices/end-others");
+    let forged = ada.post_form_with("/devices/end", &[("handle", &handle)], CROSS_SITE_FORM).await;
+    expect_status(&forged, 403, "cross-site POST /devices/end");
+    expect_status(&ada.get("/me").await, 200, "refused forms end nothing");
+}
+
+/// The cookie store: the `/devices` routes answer `404` with one line
+/// saying a server store is needed.
+pub async fn devices_need_a_server_store(ctx: Ctx) {
+    let ada_name = someone("ada");
+    let (_app, mut client) = ctx.start_fresh();
+    login(&mut client, &ada_name).await;
+    for reply in [
+        client.get("/devices").await,
+        client.post_form("/devices/end", &[("handle", "00112233445566778899aabbccddeeff")]).await,
+        client.post_form("/devices/end-others", &[]).await,
+    ] {
+        expect_status(&reply, 404, "/devices on the cookie store");
+        assert!(reply.body.contains("server store") && !reply.body.trim().contains('\n'), "one line: {:?}", reply.body);
+    }
+    expect_status(&client.get("/me").await, 200, "the session is unchanged");
 }

@@ -19,6 +19,7 @@ pub(crate) const KEY_ID_LEN: usize = 4;
 const CONTEXT_KEY_ID: &str = "sessions-rs 2026-11 v1 key id";
 const CONTEXT_SEAL: &str = "sessions-rs 2026-11 v1 cookie seal";
 const CONTEXT_MAC: &str = "sessions-rs 2026-11 v1 cookie mac";
+const CONTEXT_HANDLE: &str = "sessions-rs 2026-12 v1 session handle";
 
 /// A secret master key: at least 32 random bytes.
 ///
@@ -172,13 +173,21 @@ pub(crate) struct DerivedKeys {
     pub(crate) id: [u8; KEY_ID_LEN],
     pub(crate) seal: [u8; 32],
     pub(crate) mac: [u8; 32],
+    /// Keys the public handles of server sessions
+    /// ([`SessionHandle`](crate::store::SessionHandle)).
+    pub(crate) handle: [u8; 32],
 }
 
 impl DerivedKeys {
     pub(crate) fn new(key: &Key) -> DerivedKeys {
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&key.derive(CONTEXT_KEY_ID)[..KEY_ID_LEN]);
-        DerivedKeys { id, seal: *key.derive(CONTEXT_SEAL), mac: *key.derive(CONTEXT_MAC) }
+        DerivedKeys {
+            id,
+            seal: *key.derive(CONTEXT_SEAL),
+            mac: *key.derive(CONTEXT_MAC),
+            handle: *key.derive(CONTEXT_HANDLE),
+        }
     }
 }
 
@@ -326,6 +335,7 @@ mod tests {
     fn purpose_keys_are_distinct() {
         let d = DerivedKeys::new(&Key::generate());
         assert_ne!(d.seal, d.mac);
+        assert!(d.handle != d.seal && d.handle != d.mac);
     }
 
     #[test]

@@ -98,7 +98,20 @@ impl CookieOptions {
         self
     }
 
-    /// Sets `Partitioned` (CHIPS); requires `Secure`.
+    /// Sets `Partitioned` (CHIPS): where another site embeds the app (an
+    /// iframe), the browser keeps the cookie in a jar of that top-level
+    /// site's own, so it works with third-party cookies blocked and no
+    /// other embedding site sees it. It requires `Secure`: browsers refuse
+    /// a `Partitioned` cookie without it, so a store refuses the options
+    /// ([`CookieOptions::validate`]).
+    ///
+    /// ```
+    /// use sessions_core::CookieOptions;
+    ///
+    /// let options = CookieOptions::new().partitioned(true);
+    /// assert!(options.validate("id").is_ok());
+    /// assert!(options.secure(false).validate("id").is_err(), "Partitioned needs Secure");
+    /// ```
     pub fn partitioned(mut self, partitioned: bool) -> Self {
         self.partitioned = partitioned;
         self

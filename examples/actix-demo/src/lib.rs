@@ -11,8 +11,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::web::{self, Data, Form, FormConfig};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder};
-use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use demo_kit::routes::{self, EndDeviceForm, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, Devices, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
 use sessions_actix::FailureKind;
 use sessions_actix::backend::Backend;
 use sessions_actix::{Session, SessionError, SessionMiddleware, Sessions};
@@ -33,6 +33,7 @@ pub fn app(
 > {
     App::new()
         .app_data(Data::from(demo.about))
+        .app_data(Data::new(demo.devices))
         .app_data(form_config())
         .wrap(SessionMiddleware::new(demo.registry))
         .wrap(ErrorHandlers::new().handler(StatusCode::FORBIDDEN, refusal))
@@ -79,6 +80,9 @@ pub fn app(
         .route("/prefs", web::get().to(prefs_read))
         .route("/prefs", web::post().to(prefs_set))
         .route("/both", web::get().to(both))
+        .route("/devices", web::get().to(devices))
+        .route("/devices/end", web::post().to(end_device))
+        .route("/devices/end-others", web::post().to(end_other_devices))
         .route("/favicon.ico", web::get().to(|| async { Page(routes::favicon()) }))
         .default_service(web::to(|r: HttpRequest| async move {
             Page(routes::unmatched(r.method().as_str(), r.path(), &visit(&r)))
@@ -113,9 +117,35 @@ fn visit(request: &HttpRequest) -> Visit {
     Visit::from_headers(request.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
-async fn home(about: Data<About>, sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {
+async fn home(
+    about: Data<About>,
+    devices: Data<Devices>,
+    sessions: Sessions,
+    request: HttpRequest,
+) -> Result<Page, SessionError> {
     let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
-    reply(routes::home(&session, &prefs, &visit(&request), &about))
+    reply(routes::home(&session, &prefs, &devices, &visit(&request), &about).await)
+}
+
+async fn devices(devices: Data<Devices>, session: Session) -> Result<Page, SessionError> {
+    reply(routes::devices(&session, &devices).await)
+}
+
+async fn end_device(
+    devices: Data<Devices>,
+    session: Session,
+    request: HttpRequest,
+    form: Form<EndDeviceForm>,
+) -> Result<Page, SessionError> {
+    reply(routes::end_device(&session, &devices, &form, &visit(&request)).await)
+}
+
+async fn end_other_devices(
+    devices: Data<Devices>,
+    session: Session,
+    request: HttpRequest,
+) -> Result<Page, SessionError> {
+    reply(routes::end_other_devices(&session, &devices, &visit(&request)).await)
 }
 
 async fn prefs_read(sessions: Sessions, request: HttpRequest) -> Result<Page, SessionError> {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Form, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Form, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use demo_kit::routes::{self, EndDeviceForm, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, Devices, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
 use sessions_axum::FailureKind;
 use sessions_axum::backend::Backend;
 use sessions_axum::{Session, SessionError, SessionLayer, Sessions};
@@ -57,10 +57,14 @@ pub fn app(demo: Demo) -> Router {
         .route("/remove", post(remove))
         .route("/prefs", get(prefs_read).post(prefs_set))
         .route("/both", get(both))
+        .route("/devices", get(devices))
+        .route("/devices/end", post(end_device))
+        .route("/devices/end-others", post(end_other_devices))
         .route("/favicon.ico", get(|| async { Page(routes::favicon()) }))
         .method_not_allowed_fallback(unmatched)
         .fallback(unmatched)
         .with_state(demo.about)
+        .layer(Extension(demo.devices))
         // Inside the session layer: a refused body never reaches a handler,
         // and the session layer still sees the answer.
         .layer(middleware::from_fn(limit_body))
@@ -107,9 +111,35 @@ fn visit(headers: &HeaderMap) -> Visit {
     Visit::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
-async fn home(State(about): State<Arc<About>>, sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {
+async fn home(
+    State(about): State<Arc<About>>,
+    Extension(devices): Extension<Devices>,
+    sessions: Sessions,
+    headers: HeaderMap,
+) -> Result<Page, SessionError> {
     let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
-    reply(routes::home(&session, &prefs, &visit(&headers), &about))
+    reply(routes::home(&session, &prefs, &devices, &visit(&headers), &about).await)
+}
+
+async fn devices(Extension(devices): Extension<Devices>, session: Session) -> Result<Page, SessionError> {
+    reply(routes::devices(&session, &devices).await)
+}
+
+async fn end_device(
+    Extension(devices): Extension<Devices>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<EndDeviceForm>,
+) -> Result<Page, SessionError> {
+    reply(routes::end_device(&session, &devices, &form, &visit(&headers)).await)
+}
+
+async fn end_other_devices(
+    Extension(devices): Extension<Devices>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Page, SessionError> {
+    reply(routes::end_other_devices(&session, &devices, &visit(&headers)).await)
 }
 
 async fn prefs_read(sessions: Sessions, headers: HeaderMap) -> Result<Page, SessionError> {

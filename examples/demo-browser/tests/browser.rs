@@ -5,7 +5,8 @@
 //! expiry away; the theme applies; the page's inline style and script
 //! pass its content security policy and an injected script does not;
 //! values are stored by a form, the demo's own keys refused, and a link
-//! changes nothing; a second browser has its own session;
+//! changes nothing; a second browser has its own session, signs in as
+//! the same user and is signed out from the first one's devices list;
 //! Back and reload show the current state; logout clears the user; a
 //! tampered cookie is removed with a notice; a wrong method or address
 //! gets the same page in every framework; Secure cookies are kept on
@@ -207,19 +208,45 @@ impl Walk<'_> {
         self.goto("/").await?;
         self.expect_text("#user", "ada").await?;
 
-        self.step = "a second browser has its own session";
+        self.step = "a second browser has its own session, and is signed out from this one's devices";
         let other = driver.browser().await?;
-        let stranger = Walk { demo: self.demo, base: self.base.clone(), browser: other, step: self.step };
+        let phone = Walk { demo: self.demo, base: self.base.clone(), browser: other, step: self.step };
         let seen = async {
-            stranger.goto("/").await?;
-            stranger.expect_text("#count", "Counter: 0").await?;
-            stranger.expect_text("#user", "nobody").await?;
-            stranger.click("#counter-form button").await?;
-            stranger.expect_text("#count", "Counter: 1").await
+            phone.goto("/").await?;
+            phone.expect_text("#count", "Counter: 0").await?;
+            phone.expect_text("#user", "nobody").await?;
+            phone.click("#counter-form button").await?;
+            phone.expect_text("#count", "Counter: 1").await?;
+            phone.fill("#login-form input[name=user]", "ada").await?;
+            phone.click("#login-form button").await?;
+            phone.expect_text("#user", "ada").await?;
+            let handle = phone
+                .attribute("#devices tr.current", "data-handle")
+                .await?
+                .ok_or("the second browser's devices list marks no row as this browser")?;
+
+            self.reload().await?;
+            self.expect_contains("#devices tr.current", "This browser").await?;
+            let row = format!("#devices tr[data-handle='{handle}']");
+            self.expect_contains(&row, "Session").await?;
+            self.script("document.getElementById('devices-section').scrollIntoView(); return ''").await?;
+            self.shot("5b-devices").await?;
+            self.click(&format!("{row} button")).await?;
+            self.expect_contains("#notices", "Signed that device out").await?;
+            if self.script(&format!("return String(document.querySelector(\"{row}\") === null)")).await? != "true" {
+                return Err("the signed-out device is still listed".to_owned());
+            }
+            self.script("document.getElementById('devices-section').scrollIntoView(); return ''").await?;
+            self.shot("5c-device-signed-out").await?;
+
+            phone.reload().await?;
+            phone.expect_text("#user", "nobody").await?;
+            phone.expect_contains("#devices", "Log in to see").await?;
+            phone.shot("5d-signed-out-elsewhere").await
         }
         .await;
-        stranger.browser.close().await;
-        seen.map_err(|e| format!("in the second browser: {e}"))?;
+        phone.browser.close().await;
+        seen.map_err(|e| format!("with the second browser: {e}"))?;
         self.reload().await?;
         self.expect_text("#count", "Counter: 3").await?;
         self.expect_text("#user", "ada").await?;

@@ -30,6 +30,8 @@ pub struct About {
     pub store: StoreSpec,
     /// Whether cookies carry `Secure`.
     pub secure: bool,
+    /// Whether cookies carry `Partitioned`.
+    pub partitioned: bool,
     /// The idle timeout of the main session; `None` when off.
     pub idle: Option<Duration>,
     /// The absolute timeout of the main session; `None` when off.
@@ -55,6 +57,7 @@ impl About {
             framework: framework.to_owned(),
             store: config.store.clone(),
             secure: config.secure,
+            partitioned: config.partitioned,
             idle: resolve(config.idle, DEFAULT_IDLE_TIMEOUT),
             absolute: resolve(config.max, DEFAULT_ABSOLUTE_TIMEOUT),
             remember_for: DEFAULT_REMEMBER_FOR,
@@ -156,6 +159,12 @@ impl About {
             }
         } else {
             let _ = writeln!(out, "  cookies   Secure off (SESSION_SECURE=0): sent over plain http too");
+        }
+        if self.partitioned {
+            let _ = writeln!(
+                out,
+                "            Partitioned (SESSION_PARTITIONED=1): embedded in another site, they live in a jar of                  that site's own"
+            );
         }
         let _ = writeln!(
             out,

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessions_core::backend::{Backend, FilesystemBackend, MemoryBackend};
+use sessions_core::store::Store;
 use sessions_core::{
     BrowserSession, CookieOptions, CookieStore, Key, KeyRing, PersistentSession, Registry, ServerStore, StoreConfig,
     Transport,
 };
+
+use crate::devices::Devices;
 
 /// The cookie name of the main session.
 pub const MAIN_SESSION: &str = "id";
@@ -245,6 +248,10 @@ pub struct Config {
     pub transport: Transport,
     /// Whether cookies carry `Secure`.
     pub secure: bool,
+    /// Whether cookies carry `Partitioned` (`SESSION_PARTITIONED=1`): a
+    /// browser keeps them apart per top-level site when the demo is
+    /// embedded in another site's page (CHIPS). Needs `secure`.
+    pub partitioned: bool,
     /// Idle timeout of the main session.
     pub idle: Option<Duration>,
     /// Absolute timeout of the main session.
@@ -295,6 +302,23 @@ impl Config {
                 });
             }
         };
+        let partitioned = match get("SESSION_PARTITIONED") {
+            None | Some("0") => false,
+            Some("1") if !secure => {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_PARTITIONED",
+                    reason: "`1` needs Secure cookies, and SESSION_SECURE=0 turns Secure off: browsers refuse a                              Partitioned cookie without Secure, so no session would persist. Drop SESSION_SECURE=0                              (Chromium sends Secure cookies over plain http to localhost and 127.0.0.1), or drop                              SESSION_PARTITIONED"
+                        .into(),
+                });
+            }
+            Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_PARTITIONED",
+                    reason: format!("`{other}` is not 0 or 1"),
+                });
+            }
+        };
         Ok(Config {
             addr,
             keys,
@@ -302,6 +326,7 @@ impl Config {
             store,
             transport,
             secure,
+            partitioned,
             idle: seconds(get("SESSION_IDLE_SECS"), "SESSION_IDLE_SECS")?,
             max: seconds(get("SESSION_MAX_SECS"), "SESSION_MAX_SECS")?,
             max_bytes: match get("SESSION_MAX_BYTES") {
@@ -366,15 +391,31 @@ impl Config {
     /// The sessions of the demo: `id` on the configured store, `prefs` in
     /// its own cookie.
     pub async fn registry(&self) -> Result<Registry, ConfigError> {
+        Ok(self.sessions().await?.0)
+    }
+
+    /// The sessions of the demo, as [`Config::registry`] builds them, and
+    /// the [`Devices`] of its main store (none on the cookie store).
+    pub async fn sessions(&self) -> Result<(Registry, Devices), ConfigError> {
         let backend = self.backend().await?;
-        self.registry_on(backend)
+        self.sessions_on(backend)
     }
 
     /// Like [`Config::registry`], with the main session on `backend` when
     /// the store is a server store; tests use it to keep one memory backend
     /// across restarts of an app.
     pub fn registry_on(&self, backend: Option<Arc<dyn Backend>>) -> Result<Registry, ConfigError> {
-        let options = CookieOptions::new().secure(self.secure);
+        Ok(self.sessions_on(backend)?.0)
+    }
+
+    /// Like [`Config::sessions`], with the main session on `backend` as
+    /// [`Config::registry_on`] puts it.
+    ///
+    /// The server store is shared: the registry saves the requests'
+    /// sessions through it, and the [`Devices`] list and end the user's
+    /// sessions through it, as an application keeps an `Arc` of its store.
+    pub fn sessions_on(&self, backend: Option<Arc<dyn Backend>>) -> Result<(Registry, Devices), ConfigError> {
+        let options = CookieOptions::new().secure(self.secure).partitioned(self.partitioned);
         // Unset: the library's defaults; `0`: off.
         let mut lifetime = BrowserSession::new();
         if let Some(idle) = self.idle {
@@ -392,11 +433,14 @@ impl Config {
         let prefs = StoreConfig::new(PREFS_SESSION, self.keys.clone())
             .cookie_options(options)
             .lifetime(PersistentSession::new(Duration::from_secs(180 * 24 * 60 * 60)));
-        let builder = match backend {
-            Some(backend) if self.store.is_server() => Registry::builder().store(ServerStore::new(main, backend)?),
-            _ => Registry::builder().store(CookieStore::new(main)?),
+        let (builder, devices) = match backend {
+            Some(backend) if self.store.is_server() => {
+                let store = Arc::new(ServerStore::new(main, backend)?);
+                (Registry::builder().shared_store(Arc::clone(&store) as Arc<dyn Store>), Devices::on(store))
+            }
+            _ => (Registry::builder().store(CookieStore::new(main)?), Devices::default()),
         };
-        Ok(builder.store(CookieStore::new(prefs)?).build()?)
+        Ok((builder.store(CookieStore::new(prefs)?).build()?, devices))
     }
 
     /// A line for the start-up log describing the configuration (no secrets).
@@ -409,7 +453,8 @@ impl Config {
                 Some(name) => format!(" carried in the `{name}` header"),
                 None => String::new(),
             },
-            if self.secure { "" } else { " (Secure attribute off)" }
+            if self.secure { "" } else { " (Secure attribute off)" },
+            if self.partitioned { " (cookies Partitioned)" } else { "" }
         )
     }
 }
@@ -709,6 +754,38 @@ mod tests {
     fn bad_timeout_is_an_error_naming_the_variable() {
         let err = Config::from_vars([("SESSION_IDLE_SECS", "soon")]).unwrap_err();
         assert!(err.to_string().starts_with("SESSION_IDLE_SECS"), "{err}");
+    }
+
+    #[test]
+    fn partitioned_cookies_are_refused_without_secure_saying_why() {
+        let err = Config::from_vars([("SESSION_PARTITIONED", "1"), ("SESSION_SECURE", "0")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("SESSION_PARTITIONED") && text.contains("needs Secure"), "{text}");
+        assert!(Config::from_vars([("SESSION_PARTITIONED", "yes")]).is_err());
+        assert!(Config::from_vars([("SESSION_PARTITIONED", "1")]).unwrap().partitioned);
+        assert!(!Config::from_vars([("SESSION_PARTITIONED", "0"), ("SESSION_SECURE", "0")]).unwrap().partitioned);
+    }
+
+    #[test]
+    fn partitioned_cookies_are_sent_with_the_attribute() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        for (partitioned, store) in [("1", "cookie"), ("1", "memory"), ("0", "memory")] {
+            let config = Config::from_vars([("SESSION_PARTITIONED", partitioned), ("SESSION_STORE", store)]).unwrap();
+            let registry = runtime.block_on(config.registry()).unwrap();
+            let cookies: Vec<String> = runtime.block_on(async {
+                let sessions = registry.request(None);
+                sessions.default_session().await.unwrap().insert("count", &1u64).unwrap();
+                sessions.get(PREFS_SESSION).await.unwrap().insert("theme", "dark").unwrap();
+                let finished = sessions.finish(200, None, |name, value| Some((name, value.to_owned()))).await;
+                finished.headers.into_iter().filter(|(name, _)| *name == "set-cookie").map(|(_, v)| v).collect()
+            });
+            assert_eq!(cookies.len(), 2, "{cookies:?}");
+            for cookie in cookies {
+                let attributes: Vec<&str> = cookie.split("; ").collect();
+                assert_eq!(attributes.contains(&"Partitioned"), partitioned == "1", "{store}: {cookie}");
+                assert!(attributes.contains(&"Secure"), "{cookie}");
+            }
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! | `SESSION_STORE` | `cookie` (default), `memory`, `fs:<dir>`; with the `redis` feature `redis://...`; with the `sql` feature `postgres://...`, `mysql://...`, `mariadb://...`, `sqlite:...`; with the `redb` feature `redb:<file>`; with the `memcached` feature `memcache://...`; with the `dynamodb` feature `dynamodb://host:port/<table>` (a local server) or `dynamodb:<table>` (AWS); with the `mongodb` feature `mongodb://...`, `mongodb+srv://...` (database from the path, collection `sessions`) |
 //! | `SESSION_TRANSPORT` | `cookie` (default), or `header:NAME`: the main session travels in request header `NAME` and comes back in the response header of that name (empty when it ends), for clients that keep no cookies; `prefs` stays a cookie |
 //! | `SESSION_SECURE` | `0` drops the `Secure` attribute for plain-http local use |
+//! | `SESSION_PARTITIONED` | `1` adds the `Partitioned` attribute (CHIPS), for a demo embedded in another site; refused with `SESSION_SECURE=0`, since browsers need `Secure` for it |
 //! | `SESSION_IDLE_SECS`, `SESSION_MAX_SECS` | idle and absolute timeouts of the main session (unset: the library's 30 minutes and 12 hours; `0`: off) |
 //! | `SESSION_MAX_BYTES` | the most bytes of sessions the `memory`, `fs:` and `redb:` stores hold (64 MiB unless set); past it a new session answers 503 "session storage full" |
 //!
@@ -41,6 +42,7 @@
 mod about;
 mod answer;
 mod config;
+mod devices;
 mod page;
 pub mod routes;
 mod run;
@@ -50,8 +52,10 @@ mod visit;
 pub use about::About;
 pub use answer::Answer;
 pub use config::{Config, ConfigError, DEFAULT_ADDR, MAIN_SESSION, PREFS_SESSION, StoreSpec, transport};
+pub use devices::{Device, Devices};
 pub use page::{
-    CONTENT_SECURITY_POLICY, FAVICON_SVG, HomeView, Notice, SECURITY_HEADERS, Unreadable, error_page, home_page,
+    CONTENT_SECURITY_POLICY, DevicesView, FAVICON_SVG, HomeView, Notice, SECURITY_HEADERS, Unreadable, error_page,
+    home_page,
 };
 pub use run::{
     Background, Demo, Shutdown, Spawn, Task, init_logging, launch, main, spawn, tokio_runtime, wait_until_serving,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::about::{About, human};
 use crate::config::{MAIN_SESSION, PREFS_SESSION};
+use crate::devices::{Device, ago, utc};
 
 /// A confirmation or an error the page shows once at its top, carried to
 /// it in a flash queue of its own after a form (Post/Redirect/Get).
@@ -60,6 +61,26 @@ pub struct HomeView {
     /// Values the page could not read as the type it expects; each is
     /// shown with a form that removes it.
     pub unreadable: Vec<Unreadable>,
+    /// The user's sessions, for the "Your devices" section.
+    pub devices: DevicesView,
+}
+
+/// What the "Your devices" section shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DevicesView {
+    /// The cookie store keeps no list of sessions.
+    #[default]
+    CookieStore,
+    /// A server store, and nobody logged in.
+    LoggedOut,
+    /// The logged-in user's live sessions, and the time now (Unix seconds)
+    /// their ages count from.
+    Listed {
+        /// The sessions, the current one first.
+        devices: Vec<Device>,
+        /// Now, in Unix seconds.
+        now: u64,
+    },
 }
 
 /// A stored value of another type than the demo reads under its key (a
@@ -178,6 +199,12 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let devices = devices_section(&view.devices);
+    let partitioned = if about.partitioned {
+        "on (SESSION_PARTITIONED=1): the cookies carry <code>Partitioned</code>, so where another site embeds this page, the browser keeps them in a jar of that site's own (CHIPS), apart from this site's when opened directly"
+    } else {
+        "off: one cookie jar for this site, wherever it is shown (SESSION_PARTITIONED=1 turns it on; it needs Secure)"
+    };
     let secure = if about.secure {
         "on: browsers send the cookies back over https; Chromium also over plain http to localhost and 127.0.0.1"
     } else {
@@ -239,6 +266,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <form method="post" action="/kv" id="kv-form"><input name="k" placeholder="key" aria-label="key" autocomplete="off"><input name="v" placeholder="value" aria-label="value" autocomplete="off"><button>Store</button></form>
 </section>
 </div>
+{devices}
 <section id="server-view" class="wide">
 <h2>The session as the server sees it</h2>
 <p class="why">Read on the server for this request. Cookie values are never shown: they are the keys to the session.</p>
@@ -250,6 +278,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <dt>Timeouts</dt><dd id="timeouts">{timeouts}; enforced by the server from times sealed inside the session, whatever the browser keeps</dd>
 <dt>Cookies sent</dt><dd id="cookies">{cookies} (browsers keep about 4 KB per cookie)</dd>
 <dt>Secure</dt><dd id="secure">{secure}</dd>
+<dt>Partitioned</dt><dd id="partitioned">{partitioned}</dd>
 </dl>
 </section>
 <section id="programs" class="wide">
@@ -263,6 +292,7 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
 <li><code>POST /kv</code> <code>k=…&amp;v=…</code> stores a value (<code>204</code>; <code>422</code> for an empty key or one the demo itself uses: <code>{reserved}</code>); <code>GET /kv</code> lists them as JSON</li>
 <li><code>POST /remove</code> <code>k=…</code> removes a value (<code>session=prefs</code>: from the <code>{PREFS_SESSION}</code> session)</li>
 <li><code>POST /prefs</code> <code>theme=…</code> sets the theme, <code>GET /prefs</code> reads it; <code>GET /both</code> reads both sessions as JSON</li>
+<li><code>GET /devices</code> the logged-in user's sessions as JSON (<code>handle</code>, <code>created</code>, <code>last_seen</code>, <code>current</code>); <code>POST /devices/end</code> <code>handle=…</code> ends one, <code>POST /devices/end-others</code> all but this one (<code>204</code>; <code>401</code> when logged out, <code>404</code> on the cookie store)</li>
 <li>a form body over {limit} KiB is refused with <code>413</code>; a value the demo cannot read answers <code>409</code> until it is removed</li>
 </ul>
 <p class="why">For example, at the address the demo printed when it started: <code>curl -c jar -b jar -X POST http://127.0.0.1:3000/counter</code>, twice.</p>
@@ -278,6 +308,57 @@ pub fn home_page(view: &HomeView, about: &About) -> String {
         timeouts = prose(&about.timeouts_sentence()),
         reserved = crate::routes::RESERVED_KEYS.join(", "),
         limit = crate::routes::BODY_LIMIT / 1024,
+    )
+}
+
+/// The "Your devices" section: the user's sessions with a way to end each,
+/// or why there is no list.
+fn devices_section(view: &DevicesView) -> String {
+    let body = match view {
+        DevicesView::CookieStore => r#"<p class="muted" id="devices">The cookie store keeps no list of sessions: each lives only in its browser's cookie, so there is nothing here to show or end. Start the demo on a server store (<code>SESSION_STORE=memory</code>, say) to see your devices.</p>"#.to_owned(),
+        DevicesView::LoggedOut => r#"<p class="muted" id="devices">Log in to see every browser signed in as you, and to sign any of them out.</p>"#.to_owned(),
+        DevicesView::Listed { devices, now } => {
+            let rows: String = devices.iter().map(|device| device_row(device, *now)).collect();
+            let others = if devices.iter().any(|d| !d.current) {
+                r#"<form method="post" action="/devices/end-others" id="end-others-form"><button class="secondary">Sign out every other device</button></form>"#
+            } else {
+                r#"<p class="muted" id="no-others">No other device is signed in as you.</p>"#
+            };
+            format!(
+                r#"<table id="devices"><thead><tr><th>Device</th><th>Started</th><th>Last used</th><th></th></tr></thead><tbody>{rows}</tbody></table>
+{others}"#
+            )
+        }
+    };
+    format!(
+        r#"<section id="devices-section" class="wide">
+<h2>Your devices</h2>
+<p class="why">Every browser signed in as you, from the server store's index of your sessions. Each is named by a public handle, a keyed hash that gives neither its cookie nor where it is stored away; signing one out ends its session on the server, so its next request is anonymous.</p>
+{body}
+</section>"#
+    )
+}
+
+/// One row of the devices table.
+fn device_row(device: &Device, now: u64) -> String {
+    let handle = escape(&device.handle);
+    let (name, action) = if device.current {
+        (r#"<strong>This browser</strong>"#.to_owned(), r#"<span class="muted">you are here</span>"#.to_owned())
+    } else {
+        (
+            format!("Session <code>{}…</code>", escape(&device.handle.chars().take(8).collect::<String>())),
+            format!(
+                r#"<form method="post" action="/devices/end" class="end-device"><input type="hidden" name="handle" value="{handle}"><button class="secondary">Sign out</button></form>"#
+            ),
+        )
+    };
+    format!(
+        r#"<tr class="device{current}" data-handle="{handle}"><td>{name}</td><td>{started}<br><span class="muted">{started_ago}</span></td><td>{seen}<br><span class="muted">{seen_ago}</span></td><td>{action}</td></tr>"#,
+        current = if device.current { " current" } else { "" },
+        started = utc(device.created),
+        started_ago = ago(device.created, now),
+        seen = utc(device.last_seen),
+        seen_ago = ago(device.last_seen, now),
     )
 }
 
@@ -363,6 +444,11 @@ dt{color:var(--muted)}
 dd{margin:0}
 code{background:var(--code);padding:.05rem .3rem;border-radius:4px;font-size:.88em}
 .routes{margin:.2rem 0 .6rem;padding-left:1.2rem}
+table{width:100%;border-collapse:collapse;margin:.2rem 0 .6rem}
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:500;font-size:.88rem}
+tr.current td{background:var(--ok-bg)}
+td form{margin:0}
 a{color:var(--accent)}
 "#;
 
@@ -377,7 +463,7 @@ const SCRIPT: &str = r#"addEventListener("pageshow", (e) => { if (e.persisted) l
 /// `data:` image; forms go to this origin only; and no page of another
 /// origin may frame it (`frame-ancestors`, what `X-Frame-Options: DENY`
 /// says to older browsers).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'sha256-5aGpS4vNa+vXwKXBsNTcJj6Hly0/e05uYpD2Q3/oA3o='; script-src 'sha256-S3oLn/eX3Gg5nHTfTKWwXWzuNXZsAPaql5/9Bvta9P8='; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'sha256-DWIvZ4RQrRUZtf9GBX/anZ6h2h7h8qHTBl7MQSgqouY='; script-src 'sha256-S3oLn/eX3Gg5nHTfTKWwXWzuNXZsAPaql5/9Bvta9P8='; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The headers every demo response carries, in every framework: a page
 /// that cannot be framed (so its buttons cannot be clickjacked), runs only
@@ -493,6 +579,37 @@ mod tests {
         let names: Vec<&str> = SECURITY_HEADERS.iter().map(|(name, _)| *name).collect();
         assert_eq!(names, ["x-frame-options", "content-security-policy", "x-content-type-options", "referrer-policy"]);
         assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn devices_are_listed_with_a_sign_out_form_for_each_other_one() {
+        let device = |handle: &str, current| Device {
+            handle: handle.into(),
+            created: 1_800_000_000,
+            last_seen: 1_800_000_300,
+            current,
+        };
+        let devices =
+            DevicesView::Listed { devices: vec![device("aa", true), device("bb\"><b>", false)], now: 1_800_000_600 };
+        let page = home_page(&HomeView { devices, ..Default::default() }, &about());
+        assert!(page.contains("<strong>This browser</strong>"), "{page}");
+        assert!(page.contains(r#"<input type="hidden" name="handle" value="bb&quot;&gt;&lt;b&gt;">"#), "{page}");
+        assert!(!page.contains(r#"value="aa""#), "no form ends this browser");
+        assert!(page.contains("2027-01-15 08:05 UTC") && page.contains("5 min ago"), "{page}");
+        assert!(page.contains(r#"action="/devices/end-others""#));
+
+        let alone = DevicesView::Listed { devices: vec![device("aa", true)], now: 1_800_000_600 };
+        let page = home_page(&HomeView { devices: alone, ..Default::default() }, &about());
+        assert!(!page.contains(r#"action="/devices/end-others""#) && page.contains("No other device"), "{page}");
+        let cookie = home_page(&HomeView::default(), &about());
+        assert!(cookie.contains("The cookie store keeps no list of sessions"));
+    }
+
+    #[test]
+    fn partitioned_cookies_are_named_in_the_cookie_block() {
+        let on = About::new("axum", &Config::from_vars([("SESSION_PARTITIONED", "1")]).unwrap());
+        assert!(home_page(&HomeView::default(), &on).contains(r#"<dd id="partitioned">on (SESSION_PARTITIONED=1)"#));
+        assert!(home_page(&HomeView::default(), &about()).contains(r#"<dd id="partitioned">off"#));
     }
 
     #[test]

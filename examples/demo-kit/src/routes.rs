@@ -27,6 +27,9 @@
 //! | `/prefs` | GET | | `theme` from the `prefs` session |
 //! | `/prefs` | POST | [`PrefsForm`] | sets `theme` in the `prefs` session, answers it |
 //! | `/both` | GET | | `count` and `theme` as JSON |
+//! | `/devices` | GET | | the user's live sessions as JSON ([`devices`]); `401` when logged out |
+//! | `/devices/end` | POST | [`EndDeviceForm`] | ends one of them, `204`; `404` for a handle of none of them |
+//! | `/devices/end-others` | POST | | ends all of them but this one, `204` |
 //! | `/favicon.ico` | GET | | the icon |
 //!
 //! No `GET` writes a value: a link or an image another site shows cannot
@@ -37,6 +40,9 @@
 //! type than the demo reads under its key never fails a page: the home
 //! page says it is unreadable and offers a form that removes it; the
 //! routes that need it answer `409` ([`unreadable`]) until it is gone.
+//!
+//! The three `/devices` routes need a server store: on the cookie store
+//! they answer `404` with one line saying so ([`NEEDS_SERVER_STORE`]).
 //!
 //! Any other path answers `404`, a known path with another method `405`
 //! with `Allow` ([`unmatched`]): a page for a browser, a word for a
@@ -52,7 +58,8 @@ use sessions_core::{Result, Session};
 use crate::about::About;
 use crate::answer::Answer;
 use crate::config::{MAIN_SESSION, PREFS_SESSION};
-use crate::page::{FAVICON_SVG, HomeView, Notice, Unreadable, error_page, home_page};
+use crate::devices::Devices;
+use crate::page::{DevicesView, FAVICON_SVG, HomeView, Notice, Unreadable, error_page, home_page};
 use crate::visit::Visit;
 
 /// Every route of the demo with the methods it answers (comma-separated,
@@ -72,6 +79,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/remove", "POST"),
     ("/prefs", "GET, POST"),
     ("/both", "GET"),
+    ("/devices", "GET"),
+    ("/devices/end", "POST"),
+    ("/devices/end-others", "POST"),
     ("/favicon.ico", "GET"),
 ];
 
@@ -144,6 +154,19 @@ pub struct PrefsForm {
     #[serde(default)]
     pub theme: String,
 }
+
+/// The form of `POST /devices/end`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EndDeviceForm {
+    /// The public handle of the session to end, as `GET /devices` lists it.
+    #[serde(default)]
+    pub handle: String,
+}
+
+/// What the `/devices` routes answer a program on the cookie store (with
+/// `404`): there is no list of sessions to show.
+pub const NEEDS_SERVER_STORE: &str =
+    "the devices list needs a server store: start the demo with SESSION_STORE=memory (or another server store)";
 
 /// A value read from a session: there, absent, or stored with another
 /// type than the one asked for.
@@ -231,7 +254,16 @@ fn unprocessable(reason: &str) -> Answer {
 /// A session cookie the request brought but the store refused (changed,
 /// expired, under a retired key, or naming an ended session) is removed
 /// here, with a notice saying so, rather than left in the browser.
-pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) -> Result<Answer> {
+///
+/// Logged in on a server store, the page lists the user's sessions (see
+/// [`devices`]).
+pub async fn home(
+    session: &Session,
+    prefs: &Session,
+    devices: &Devices,
+    visit: &Visit,
+    about: &About,
+) -> Result<Answer> {
     let mut notices = Vec::new();
     for (name, queue) in [(MAIN_SESSION, session), (PREFS_SESSION, prefs)] {
         // A queue that does not decode is emptied all the same: one notice
@@ -254,7 +286,7 @@ pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) ->
                  longer in SESSION_KEYS, or naming a session that has ended. It has been removed; this is a fresh \
                  session."
             )));
-            removals.push(removal(name, about.secure));
+            removals.push(removal(name, about));
         }
     }
     if about.secure && visit.drops_secure_cookies() {
@@ -295,6 +327,11 @@ pub fn home(session: &Session, prefs: &Session, visit: &Visit, about: &About) ->
         fingerprint,
         fresh: session.is_new(),
         cookies: visit.cookies().map(|(name, value)| (name.to_owned(), name.len() + 1 + value.len())).collect(),
+        devices: match (devices.is_available(), session.user()) {
+            (false, _) => DevicesView::CookieStore,
+            (true, None) => DevicesView::LoggedOut,
+            (true, Some(user)) => DevicesView::Listed { devices: devices.list(&user, session).await?, now: unix_now() },
+        },
     };
     let answer = Answer::html(home_page(&view, about));
     Ok(removals.into_iter().fold(answer, |answer, cookie| answer.with_header("set-cookie", cookie)))
@@ -364,6 +401,9 @@ pub fn login(session: &Session, form: &LoginForm, visit: &Visit) -> Result<Answe
     }
     session.cycle_id();
     session.insert("user", &form.user)?;
+    // Bound to the user, the session is in the user's index: listed under
+    // "Your devices", and ended with the user's other sessions.
+    session.set_user(Some(&form.user))?;
     if visit.wants_html() {
         return back_home(
             session,
@@ -517,6 +557,114 @@ pub fn both(session: &Session, prefs: &Session, visit: &Visit) -> Result<Answer>
     Ok(Answer::json(serde_json::json!({ "count": count, "theme": theme })))
 }
 
+/// The user the `/devices` routes act for, or their answer when there is
+/// none: `404` on the cookie store, `401` when logged out (for a browser:
+/// back to the page, with a notice).
+fn devices_user(session: &Session, devices: &Devices, visit: &Visit) -> Result<std::result::Result<String, Answer>> {
+    if !devices.is_available() {
+        if visit.wants_html() {
+            return back_home(
+                session,
+                Notice::error(
+                    "Your devices are listed on a server store only: the cookie store keeps no list of sessions.",
+                ),
+            )
+            .map(Err);
+        }
+        return Ok(Err(Answer::text(NEEDS_SERVER_STORE).with_status(404)));
+    }
+    match session.user() {
+        Some(user) => Ok(Ok(user)),
+        None if visit.wants_html() => {
+            back_home(session, Notice::error("Log in to see and sign out your devices.")).map(Err)
+        }
+        None => Ok(Err(Answer::text("log in first: POST /login user=...").with_status(401))),
+    }
+}
+
+/// `GET /devices`: the logged-in user's live sessions on the server store,
+/// as a JSON array of `{"handle", "created", "last_seen", "current"}`
+/// (times in Unix seconds; `current` marks the caller's own), most
+/// recently used first. The handle is a public name: it reveals neither
+/// the session's id nor where it is stored.
+pub async fn devices(session: &Session, devices: &Devices) -> Result<Answer> {
+    let user = match devices_user(session, devices, &Visit::default())? {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    let listed = devices.list(&user, session).await?;
+    let listed: Vec<serde_json::Value> = listed
+        .into_iter()
+        .map(|d| {
+            serde_json::json!({
+                "handle": d.handle, "created": d.created, "last_seen": d.last_seen, "current": d.current,
+            })
+        })
+        .collect();
+    Ok(Answer::json(serde_json::Value::Array(listed)))
+}
+
+/// `POST /devices/end`: ends the logged-in user's session named `handle`;
+/// the ended session's next request is anonymous. `404` when no session of
+/// this user has that handle: another user's handle ends nothing. Ending
+/// the caller's own session is a logout.
+pub async fn end_device(session: &Session, devices: &Devices, form: &EndDeviceForm, visit: &Visit) -> Result<Answer> {
+    let user = match devices_user(session, devices, visit)? {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    let handle = form.handle.parse().ok();
+    let current = handle.as_ref().is_some_and(|handle| devices.is_current(session, handle));
+    let ended = match &handle {
+        // Its own session is ended as a logout, so the response drops the cookie.
+        Some(_) if current => {
+            session.destroy();
+            true
+        }
+        Some(handle) => devices.end(&user, handle).await?,
+        None => false,
+    };
+    if visit.wants_html() {
+        let notice = match (ended, current) {
+            (true, true) => {
+                Notice::ok("You signed this browser out: its session has ended. This message came in a fresh one.")
+            }
+            (true, false) => {
+                Notice::ok("Signed that device out: its session has ended, and its next request is anonymous.")
+            }
+            (false, _) => {
+                Notice::error("No session of yours has that handle: it has ended already, or it is not yours.")
+            }
+        };
+        return back_home(session, notice);
+    }
+    Ok(if ended { Answer::empty(204) } else { Answer::text("no session of yours has that handle").with_status(404) })
+}
+
+/// `POST /devices/end-others`: ends every session of the logged-in user
+/// but the caller's own.
+pub async fn end_other_devices(session: &Session, devices: &Devices, visit: &Visit) -> Result<Answer> {
+    let user = match devices_user(session, devices, visit)? {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    let ended = devices.end_others(&user, session).await?;
+    if visit.wants_html() {
+        let notice = match ended {
+            0 => Notice::ok("No other device was signed in."),
+            1 => Notice::ok("Signed 1 other device out."),
+            n => Notice::ok(format!("Signed {n} other devices out.")),
+        };
+        return back_home(session, notice);
+    }
+    Ok(Answer::empty(204))
+}
+
+/// Seconds since the Unix epoch, as the page's "ago" counts from.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// `GET /favicon.ico`: the demo's icon, so no browser logs a 404 for it.
 pub fn favicon() -> Answer {
     Answer::with_body(200, "image/svg+xml", FAVICON_SVG.to_owned()).with_header("cache-control", "max-age=86400")
@@ -584,10 +732,14 @@ pub fn refused(visit: &Visit) -> Answer {
 }
 
 /// The `Set-Cookie` that makes a browser drop cookie `name`, with the
-/// attributes the demo's cookies are set with.
-fn removal(name: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{secure}")
+/// attributes the demo's cookies are set with (a partitioned cookie is
+/// removed only by a partitioned removal).
+fn removal(name: &str, about: &About) -> String {
+    let secure = if about.secure { "; Secure" } else { "" };
+    let partitioned = if about.partitioned { "; Partitioned" } else { "" };
+    format!(
+        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{partitioned}{secure}"
+    )
 }
 
 /// The first 12 hex digits of a hash of `value`: tells two cookies apart
@@ -607,6 +759,12 @@ mod tests {
 
     fn about() -> About {
         About::new("axum", &Config::from_vars([("SESSION_SECURE", "0")]).unwrap())
+    }
+
+    /// The home page on the cookie store, where there is no devices list.
+    fn home_page_of(session: &Session, prefs: &Session, visit: &Visit, about: &About) -> Answer {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(home(session, prefs, &Devices::default(), visit, about)).unwrap()
     }
 
     #[test]
@@ -640,7 +798,7 @@ mod tests {
     fn refused_cookie_is_removed_with_a_notice() {
         let (session, prefs) = (Session::new_detached(), Session::new_detached());
         let visit = Visit::from_headers([("accept", &b"text/html"[..]), ("cookie", b"id=tampered")]);
-        let answer = home(&session, &prefs, &visit, &about()).unwrap();
+        let answer = home_page_of(&session, &prefs, &visit, &about());
         assert!(answer.header("set-cookie").is_some_and(|c| c.starts_with("id=; Path=/; Max-Age=0")));
         assert!(answer.body().contains("refused"));
     }
@@ -650,16 +808,16 @@ mod tests {
         let (session, prefs) = (Session::new_detached(), Session::new_detached());
         let secure = About::new("axum", &Config::from_vars([("SESSION_SECURE", "1")]).unwrap());
         let remote = Visit::from_headers([("accept", &b"text/html"[..]), ("host", b"192.0.2.7:3000")]);
-        assert!(home(&session, &prefs, &remote, &secure).unwrap().body().contains("nothing you do persists"));
+        assert!(home_page_of(&session, &prefs, &remote, &secure).body().contains("nothing you do persists"));
         let local = Visit::from_headers([("accept", &b"text/html"[..]), ("host", b"127.0.0.1:3000")]);
-        assert!(!home(&session, &prefs, &local, &secure).unwrap().body().contains("nothing you do persists"));
-        assert!(!home(&session, &prefs, &remote, &about()).unwrap().body().contains("nothing you do persists"));
+        assert!(!home_page_of(&session, &prefs, &local, &secure).body().contains("nothing you do persists"));
+        assert!(!home_page_of(&session, &prefs, &remote, &about()).body().contains("nothing you do persists"));
     }
 
     #[test]
     fn page_without_cookies_removes_nothing() {
         let (session, prefs) = (Session::new_detached(), Session::new_detached());
-        let answer = home(&session, &prefs, &browser(), &about()).unwrap();
+        let answer = home_page_of(&session, &prefs, &browser(), &about());
         assert_eq!(answer.header("set-cookie"), None);
     }
 
@@ -698,7 +856,7 @@ mod tests {
         session.insert("count", "x").unwrap();
         session.insert("user", &7u64).unwrap();
         prefs.insert("theme", &true).unwrap();
-        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        let page = home_page_of(&session, &prefs, &browser(), &about());
         assert_eq!(page.status(), 200);
         assert!(page.body().contains("Counter: unreadable"), "{}", page.body());
         for (key, session) in [("count", "id"), ("user", "id"), ("theme", "prefs")] {
@@ -722,7 +880,7 @@ mod tests {
         assert_eq!(remove(&session, &prefs, &form("theme", "prefs"), &program).unwrap().status(), 204);
         assert_eq!(both(&session, &prefs, &program).unwrap().body(), r#"{"count":0,"theme":null}"#);
         assert_eq!(counter(&session, &program).unwrap().body(), "1");
-        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        let page = home_page_of(&session, &prefs, &browser(), &about());
         assert!(!page.body().contains("unreadable") && page.body().contains("Removed"), "{}", page.body());
     }
 
@@ -731,7 +889,7 @@ mod tests {
         let (session, prefs) = (Session::new_detached(), Session::new_detached());
         session.add_flash(&3u64).unwrap();
         prefs.add_flash_to(NOTICES, "not a notice").unwrap();
-        let page = home(&session, &prefs, &browser(), &about()).unwrap();
+        let page = home_page_of(&session, &prefs, &browser(), &about());
         assert_eq!(page.status(), 200);
         assert!(page.body().contains("A flash message could not be read"), "{}", page.body());
         assert!(page.body().contains("A notice in the <code>prefs</code> session could not be read"));

@@ -13,6 +13,7 @@ use sessions_core::backend::Backend;
 
 use crate::about::About;
 use crate::config::Config;
+use crate::devices::Devices;
 
 /// Resolves when a demo started by [`spawn`] should stop.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -32,15 +33,18 @@ pub fn init_logging() {
 /// What a demo serves: its sessions, and what its page says about them.
 ///
 /// Each demo hands the registry to its framework's session middleware and
-/// makes `about` reachable from the home page's handler (the framework's
-/// state: axum's `State`, actix's `Data`, rocket's `manage`, a warp
-/// filter).
+/// makes `about` and `devices` reachable from the handlers that need them
+/// (the framework's state: axum's `State`, actix's `Data`, rocket's
+/// `manage`, a warp filter).
 #[derive(Debug, Clone)]
 pub struct Demo {
     /// The sessions: `id` on the configured store, `prefs` in its own cookie.
     pub registry: Registry,
     /// The settings as the page shows them.
     pub about: Arc<About>,
+    /// The user's sessions on the main store, for the page and the
+    /// `/devices` routes.
+    pub devices: Devices,
 }
 
 /// The whole `main` of the demo on `framework` (its binary is
@@ -63,12 +67,12 @@ where
     };
     let about = Arc::new(About::new(framework, &config));
     let result = async {
-        let registry = config.registry().await.map_err(|e| e.to_string())?;
+        let (registry, devices) = config.sessions().await.map_err(|e| e.to_string())?;
         let listener = TcpListener::bind(config.addr).map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         eprint!("{name}: {}", about.startup(addr));
-        serve(listener, Demo { registry, about }).await.map_err(|e| e.to_string())
+        serve(listener, Demo { registry, about, devices }).await.map_err(|e| e.to_string())
     };
     match result.await {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,17 +122,17 @@ where
     // allowed.
     let thread = std::thread::spawn(move || {
         let task = Box::pin(async move {
-            let registry = match backend {
-                Some(backend) => config.registry_on(Some(backend)),
-                None => config.registry().await,
+            let sessions = match backend {
+                Some(backend) => config.sessions_on(Some(backend)),
+                None => config.sessions().await,
             };
-            match registry {
-                Ok(registry) => {
+            match sessions {
+                Ok((registry, devices)) => {
                     let _ = started.send(Ok(()));
                     let shutdown: Shutdown = Box::pin(async move {
                         let _ = stopped.await;
                     });
-                    if let Err(err) = serve(listener, Demo { registry, about }, shutdown).await {
+                    if let Err(err) = serve(listener, Demo { registry, about, devices }, shutdown).await {
                         tracing::error!(error = %err, "the demo server stopped with an error");
                     }
                 }

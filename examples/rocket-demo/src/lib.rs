@@ -7,8 +7,8 @@ use std::io::Cursor;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
+use demo_kit::routes::{self, EndDeviceForm, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, Devices, PREFS_SESSION, SECURITY_HEADERS, Shutdown, Visit};
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::form::Form;
 use rocket::http::Status;
@@ -25,11 +25,29 @@ pub fn app(demo: Demo, figment: rocket::figment::Figment) -> Rocket<Build> {
         .attach(SessionFairing::new(demo.registry))
         .attach(SecurityHeaders)
         .manage(demo.about)
+        .manage(demo.devices)
         .mount(
             "/",
             routes![
-                home, counter, peek, flash, flashes, login, me, logout, remember, kv_list, kv_set, remove, prefs_read,
-                prefs_set, both, favicon
+                home,
+                counter,
+                peek,
+                flash,
+                flashes,
+                login,
+                me,
+                logout,
+                remember,
+                kv_list,
+                kv_set,
+                remove,
+                prefs_read,
+                prefs_set,
+                both,
+                devices,
+                end_device,
+                end_other_devices,
+                favicon
             ],
         )
         .register("/", catchers![unmatched, refused, too_large])
@@ -73,9 +91,29 @@ fn visit(request: &Request<'_>) -> Visit {
 }
 
 #[get("/")]
-async fn home(about: &State<Arc<About>>, sessions: Sessions, headers: Headers) -> Reply {
+async fn home(about: &State<Arc<About>>, devices: &State<Devices>, sessions: Sessions, headers: Headers) -> Reply {
     let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
-    reply(routes::home(&session, &prefs, &headers.0, about))
+    reply(routes::home(&session, &prefs, devices, &headers.0, about).await)
+}
+
+#[get("/devices")]
+async fn devices(devices: &State<Devices>, session: Session) -> Reply {
+    reply(routes::devices(&session, devices).await)
+}
+
+#[post("/devices/end", data = "<form>")]
+async fn end_device(
+    devices: &State<Devices>,
+    session: Session,
+    headers: Headers,
+    form: Form<EndDeviceFields>,
+) -> Reply {
+    reply(routes::end_device(&session, devices, &EndDeviceForm { handle: form.into_inner().handle }, &headers.0).await)
+}
+
+#[post("/devices/end-others")]
+async fn end_other_devices(devices: &State<Devices>, session: Session, headers: Headers) -> Reply {
+    reply(routes::end_other_devices(&session, devices, &headers.0).await)
 }
 
 #[post("/counter")]
@@ -185,6 +223,12 @@ fn too_large(request: &Request<'_>) -> Page {
 struct FlashFields {
     #[field(default = String::new())]
     message: String,
+}
+
+#[derive(rocket::FromForm)]
+struct EndDeviceFields {
+    #[field(default = String::new())]
+    handle: String,
 }
 
 #[derive(rocket::FromForm)]

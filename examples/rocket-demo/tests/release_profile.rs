@@ -9,8 +9,8 @@ use demo_kit::{About, Config, Demo};
 
 async fn demo() -> Demo {
     let config = Config::from_vars([("SESSION_STORE", "memory"), ("SESSION_SECURE", "0")]).expect("a configuration");
-    let registry = config.registry().await.expect("the memory store opens");
-    Demo { registry, about: Arc::new(About::new("rocket", &config)) }
+    let (registry, devices) = config.sessions().await.expect("the memory store opens");
+    Demo { registry, about: Arc::new(About::new("rocket", &config)), devices }
 }
 
 #[rocket::async_test]

@@ -6,8 +6,8 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use demo_kit::routes::{self, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
-use demo_kit::{About, Answer, Background, Config, Demo, PREFS_SESSION, SECURITY_HEADERS, Visit};
+use demo_kit::routes::{self, EndDeviceForm, FlashForm, KvForm, LoginForm, PrefsForm, RememberForm, RemoveForm};
+use demo_kit::{About, Answer, Background, Config, Demo, Devices, PREFS_SESSION, SECURITY_HEADERS, Visit};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::de::DeserializeOwned;
@@ -26,11 +26,32 @@ type Page = Result<Answered, SessionError>;
 /// it wrapped by [`sessions_warp::wrap`] (see [`serve`]). Form bodies are
 /// read up to [`routes::BODY_LIMIT`] ([`form`]); every reply carries the
 /// kit's [`SECURITY_HEADERS`].
-pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
+pub fn routes(about: Arc<About>, devices: Devices) -> warp::filters::BoxedFilter<(impl Reply,)> {
     let get = warp::get();
     let post = warp::post();
     let about = warp::any().map(move || Arc::clone(&about));
-    let home = warp::path::end().and(get).and(sessions()).and(visit()).and(about).then(home);
+    let devices = warp::any().map(move || devices.clone());
+    let home = warp::path::end().and(get).and(sessions()).and(visit()).and(about).and(devices.clone()).then(home);
+    let devices_list = warp::path!("devices")
+        .and(get)
+        .and(session())
+        .and(devices.clone())
+        .then(|s: Session, d: Devices| async move { reply(routes::devices(&s, &d).await) });
+    let end_device =
+        warp::path!("devices" / "end").and(post).and(session()).and(visit()).and(devices.clone()).and(form()).then(
+            |s: Session, v: Visit, d: Devices, f: Result<EndDeviceForm, Answer>| async move {
+                match f {
+                    Ok(f) => reply(routes::end_device(&s, &d, &f, &v).await),
+                    Err(refusal) => Ok(Answered(refusal)),
+                }
+            },
+        );
+    let end_other_devices = warp::path!("devices" / "end-others")
+        .and(post)
+        .and(session())
+        .and(visit())
+        .and(devices)
+        .then(|s: Session, v: Visit, d: Devices| async move { reply(routes::end_other_devices(&s, &d, &v).await) });
     let counter = warp::path!("counter")
         .and(post)
         .and(session())
@@ -83,7 +104,7 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
     // Each route is boxed before the routes are chained: a chain of
     // unboxed warp filters nests every route's type in the next, and
     // type-checking that took rustc minutes.
-    let routes: [Route; 17] = [
+    let routes: [Route; 20] = [
         home.boxed(),
         counter.boxed(),
         peek.boxed(),
@@ -99,6 +120,9 @@ pub fn routes(about: Arc<About>) -> warp::filters::BoxedFilter<(impl Reply,)> {
         prefs_read.boxed(),
         prefs_set.boxed(),
         both.boxed(),
+        devices_list.boxed(),
+        end_device.boxed(),
+        end_other_devices.boxed(),
         favicon.boxed(),
         // Last: it takes whatever the routes above did not.
         unmatched.boxed(),
@@ -182,9 +206,9 @@ fn visit_of(headers: &HeaderMap) -> Visit {
     Visit::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())))
 }
 
-async fn home(sessions: Sessions, visit: Visit, about: Arc<About>) -> Page {
+async fn home(sessions: Sessions, visit: Visit, about: Arc<About>, devices: Devices) -> Page {
     let (session, prefs) = (sessions.default_session().await?, sessions.get(PREFS_SESSION).await?);
-    reply(routes::home(&session, &prefs, &visit, &about))
+    reply(routes::home(&session, &prefs, &devices, &visit, &about).await)
 }
 
 async fn prefs_read(sessions: Sessions, visit: Visit) -> Page {
@@ -243,7 +267,7 @@ impl Reply for Answered {
 /// `warp::serve` runs itself.
 pub async fn serve(listener: TcpListener, demo: Demo, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let app = sessions_warp::wrap(warp::service(routes(demo.about)), demo.registry)
+    let app = sessions_warp::wrap(warp::service(routes(demo.about, demo.devices)), demo.registry)
         .refuse_with(|headers: &HeaderMap| Answered(routes::refused(&visit_of(headers))));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

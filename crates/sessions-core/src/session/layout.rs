@@ -5,8 +5,9 @@
 //! Field names take a one-letter prefix: `v<key>` for values,
 //! `f<queue>#<24 hex digits>` for each flash message (one field per
 //! message, so concurrent requests keep each other's), `m` for metadata,
-//! `u` for the user the session belongs to, and `i` for when a server
-//! session's id was minted.
+//! `u` for the user the session belongs to, `i` for when a server
+//! session's id was minted, and `s` for when a server session bound to a
+//! user was last seen.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,10 @@ pub(crate) const USER_FIELD: &str = "u";
 /// Field name of when a server session's id was minted (Unix seconds,
 /// written only when a renewal timeout is configured).
 pub(crate) const ID_SINCE_FIELD: &str = "i";
+/// Field name of when a server session bound to a user was last seen (Unix
+/// seconds): written with every save of such a session that writes, so the
+/// user's list of sessions can say when each was last used.
+pub(crate) const SEEN_FIELD: &str = "s";
 /// Prefix of flash-queue fields.
 pub(crate) const FLASH_PREFIX: char = 'f';
 
@@ -54,8 +59,15 @@ pub(crate) fn user_of(fields: &Fields) -> Option<(String, u64)> {
     crate::serial::from_bytes(fields.get(USER_FIELD)?).ok()
 }
 
+/// When a server session bound to a user was last seen (field `s`), if it
+/// says.
+pub(crate) fn seen_of(fields: &Fields) -> Option<u64> {
+    crate::serial::from_bytes(fields.get(SEEN_FIELD)?).ok()
+}
+
 /// True when a record holds anything worth keeping: a value, a flash or a
-/// user binding. A record of metadata alone is an emptied session.
+/// user binding. A record of metadata alone (and the store's own times) is
+/// an emptied session.
 pub(crate) fn holds_data(fields: &Fields) -> bool {
-    fields.keys().any(|name| name != META_FIELD && name != ID_SINCE_FIELD)
+    fields.keys().any(|name| name != META_FIELD && name != ID_SINCE_FIELD && name != SEEN_FIELD)
 }

@@ -25,11 +25,13 @@ use crate::session::{Session, StoreContext};
 use crate::transport::Transport;
 
 mod cookie;
+mod handle;
 mod server;
 mod user_index;
 
 pub use crate::lifetime::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER_FOR, DEFAULT_SERVER_TTL};
 pub use cookie::CookieStore;
+pub use handle::{InvalidHandle, SessionHandle};
 pub use server::{ServerStore, UserSession};
 
 /// Keeps [`Store`] to this crate's two stores.

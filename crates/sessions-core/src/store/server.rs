@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::handle::SessionHandle;
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
 use crate::backend::Fields;
@@ -13,20 +14,35 @@ use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
 use crate::options::CookieOptions;
-use crate::session::layout::{self, ID_SINCE_FIELD, Meta};
+use crate::session::layout::{self, ID_SINCE_FIELD, Meta, SEEN_FIELD};
 use crate::session::{Changes, Facts, Loaded, Outcome, Session, Status};
 
 /// A server-side session of one user, as listed by
-/// [`ServerStore::user_sessions`].
+/// [`ServerStore::user_sessions`]: one of the user's devices.
+///
+/// Show the user its [`handle`](UserSession::handle), never its
+/// [`storage_key`](UserSession::storage_key), which names the record in
+/// the backend and in the server's logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserSession {
-    /// Where the backend stores it: a non-secret handle that
-    /// [`Session::storage_key`] also returns, so an application can mark
-    /// "this device" and end one device with
-    /// [`ServerStore::destroy_user_session`].
+    /// Where the backend stores it, which [`Session::storage_key`] also
+    /// returns: for the server's own use (logs, tools), not for pages.
     pub storage_key: StorageKey,
+    /// Its public name, which [`ServerStore::handle`] also returns for the
+    /// session of a request (to mark "this device"), and which
+    /// [`ServerStore::destroy_user_session_by_handle`] takes (a "sign out
+    /// that device" button).
+    pub handle: SessionHandle,
     /// When it was created (Unix seconds).
     pub created: u64,
+    /// When it was last used (Unix seconds), to within an eighth of its
+    /// sliding window: the last request that changed it, or that extended
+    /// its idle timeout or remember-me lifetime (a request that only reads
+    /// extends it once an eighth of the window has passed, so reads cost
+    /// no writes). Without a sliding window, the last request that changed
+    /// it.
+    pub last_seen: u64,
 }
 
 /// How often `create` may meet an existing record before we give up: with
@@ -75,6 +91,12 @@ const MAX_FORWARDS: usize = 8;
 pub struct ServerStore {
     settings: Settings,
     backend: Arc<dyn Backend>,
+}
+
+/// The field that marks when a session bound to a user was last seen.
+fn seen_field(now: u64) -> (String, Vec<u8>) {
+    // A u64 always encodes.
+    (SEEN_FIELD.to_owned(), crate::serial::to_bytes(&now).unwrap_or_default())
 }
 
 /// The first 12 hex digits of a storage key: a log handle for a session,
@@ -444,6 +466,7 @@ impl ServerStore {
             return Ok(Applied::Ended);
         }
         self.stamp_id_minted(&mut fields);
+        self.stamp_seen(&mut fields);
         // Listed before the record says whose it is.
         self.index(layout::user_of(&fields).map(|(user, _)| user).as_deref(), new).await?;
         let created = self.backend.create_retained(new, &fields, ttl, retention_of(&fields)).await?;
@@ -517,7 +540,24 @@ impl ServerStore {
                     // have re-bound the record meanwhile.
                     self.index(changes.user.as_deref(), old).await?;
                 }
-                match self.patch_record(old, changes, seen.as_ref(), patch, ttl).await? {
+                // A session of a user also says when it was last seen; an
+                // anonymous one saves as it is, with no copy.
+                let stamped = changes.user.is_some().then(|| {
+                    let (name, value) = seen_field(self.settings.now());
+                    let mut patch = patch.clone();
+                    patch.set.insert(name.clone(), value.clone());
+                    let seen = seen.as_ref().map(|(revision, fields)| {
+                        let mut fields = fields.clone();
+                        fields.insert(name, value);
+                        (*revision, fields)
+                    });
+                    (patch, seen)
+                });
+                let (patch, seen) = match &stamped {
+                    Some((patch, seen)) => (patch, seen.as_ref()),
+                    None => (patch, seen.as_ref()),
+                };
+                match self.patch_record(old, changes, seen, patch, ttl).await? {
                     true => {
                         if changes.user_written && changes.user != changes.loaded_user {
                             self.forget(changes.loaded_user.as_deref(), old).await;
@@ -555,14 +595,24 @@ impl ServerStore {
     /// Stores a record under a new id, indexed first.
     async fn create_fresh(&self, fields: &Fields, changes: &Changes<Plan>, ttl: Duration) -> Result<Applied> {
         let user = changes.user.as_deref();
-        let id = if self.settings.config.renewal.is_some() {
+        let id = if self.settings.config.renewal.is_some() || user.is_some() {
             let mut fields = fields.clone();
             self.stamp_id_minted(&mut fields);
+            self.stamp_seen(&mut fields);
             self.create(user, &fields, ttl).await?
         } else {
             self.create(user, fields, ttl).await?
         };
         Ok(Applied::Moved(id))
+    }
+
+    /// Records when a session bound to a user was last seen, in the record
+    /// about to be written; an anonymous one is left as it is.
+    fn stamp_seen(&self, fields: &mut Fields) {
+        if layout::user_of(fields).is_some() {
+            let (name, value) = seen_field(self.settings.now());
+            fields.insert(name, value);
+        }
     }
 
     /// Records when the id a record is about to get was minted, for the
@@ -696,7 +746,7 @@ impl ServerStore {
     /// The live sessions listed in `user`'s index, with their records.
     /// Entries whose session has ended are pruned on the way, unless added
     /// so recently that their record may not be written yet.
-    async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields)>> {
+    async fn indexed(&self, user: &str) -> Result<Vec<(StorageKey, Fields, Option<Duration>)>> {
         let now = self.settings.now();
         let live = |fields: &Fields| {
             layout::user_of(fields).is_some_and(|(u, _)| u == user)
@@ -706,8 +756,8 @@ impl ServerStore {
         let mut sessions = Vec::new();
         let mut dead = Vec::new();
         for (storage_key, added) in user_index::members(&*self.backend, &index).await? {
-            match self.backend.load(&storage_key).await?.map(|stored| stored.fields) {
-                Some(fields) if live(&fields) => sessions.push((storage_key, fields)),
+            match self.backend.load(&storage_key).await?.map(|stored| (stored.fields, stored.ttl)) {
+                Some((fields, ttl)) if live(&fields) => sessions.push((storage_key, fields, ttl)),
                 // Being written by a save still running (or one that
                 // failed): its record may yet say it is this user's.
                 _ if now.saturating_sub(added) < user_index::PENDING_GRACE => {}
@@ -721,13 +771,122 @@ impl ServerStore {
     }
 
     /// The live server-side sessions bound to `user` with
-    /// [`Session::set_user`], with when each was created (Unix seconds).
+    /// [`Session::set_user`]: when each was created and last used, and its
+    /// public [`handle`](UserSession::handle). Mark the request's own with
+    /// [`ServerStore::handle`]; end one with
+    /// [`ServerStore::destroy_user_session_by_handle`], all but the
+    /// request's own with [`ServerStore::destroy_other_user_sessions`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessions_core::backend::MemoryBackend;
+    /// use sessions_core::store::Store;
+    /// use sessions_core::{Key, KeyRing, ServerStore, StoreConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = ServerStore::new(StoreConfig::new("id", KeyRing::from(Key::generate())), Arc::new(MemoryBackend::new()))?;
+    /// // Ada logs in on her laptop and on her phone.
+    /// let mut cookies = Vec::new();
+    /// for _ in 0..2 {
+    ///     let session = store.load(&[]).await?;
+    ///     session.set_user(Some("ada"))?;
+    ///     let set_cookie = store.save(&session).await?.expect("a new session sets its cookie");
+    ///     cookies.push(set_cookie.split(';').next().unwrap().trim_start_matches("id=").to_owned());
+    /// }
+    /// // On the laptop, she lists her devices and signs the phone out.
+    /// let laptop = store.load(&[&cookies[0]]).await?;
+    /// let this_device = store.handle(&laptop).expect("a stored session has a handle");
+    /// let devices = store.user_sessions("ada").await?;
+    /// assert_eq!(devices.len(), 2);
+    /// let phone = devices.iter().find(|d| d.handle != this_device).unwrap();
+    /// assert!(store.destroy_user_session_by_handle("ada", &phone.handle).await?);
+    /// assert!(store.load(&[&cookies[1]]).await?.is_new(), "the phone's cookie now names nothing");
+    /// assert_eq!(store.user_sessions("ada").await?.len(), 1);
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn user_sessions(&self, user: &str) -> Result<Vec<UserSession>> {
+        let now = self.settings.now();
         let sessions = self.indexed(user).await?.into_iter();
         Ok(sessions
-            .filter_map(|(storage_key, fields)| Meta::of(&fields).map(|meta| (storage_key, meta)))
-            .map(|(storage_key, meta)| UserSession { storage_key, created: meta.created })
+            .filter_map(|(storage_key, fields, ttl)| Meta::of(&fields).map(|meta| (storage_key, meta, fields, ttl)))
+            .map(|(storage_key, meta, fields, ttl)| UserSession {
+                handle: self.handle_of(&storage_key),
+                last_seen: [Some(meta.created), layout::seen_of(&fields), self.extended_at(&meta, ttl, now)]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(meta.created)
+                    .min(now.max(meta.created)),
+                created: meta.created,
+                storage_key,
+            })
             .collect())
+    }
+
+    /// When a session's record last had its sliding window extended (by a
+    /// save or a touch), read from the time it has left: each sets it to
+    /// the whole window, so the window less what is left is how long ago
+    /// that was. `None` when that cannot be told: no sliding window, an
+    /// expiry capped by the absolute timeout, or a backend that does not
+    /// report the time left.
+    fn extended_at(&self, meta: &Meta, ttl: Option<Duration>, now: u64) -> Option<u64> {
+        let window = self.settings.window(meta)?;
+        let expires = now.saturating_add(ttl?.as_secs());
+        let capped = meta.max_age.is_none()
+            && self
+                .settings
+                .config
+                .lifetime
+                .browser()
+                .absolute_secs()
+                .is_some_and(|abs| expires.saturating_add(1) >= meta.created.saturating_add(abs));
+        (!capped).then(|| expires.saturating_sub(window))
+    }
+
+    /// The public handle of the session stored under `key`.
+    fn handle_of(&self, key: &StorageKey) -> SessionHandle {
+        SessionHandle::of(&self.settings.config.ring.newest().handle, key)
+    }
+
+    /// The public handle of `session`, a session of this store: how the
+    /// list of [`ServerStore::user_sessions`] tells "this device" apart.
+    /// `None` before the session is first saved (and for a session of
+    /// another store).
+    pub fn handle(&self, session: &Session) -> Option<SessionHandle> {
+        session.storage_key().map(|key| self.handle_of(&key))
+    }
+
+    /// Ends the session of `user` whose [`handle`](UserSession::handle) is
+    /// `handle` (a "sign out that device" button); returns whether `user`
+    /// had such a live session. The handle is looked for among `user`'s
+    /// sessions only, so a handle of another user's session ends nothing.
+    ///
+    /// The cookie of the ended session, replayed, yields an anonymous
+    /// session. To end the request's own session, prefer
+    /// [`Session::destroy`]: its response then also removes the cookie.
+    pub async fn destroy_user_session_by_handle(&self, user: &str, handle: &SessionHandle) -> Result<bool> {
+        let sessions = self.indexed(user).await?;
+        let Some((storage_key, ..)) = sessions.iter().find(|(key, ..)| self.handle_of(key) == *handle) else {
+            return Ok(false);
+        };
+        self.end(storage_key, Some(user)).await?;
+        Ok(true)
+    }
+
+    /// "Sign out every other device": ends every server-side session bound
+    /// to `user` except `keep`, the request's own; returns how many were
+    /// ended. A `keep` not yet saved keeps nothing, so every one of the
+    /// user's stored sessions ends.
+    pub async fn destroy_other_user_sessions(&self, user: &str, keep: &Session) -> Result<usize> {
+        let keep = keep.storage_key();
+        let sessions = self.indexed(user).await?;
+        let mut ended = 0;
+        for (storage_key, ..) in sessions.iter().filter(|(key, ..)| Some(key) != keep.as_ref()) {
+            self.end(storage_key, Some(user)).await?;
+            ended += 1;
+        }
+        Ok(ended)
     }
 
     /// "Log out everywhere": ends every server-side session bound to
@@ -735,7 +894,7 @@ impl ServerStore {
     /// anonymous sessions.
     pub async fn destroy_user_sessions(&self, user: &str) -> Result<usize> {
         let sessions = self.indexed(user).await?;
-        for (storage_key, _) in &sessions {
+        for (storage_key, ..) in &sessions {
             self.end(storage_key, Some(user)).await?;
         }
         Ok(sessions.len())
