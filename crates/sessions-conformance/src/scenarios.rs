@@ -640,6 +640,8 @@ pub async fn header_cross_site_request_passes_unless_a_cookie_rides_on_it(ctx: C
     let forged = client.post_form_with("/counter", &[], CROSS_SITE_FORM).await;
     expect_status(&forged, 403, "cross-site POST /counter with the prefs cookie");
     assert_eq!(count(&mut client, "/peek").await, 2, "the refused request changed nothing");
+}
+
 /// One entry of `GET /devices`.
 #[derive(Debug, Clone)]
 struct Device {
