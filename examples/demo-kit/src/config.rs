@@ -446,7 +446,7 @@ impl Config {
     /// A line for the start-up log describing the configuration (no secrets).
     pub fn describe(&self) -> String {
         format!(
-            "listening on http://{} with session store `{}`{}{}",
+            "listening on http://{} with session store `{}`{}{}{}",
             self.addr,
             self.store,
             match self.transport.header_name() {
