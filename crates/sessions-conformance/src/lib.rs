@@ -76,6 +76,8 @@ pub struct AppConfig {
     pub transport: Option<String>,
     /// `SESSION_IDLE_SECS`, when set.
     pub idle_secs: Option<u64>,
+    /// `SESSION_PARTITIONED=1` when true.
+    pub partitioned: bool,
 }
 
 impl AppConfig {
@@ -93,6 +95,9 @@ impl AppConfig {
         }
         if let Some(idle) = self.idle_secs {
             env.push(("SESSION_IDLE_SECS".into(), idle.to_string()));
+        }
+        if self.partitioned {
+            env.push(("SESSION_PARTITIONED".into(), "1".into()));
         }
         env
     }
@@ -179,7 +184,14 @@ impl Ctx {
 
     /// The configuration for `keys`, on this scenario's store.
     pub fn config(&self, keys: &[String], secure: bool) -> AppConfig {
-        AppConfig { keys: keys.to_vec(), store: self.spec.clone(), secure, transport: None, idle_secs: None }
+        AppConfig {
+            keys: keys.to_vec(),
+            store: self.spec.clone(),
+            secure,
+            transport: None,
+            idle_secs: None,
+            partitioned: false,
+        }
     }
 
     /// Starts the app with `keys` and the main session carried in the
@@ -199,8 +211,12 @@ impl Ctx {
 
     /// Starts the app with `keys`, panicking if it does not start.
     pub fn start(&self, keys: &[String], secure: bool) -> Running {
-        let config = self.config(keys, secure);
-        self.launcher.launch(&config).unwrap_or_else(|e| panic!("the app did not start with {config:?}: {e}"))
+        self.launch(&self.config(keys, secure))
+    }
+
+    /// Starts the app with `config`, panicking if it does not start.
+    pub fn launch(&self, config: &AppConfig) -> Running {
+        self.launcher.launch(config).unwrap_or_else(|e| panic!("the app did not start with {config:?}: {e}"))
     }
 
     /// Starts the app with a fresh key and `Secure` off, plus a client for it.
@@ -303,6 +319,7 @@ macro_rules! conformance_tests {
                 rotated_key_accepts_old_cookie_and_reissues_it,
                 cookie_attributes_are_secure_by_default,
                 secure_attribute_can_be_turned_off,
+                partitioned_cookies_carry_the_attribute,
                 session_responses_vary_on_cookie,
                 set_cookie_responses_are_not_cached,
                 kv_lists_string_values,

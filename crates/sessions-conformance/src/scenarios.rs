@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Client, Ctx, Reply, random_key};
+use crate::{AppConfig, Client, Ctx, Reply, random_key};
 
 /// The main session's cookie name in every demo.
 pub const MAIN: &str = "id";
@@ -225,6 +225,29 @@ pub async fn secure_attribute_can_be_turned_off(ctx: Ctx) {
     let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
     assert!(!cookie.has("Secure"), "SESSION_SECURE=0 must drop Secure: {cookie:?}");
     assert!(cookie.has("HttpOnly"), "{cookie:?}");
+}
+
+/// `SESSION_PARTITIONED=1` (with `Secure`, which it needs): both the main
+/// and the `prefs` cookie carry `Partitioned`, and so does the cookie that
+/// ends a session, which a browser needs to reach the partitioned one.
+pub async fn partitioned_cookies_carry_the_attribute(ctx: Ctx) {
+    let config = AppConfig { partitioned: true, ..ctx.config(&[random_key().to_base64()], true) };
+    let app = ctx.launch(&config);
+    let mut client = Client::new(app.addr);
+    let counted = client.post_form("/counter", &[]).await;
+    let main = counted.set_cookie(MAIN).expect("the counter sets the session cookie");
+    assert!(main.has("Partitioned") && main.has("Secure"), "{main:?}");
+    let themed = client.post_form("/prefs", &[("theme", "dark")]).await;
+    let prefs = themed.set_cookie(PREFS).expect("/prefs sets its cookie");
+    assert!(prefs.has("Partitioned") && prefs.has("Secure"), "{prefs:?}");
+    let ended = client.post_form("/logout", &[]).await;
+    if let Some(removal) = ended.set_cookie(MAIN) {
+        assert!(removal.has("Partitioned"), "the removal must be partitioned too: {removal:?}");
+    }
+    let plain = ctx.start(&[random_key().to_base64()], true);
+    let reply = Client::new(plain.addr).post_form("/counter", &[]).await;
+    let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
+    assert!(!cookie.has("Partitioned"), "off unless asked for: {cookie:?}");
 }
 
 /// Every response that read a session says `Vary: Cookie`, whether or not
