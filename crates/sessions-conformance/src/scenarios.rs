@@ -244,6 +244,8 @@ pub async fn partitioned_cookies_carry_the_attribute(ctx: Ctx) {
     if let Some(removal) = ended.set_cookie(MAIN) {
         assert!(removal.has("Partitioned"), "the removal must be partitioned too: {removal:?}");
     }
+    // One app at a time: a redb store's file has one owner.
+    drop(app);
     let plain = ctx.start(&[random_key().to_base64()], true);
     let reply = Client::new(plain.addr).post_form("/counter", &[]).await;
     let cookie = reply.set_cookie(MAIN).expect("the counter sets the session cookie");
