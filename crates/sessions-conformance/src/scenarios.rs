@@ -241,9 +241,8 @@ pub async fn partitioned_cookies_carry_the_attribute(ctx: Ctx) {
     let prefs = themed.set_cookie(PREFS).expect("/prefs sets its cookie");
     assert!(prefs.has("Partitioned") && prefs.has("Secure"), "{prefs:?}");
     let ended = client.post_form("/logout", &[]).await;
-    if let Some(removal) = ended.set_cookie(MAIN) {
-        assert!(removal.has("Partitioned"), "the removal must be partitioned too: {removal:?}");
-    }
+    let removal = ended.set_cookie(MAIN).expect("logout removes the session cookie");
+    assert!(removal.has("Partitioned"), "the removal must be partitioned too: {removal:?}");
     // One app at a time: a redb store's file has one owner.
     drop(app);
     let plain = ctx.start(&[random_key().to_base64()], true);
