@@ -12,6 +12,7 @@ pub use sessions_core::{
 #[doc(no_inline)]
 pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
+use std::borrow::Cow;
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
+use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use sessions_core::adapter::RequestHead;
 use sessions_core::adapter::RequestSessions;
@@ -167,7 +169,7 @@ where
         let sessions = self.registry.request_with(headers.get_all(COOKIE).map(HeaderValue::as_bytes), |name| {
             headers.get_all(name).map(HeaderValue::as_bytes)
         });
-        if let Err(refused) = sessions.check_origin(&head(&request)) {
+        if let Err(refused) = sessions.check_origin_of(request.method().as_str(), || head(&request)) {
             let mut response = reply(refused);
             response.extensions_mut().insert(FailureKind::CrossOrigin);
             let (request, _) = request.into_parts();
@@ -182,8 +184,8 @@ where
             let response = response.await?;
             let failure = response.response().error().and_then(|e| e.as_error::<SessionError>()).map(|e| e.0.kind());
             let finished = sessions
-                .finish(response.status().as_u16(), failure, |name, value| {
-                    Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+                .finish_owned(response.status().as_u16(), failure, |name, value| {
+                    Some((HeaderName::from_static(name), header_value(value)?))
                 })
                 .await;
             let mut response = match finished.replace {
@@ -198,6 +200,15 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// A header value without a copy: a fixed text is referenced where it
+/// lies, a `Set-Cookie` takes over the string the store wrote.
+fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
+    match value {
+        Cow::Borrowed(text) => HeaderValue::from_maybe_shared(Bytes::from_static(text.as_bytes())).ok(),
+        Cow::Owned(text) => HeaderValue::try_from(text).ok(),
     }
 }
 

@@ -12,6 +12,7 @@ pub use sessions_core::{
 #[doc(no_inline)]
 pub use sessions_core::{backend, clock, name, revocation, session_name, store};
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderName, HeaderValue, ORIGIN};
 use http::request::Parts;
 use http::{Request, StatusCode};
@@ -166,7 +168,7 @@ where
         let sessions = self.registry.request_with(headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes), |name| {
             headers.get_all(name).iter().map(HeaderValue::as_bytes)
         });
-        if let Err(refused) = sessions.check_origin(&head(&request)) {
+        if let Err(refused) = sessions.check_origin_of(request.method().as_str(), || head(&request)) {
             let mut response = reply(refused);
             response.extensions_mut().insert(FailureKind::CrossOrigin);
             // An async block, not `ready`: it holds no `S::Error`, which need not be `Send`.
@@ -178,8 +180,8 @@ where
             let mut response = response.await?;
             let failure = response.extensions().get::<FailureKind>().copied();
             let finished = sessions
-                .finish(response.status().as_u16(), failure, |name, value| {
-                    Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?))
+                .finish_owned(response.status().as_u16(), failure, |name, value| {
+                    Some((HeaderName::from_static(name), header_value(value)?))
                 })
                 .await;
             if let Some(replacement) = finished.replace {
@@ -188,6 +190,15 @@ where
             response.headers_mut().extend(finished.headers);
             Ok(response)
         })
+    }
+}
+
+/// A header value without a copy: a fixed text is referenced where it
+/// lies, a `Set-Cookie` takes over the string the store wrote.
+fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
+    match value {
+        Cow::Borrowed(text) => HeaderValue::from_maybe_shared(Bytes::from_static(text.as_bytes())).ok(),
+        Cow::Owned(text) => HeaderValue::try_from(text).ok(),
     }
 }
 

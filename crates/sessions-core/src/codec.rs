@@ -7,6 +7,8 @@
 
 mod aead;
 
+use std::ops::Range;
+
 // base64url without padding, strict (no padding, no other alphabet, no
 // non-zero trailing bits), with SIMD picked at run time: three to ten times
 // the speed of the `base64` crate on cookie-sized values.
@@ -23,8 +25,9 @@ const SIGNED_V1: u8 = 0x12;
 const HEADER_LEN: usize = 1 + KEY_ID_LEN;
 const TIMES_LEN: usize = 16;
 const MAC_LEN: usize = 32;
-/// Frames up to this length are put together on the stack when encoding:
-/// every session id, and sessions of up to about 450 bytes.
+/// Frames up to this length are put together on the stack when encoding,
+/// and decoded there when a store only reads the payload: every session id,
+/// and sessions of up to about 450 bytes.
 const FRAME_ON_STACK: usize = 512;
 
 /// The default limit for `name=value` of one cookie: what every browser keeps.
@@ -159,22 +162,46 @@ impl Codec {
     /// XChaCha20-Poly1305. Never call it with anything but a fixed test nonce.
     #[doc(hidden)]
     pub fn encode_with_nonce(&self, name: &str, payload: &[u8], times: Times, nonce: &[u8; 24]) -> Result<String> {
+        let mut value = String::new();
+        self.append_with_nonce(name, payload, times, nonce, &mut value)?;
+        Ok(value)
+    }
+
+    /// [`Codec::encode`], appending the value to `out` (a `Set-Cookie`
+    /// header being written); `out` is left as it was on an error.
+    pub(crate) fn encode_append(&self, name: &str, payload: &[u8], times: Times, out: &mut String) -> Result<()> {
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.mode == Mode::Sealed {
+            fill_nonce(&mut nonce)?;
+        }
+        self.append_with_nonce(name, payload, times, &nonce, out)
+    }
+
+    fn append_with_nonce(
+        &self,
+        name: &str,
+        payload: &[u8],
+        times: Times,
+        nonce: &[u8; 24],
+        out: &mut String,
+    ) -> Result<()> {
         let size = name.len() + 1 + self.encoded_len(payload.len());
         if size > self.limit {
             return Err(Error::TooLarge { name: name.to_owned(), size, limit: self.limit });
         }
         let frame_len = payload.len() + self.mode.overhead();
         // Frames of session ids and of small sessions are put together on
-        // the stack, so the cookie value is the only allocation.
+        // the stack, so the header is the only allocation.
         if frame_len <= FRAME_ON_STACK {
             let mut frame = [0u8; FRAME_ON_STACK];
             self.fill_frame(&mut frame[..frame_len], name, payload, times, nonce)?;
-            Ok(URL_SAFE_NO_PAD.encode_to_string(&frame[..frame_len]))
+            URL_SAFE_NO_PAD.encode_append(&frame[..frame_len], out);
         } else {
             let mut frame = vec![0u8; frame_len];
             self.fill_frame(&mut frame, name, payload, times, nonce)?;
-            Ok(URL_SAFE_NO_PAD.encode_to_string(&frame))
+            URL_SAFE_NO_PAD.encode_append(&frame, out);
         }
+        Ok(())
     }
 
     /// Writes the frame of `payload` under the newest key into `frame`,
@@ -206,14 +233,55 @@ impl Codec {
     /// Opens the value of cookie `name`, checking authenticity, the cookie
     /// name and the authenticated times against `now` (Unix seconds).
     pub fn decode(&self, name: &str, value: &str, now: u64) -> Result<Opened, Rejection> {
-        // Checked before any decoding so an oversized value costs nothing.
+        self.check_length(name, value)?;
+        let mut frame = URL_SAFE_NO_PAD.decode_to_vec(value).map_err(|_| Rejection::Malformed)?;
+        let (payload, times, key_index) = self.open_frame(name, &mut frame, now)?;
+        frame.truncate(payload.end);
+        frame.drain(..payload.start);
+        Ok(Opened { payload: frame, times, key_index })
+    }
+
+    /// Opens like [`Codec::decode`], handing the payload to `f` instead of
+    /// returning it: a value whose frame fits `FRAME_ON_STACK` bytes (an
+    /// id cookie, a small session) is decoded on the stack, so a store that
+    /// only reads the payload allocates nothing to open it.
+    pub(crate) fn decode_with<R>(
+        &self,
+        name: &str,
+        value: &str,
+        now: u64,
+        f: impl FnOnce(&[u8], Times, usize) -> R,
+    ) -> Result<R, Rejection> {
+        self.check_length(name, value)?;
+        let len = URL_SAFE_NO_PAD.decoded_length(value.as_bytes()).map_err(|_| Rejection::Malformed)?;
+        if len > FRAME_ON_STACK {
+            let opened = self.decode(name, value, now)?;
+            return Ok(f(&opened.payload, opened.times, opened.key_index));
+        }
+        let mut buffer = [0u8; FRAME_ON_STACK];
+        let frame = URL_SAFE_NO_PAD
+            .decode(value.as_bytes(), base64_simd::Out::from_slice(&mut buffer[..len]))
+            .map_err(|_| Rejection::Malformed)?;
+        let (payload, times, key_index) = self.open_frame(name, frame, now)?;
+        Ok(f(&frame[payload], times, key_index))
+    }
+
+    /// Refuses, before any decoding, a value over the limit or too short to
+    /// hold a frame: an oversized value costs nothing.
+    fn check_length(&self, name: &str, value: &str) -> Result<(), Rejection> {
         if name.len() + 1 + value.len() > self.limit {
             return Err(Rejection::TooLong);
         }
         if value.len() < self.encoded_len(0) {
             return Err(Rejection::Malformed);
         }
-        let mut frame = URL_SAFE_NO_PAD.decode_to_vec(value).map_err(|_| Rejection::Malformed)?;
+        Ok(())
+    }
+
+    /// Checks a decoded frame in place (a sealed one is decrypted where it
+    /// lies) and returns where its payload is, its times and the index of
+    /// the key that opened it.
+    fn open_frame(&self, name: &str, frame: &mut [u8], now: u64) -> Result<(Range<usize>, Times, usize), Rejection> {
         if frame.len() < self.mode.overhead() {
             return Err(Rejection::Malformed);
         }
@@ -221,7 +289,7 @@ impl Codec {
             return Err(Rejection::UnknownVersion);
         }
         let (index, key) = self.ring.find(&frame[1..HEADER_LEN]).ok_or(Rejection::UnknownKey)?;
-        let body_len = match self.mode {
+        let body = match self.mode {
             Mode::Sealed => {
                 let tag_at = frame.len() - AEAD_TAG_LEN;
                 let (head, rest) = frame.split_at_mut(HEADER_LEN + NONCE_LEN);
@@ -232,9 +300,7 @@ impl Codec {
                     aead::open(&key.seal, nonce, aad, ciphertext, tag)
                 })
                 .map_err(|_| Rejection::Forged)?;
-                frame.truncate(tag_at);
-                frame.drain(..HEADER_LEN + NONCE_LEN);
-                frame.len()
+                HEADER_LEN + NONCE_LEN..tag_at
             }
             Mode::Signed => {
                 let tag_at = frame.len() - MAC_LEN;
@@ -243,20 +309,17 @@ impl Codec {
                 if expected != <[u8; MAC_LEN]>::try_from(&frame[tag_at..]).map_err(|_| Rejection::Malformed)? {
                     return Err(Rejection::Forged);
                 }
-                frame.truncate(tag_at);
-                frame.drain(..HEADER_LEN);
-                frame.len()
+                HEADER_LEN..tag_at
             }
         };
-        let times = read_times(&frame[body_len - TIMES_LEN..]);
-        frame.truncate(body_len - TIMES_LEN);
+        let times = read_times(&frame[body.end - TIMES_LEN..body.end]);
         if times.expires.is_some_and(|e| now >= e) {
             return Err(Rejection::Expired);
         }
         if times.issued > now.saturating_add(self.skew) {
             return Err(Rejection::FromTheFuture);
         }
-        Ok(Opened { payload: frame, times, key_index: index })
+        Ok((body.start..body.end - TIMES_LEN, times, index))
     }
 }
 
@@ -374,6 +437,46 @@ mod tests {
                 reference.update(&(body.len() as u64).to_le_bytes());
                 reference.update(&header);
                 assert_eq!(mac(&keys, &header, &body, name), reference.finalize(), "{body_len} {name}");
+            }
+        }
+    }
+
+    /// Opening on the stack and opening into a `Vec` agree on every value,
+    /// on both sides of the stack buffer's size, whether it opens or not;
+    /// and a value encoded into a header being written is the value
+    /// `encode` gives.
+    #[test]
+    fn decoding_on_the_stack_and_on_the_heap_agree() {
+        let times = Times { issued: 1_000, expires: Some(2_000) };
+        for mode in [Mode::Sealed, Mode::Signed] {
+            let codec = codec(mode);
+            for len in [0, 1, 100, FRAME_ON_STACK - mode.overhead(), FRAME_ON_STACK - mode.overhead() + 1, 2_000] {
+                let payload: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+                let value = codec.encode("s", &payload, times).unwrap();
+                let mut header = String::from("s=");
+                codec.encode_append("s", &payload, times, &mut header).unwrap();
+                assert_eq!(header.len(), 2 + value.len(), "{mode:?} {len}");
+                let mut tampered = value.clone().into_bytes();
+                let at = tampered.len() / 2;
+                tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+                let tampered = String::from_utf8(tampered).unwrap();
+                for (name, value, now) in
+                    [("s", &value, 1_500), ("other", &value, 1_500), ("s", &value, 2_000), ("s", &tampered, 1_500)]
+                {
+                    let heap = codec.decode(name, value, now).map(|o| (o.payload, o.times, o.key_index));
+                    let stack = codec.decode_with(name, value, now, |p, t, k| (p.to_vec(), t, k));
+                    assert_eq!(stack, heap, "{mode:?} {len} {name} {now}");
+                }
+                assert_eq!(codec.decode_with("s", &value, 1_500, |p, _, _| p.to_vec()), Ok(payload));
+            }
+            for junk in [
+                "",
+                "!!!!",
+                &"A".repeat(5_000),
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ] {
+                let heap = codec.decode("s", junk, 1_500).map(|o| o.payload);
+                assert_eq!(codec.decode_with("s", junk, 1_500, |p, _, _| p.to_vec()), heap, "{junk:?}");
             }
         }
     }

@@ -209,9 +209,25 @@ impl CrossOrigin {
         Ok(self)
     }
 
+    /// Whether requests of `method` are judged at all: not when the
+    /// protection is off, nor for the safe methods (`GET`, `HEAD`,
+    /// `OPTIONS`), which [`check`](Self::check) lets through on their
+    /// method alone.
+    ///
+    /// ```
+    /// use sessions_core::CrossOrigin;
+    ///
+    /// assert!(CrossOrigin::new().judges("POST"));
+    /// assert!(!CrossOrigin::new().judges("GET"));
+    /// assert!(!CrossOrigin::disabled().judges("POST"));
+    /// ```
+    pub fn judges(&self, method: &str) -> bool {
+        self.enabled && !matches!(method, "GET" | "HEAD" | "OPTIONS")
+    }
+
     /// Whether the request described by `head` may go on to its handler.
     pub fn check(&self, head: &RequestHead<'_>) -> std::result::Result<(), Refusal> {
-        if !self.enabled || matches!(head.method, "GET" | "HEAD" | "OPTIONS") {
+        if !self.judges(head.method) {
             return Ok(());
         }
         let refusal = match present(head.sec_fetch_site) {

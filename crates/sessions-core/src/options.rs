@@ -173,15 +173,38 @@ impl CookieOptions {
     /// Written straight into one string, attribute for attribute as the
     /// `cookie` crate writes it (a test holds the two equal), which would
     /// take five allocations for the same header.
+    #[cfg(test)]
     pub(crate) fn set_cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> String {
+        let Ok(header) = self.set_cookie_with(
+            name,
+            value.len(),
+            |out| {
+                out.push_str(value);
+                Ok::<(), std::convert::Infallible>(())
+            },
+            max_age,
+        );
+        header
+    }
+
+    /// [`set_cookie`](Self::set_cookie) with the value written in place by
+    /// `value` (which writes about `value_len` bytes): a cookie encoded
+    /// straight into its header costs no string of its own.
+    pub(crate) fn set_cookie_with<E>(
+        &self,
+        name: &str,
+        value_len: usize,
+        value: impl FnOnce(&mut String) -> Result<(), E>,
+        max_age: Option<u64>,
+    ) -> Result<String, E> {
         use std::fmt::Write as _;
         let domain = self.domain.as_deref().map(|d| d.strip_prefix('.').unwrap_or(d));
         let mut out = String::with_capacity(
-            name.len() + value.len() + self.path.len() + domain.map_or(0, str::len) + SET_COOKIE_ATTRIBUTES_LEN,
+            name.len() + value_len + self.path.len() + domain.map_or(0, str::len) + SET_COOKIE_ATTRIBUTES_LEN,
         );
         out.push_str(name);
         out.push('=');
-        out.push_str(value);
+        value(&mut out)?;
         if self.http_only {
             out.push_str("; HttpOnly");
         }
@@ -206,7 +229,7 @@ impl CookieOptions {
             // Writing an integer into a `String` cannot fail.
             let _ = write!(out, "; Max-Age={}", i64::try_from(secs).unwrap_or(i64::MAX));
         }
-        out
+        Ok(out)
     }
 
     /// The `Set-Cookie` value that makes the browser delete cookie `name`.

@@ -1,6 +1,7 @@
 //! The sessions of one request: several named stores, loaded lazily and
 //! saved together.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -481,6 +482,34 @@ impl RequestSessions {
         })
     }
 
+    /// [`check_origin`](Self::check_origin) of a request of `method`,
+    /// whose head `head` describes: `head` is called only when the check
+    /// [judges](CrossOrigin::judges) that method, so that a `GET` costs an
+    /// adapter no header lookups (with a framework that hashes header
+    /// names, they were a visible part of a request's cost).
+    ///
+    /// ```
+    /// use sessions_core::adapter::RequestHead;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+    /// let sessions = registry.request(["s=x"]);
+    /// let forged = || RequestHead::new("POST", "/logout").sec_fetch_site(b"cross-site");
+    /// assert!(sessions.check_origin_of("POST", forged).is_err());
+    /// assert!(sessions.check_origin_of("GET", || unreachable!("a GET is not judged")).is_ok());
+    /// # Ok::<(), sessions_core::Error>(())
+    /// ```
+    pub fn check_origin_of<'h>(
+        &self,
+        method: &str,
+        head: impl FnOnce() -> RequestHead<'h>,
+    ) -> std::result::Result<(), Reply> {
+        if !self.inner.cross_origin.judges(method) {
+            return Ok(());
+        }
+        self.check_origin(&head())
+    }
+
     /// Ends the request, the whole after-handler decision: saves every
     /// loaded session unless the response is a server error (nothing a
     /// failed handler did is persisted), converts the headers to add with
@@ -530,6 +559,37 @@ impl RequestSessions {
         failure: Option<FailureKind>,
         mut convert: impl FnMut(&'static str, &str) -> Option<H>,
     ) -> Finished<H> {
+        self.finish_owned(status, failure, |name, value| convert(name, &value)).await
+    }
+
+    /// [`finish`](Self::finish), handing `convert` each value as it is
+    /// held: a fixed text (`Vary: Cookie`) borrowed for the life of the
+    /// program, a `Set-Cookie` as the string the store wrote. Adapters call
+    /// this one: a framework header made from either needs no copy.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use sessions_core::{CookieStore, Key, KeyRing, Registry, StoreConfig};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let registry = Registry::single(CookieStore::new(StoreConfig::new("s", KeyRing::from(Key::generate())))?);
+    /// let sessions = registry.request([]);
+    /// sessions.default_session().await?.insert("n", &1)?;
+    /// let finished = sessions.finish_owned(200, None, |name, value| Some((name, value))).await;
+    /// assert!(matches!(finished.headers[0], ("set-cookie", Cow::Owned(_))));
+    /// assert_eq!(finished.headers[1], ("vary", Cow::Borrowed("Cookie")));
+    /// # Ok::<(), sessions_core::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub async fn finish_owned<H>(
+        &self,
+        status: u16,
+        failure: Option<FailureKind>,
+        mut convert: impl FnMut(&'static str, Cow<'static, str>) -> Option<H>,
+    ) -> Finished<H> {
         let policy = self.inner.policy;
         let mut replace = failure.or(self.inner.failure.get().copied()).map(|kind| policy.reply(kind));
         let status = replace.map_or(status, |reply| reply.status);
@@ -538,7 +598,7 @@ impl RequestSessions {
         let mut refused = false;
         let mut set_cookie = false;
         let mut set_header = false;
-        let mut send = |name: &'static str, value: &str| match convert(name, value) {
+        let mut send = |name: &'static str, value: Cow<'static, str>| match convert(name, value) {
             Some(header) => headers.push(header),
             None => {
                 tracing::error!(header = name, "a session header was refused by the framework; answering 500");
@@ -562,19 +622,19 @@ impl RequestSessions {
         if accessed {
             let used = || self.inner.slots.iter().filter(|s| s.session.initialized());
             if used().any(|s| s.transport.is_cookie()) {
-                send("vary", "Cookie");
+                send("vary", Cow::Borrowed("Cookie"));
             }
             for name in used().filter_map(|s| s.transport.header_name()) {
-                send("vary", name);
+                send("vary", Cow::Borrowed(name));
             }
         }
         if set_cookie {
-            send("cache-control", "no-cache=\"set-cookie\"");
+            send("cache-control", Cow::Borrowed("no-cache=\"set-cookie\""));
         }
         if set_header {
             // A response handing out a session's value is a credential:
             // no cache keeps it (as RFC 6749 asks of token responses).
-            send("cache-control", "no-store");
+            send("cache-control", Cow::Borrowed("no-store"));
         }
         for (name, err) in &errors {
             tracing::error!(cookie = %name, error = %err, "session could not be saved");
@@ -632,7 +692,7 @@ impl RequestSessions {
                 for (to, value) in values.iter_mut().zip(slot.candidates.iter()) {
                     *to = value;
                 }
-                let loaded = slot.store.load(&values[..slot.candidates.len()]).await;
+                let loaded = crate::store::load(&*slot.store, &values[..slot.candidates.len()]).await;
                 // Logged here, once per request and store, like a failed
                 // save: the client only ever sees the public reason.
                 if let Err(err) = &loaded {
@@ -655,14 +715,14 @@ impl RequestSessions {
     /// returning each failure by cookie name: including a session whose
     /// header would not be a valid header value. Every other session is
     /// still saved.
-    async fn save(&self, mut send: impl FnMut(&'static str, &str)) -> Vec<(String, Error)> {
+    async fn save(&self, mut send: impl FnMut(&'static str, Cow<'static, str>)) -> Vec<(String, Error)> {
         let mut errors = Vec::new();
         for slot in self.inner.slots.iter() {
             let Some(session) = slot.session.get() else { continue };
             let name = slot.store.cookie_name();
-            match slot.store.save(session).await {
+            match crate::store::save(&*slot.store, session).await {
                 Ok(Some(header)) if is_header_value(&header) => {
-                    send(slot.transport.header_name().unwrap_or("set-cookie"), &header)
+                    send(slot.transport.header_name().unwrap_or("set-cookie"), Cow::Owned(header))
                 }
                 // Not sent and reported: an adapter could not send it either,
                 // and a `Set-Cookie` that silently goes missing may be the

@@ -1,6 +1,5 @@
 //! The session handle that request handlers read and write.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,10 +17,12 @@ use crate::serial;
 use layout::{FLASH_PREFIX, META_FIELD, Meta, USER_FIELD, VALUE_PREFIX};
 
 mod changes;
+mod dirty;
 pub(crate) mod flashes;
 pub(crate) mod layout;
 
 pub(crate) use changes::{Changes, Facts, Outcome};
+use dirty::Dirty;
 
 /// The flash queue used by [`Session::add_flash`] and [`Session::flashes`].
 pub const DEFAULT_FLASH_QUEUE: &str = "_flash";
@@ -112,7 +113,7 @@ pub(crate) struct Loaded {
 struct State {
     fields: Fields,
     /// Fields changed by this request.
-    dirty: BTreeSet<String>,
+    dirty: Dirty,
     /// `clear` was called: fields not written by this request are gone.
     cleared: bool,
     meta: Meta,
@@ -136,7 +137,7 @@ impl State {
         State {
             loaded_user: layout::user_of(&fields).map(|(user, _)| user),
             fields,
-            dirty: BTreeSet::new(),
+            dirty: Dirty::default(),
             cleared: false,
             meta,
             status: Status::Active,
@@ -170,7 +171,7 @@ impl State {
             self.status = Status::Reset;
             self.meta = self.context.fresh;
             self.fields.insert(META_FIELD.into(), self.meta.encode());
-            self.dirty.insert(META_FIELD.into());
+            self.dirty.insert(META_FIELD);
         }
     }
 
@@ -190,9 +191,7 @@ impl State {
             }
             (None, _) => self.fields.remove(name).is_some(),
         };
-        if !self.dirty.contains(name) {
-            self.dirty.insert(name.to_owned());
-        }
+        self.dirty.insert(name);
         existed
     }
 
@@ -203,9 +202,7 @@ impl State {
             Some(field) if self.status != Status::Destroyed => {
                 field.clear();
                 field.extend_from_slice(bytes);
-                if !self.dirty.contains(name) {
-                    self.dirty.insert(name.to_owned());
-                }
+                self.dirty.insert(name);
             }
             _ => {
                 self.set_field(name, Some(bytes.to_vec()));

@@ -236,7 +236,10 @@ impl Fairing for SessionFairing {
                 self.registry.request_with(pairs.iter().map(String::as_bytes), other)
             }
         };
-        let refused = {
+        // A safe method is not judged: its headers are not looked up.
+        let refused = if !self.registry.cross_origin().judges(request.method().as_str()) {
+            None
+        } else {
             let headers = request.headers();
             // HTTP/2 has no `Host` header; rocket keeps its `:authority` as the host.
             let authority = request.host().filter(|_| !headers.contains("Host")).map(|host| host.to_string());
@@ -258,9 +261,8 @@ impl Fairing for SessionFairing {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let Some(sessions) = cached(request) else { return };
-        let finished = sessions
-            .finish(response.status().code, None, |name, value| Some(Header::new(name, value.to_owned())))
-            .await;
+        let finished =
+            sessions.finish_owned(response.status().code, None, |name, value| Some(Header::new(name, value))).await;
         if let Some(replacement) = finished.replace {
             *response = reply(replacement);
         }

@@ -287,9 +287,56 @@ impl MemoryBackend {
         table.anonymous_used + table.protected_used
     }
 
-    /// `update`, setting the record's retention when `retention` is given
-    /// and leaving it as it is otherwise.
-    fn patch(
+    // The calls below answer at once: no lock is held across an await, and
+    // nothing waits. A server store calls them directly rather than through
+    // `dyn Backend`, whose every call boxes its future.
+
+    /// [`Backend::load`].
+    pub(crate) fn load_now(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let Some(held) = inner.get_live(key, now) else { return Ok(None) };
+        let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
+        Ok(Some(Stored::new(record::decode(&held.record)?, ttl)))
+    }
+
+    /// [`Backend::create_retained`].
+    pub(crate) fn create_now(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        let inner = &self.inner;
+        inner.limit.check(fields)?;
+        let record = record::encode_shared(fields);
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
+        self.with_room(|| inner.put(key, None, Arc::clone(&record), expires_at, retention, now))
+    }
+
+    /// [`Backend::touch`].
+    pub(crate) fn touch_now(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let expires_at = now.saturating_add(ttl.as_secs());
+        loop {
+            let Some(held) = inner.get_live(key, now) else { return Ok(false) };
+            // Same record, same weight, same segment: this never needs room.
+            let record = Arc::clone(&held.record);
+            if inner.put(key, Some(&held.record), record, expires_at, held.retention, now)? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// [`Backend::update`] (with `retention`: [`Backend::update_retained`]),
+    /// setting the record's retention when `retention` is given and
+    /// leaving it as it is otherwise. The record is patched as it is now,
+    /// whatever a `Seen` would hold: the merge costs less than a
+    /// comparison would.
+    pub(crate) fn patch(
         &self,
         key: &StorageKey,
         patch: &Patch,
@@ -642,11 +689,7 @@ impl Table {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let Some(held) = inner.get_live(key, now) else { return Ok(None) };
-        let ttl = Some(Duration::from_secs(held.expires_at.saturating_sub(now)));
-        Ok(Some(Stored::new(record::decode(&held.record)?, ttl)))
+        self.load_now(key)
     }
 
     async fn create(&self, key: &StorageKey, fields: &Fields, ttl: Duration) -> Result<bool, BackendError> {
@@ -660,12 +703,7 @@ impl Backend for MemoryBackend {
         ttl: Duration,
         retention: Retention,
     ) -> Result<bool, BackendError> {
-        let inner = &self.inner;
-        inner.limit.check(fields)?;
-        let record = record::encode_shared(fields);
-        let now = inner.clock.now();
-        let expires_at = now.saturating_add(ttl.as_secs());
-        self.with_room(|| inner.put(key, None, Arc::clone(&record), expires_at, retention, now))
+        self.create_now(key, fields, ttl, retention)
     }
 
     async fn update(&self, key: &StorageKey, patch: &Patch, ttl: Duration) -> Result<bool, BackendError> {
@@ -692,17 +730,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn touch(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let expires_at = now.saturating_add(ttl.as_secs());
-        loop {
-            let Some(held) = inner.get_live(key, now) else { return Ok(false) };
-            // Same record, same weight, same segment: this never needs room.
-            let record = Arc::clone(&held.record);
-            if inner.put(key, Some(&held.record), record, expires_at, held.retention, now)? {
-                return Ok(true);
-            }
-        }
+        self.touch_now(key, ttl)
     }
 
     async fn take(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {

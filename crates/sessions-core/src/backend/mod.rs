@@ -7,6 +7,7 @@
 //! releases of this crate. Run the conformance kit (module `testing`,
 //! feature `testing`) against it.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -141,7 +142,7 @@ impl Retention {
 /// # let _ = backend;
 /// ```
 #[async_trait]
-pub trait Backend: Send + Sync + Debug + 'static {
+pub trait Backend: Any + Send + Sync + Debug + 'static {
     /// The record stored under `key`, or `None` if absent or expired.
     async fn load(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError>;
 

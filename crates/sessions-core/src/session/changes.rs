@@ -178,12 +178,12 @@ impl super::State {
     /// This request's changes as a patch of the stored record.
     fn patch(&self) -> Patch {
         let mut patch = Patch { clear: self.cleared, ..Patch::default() };
-        for name in &self.dirty {
+        for name in self.dirty.iter() {
             match self.fields.get(name) {
                 Some(value) => {
-                    patch.set.insert(name.clone(), value.clone());
+                    patch.set.insert(name.to_owned(), value.clone());
                 }
-                None => patch.remove.push(name.clone()),
+                None => patch.remove.push(name.to_owned()),
             }
         }
         if patch.clear {

@@ -59,14 +59,16 @@ impl CookieStore {
 
     fn open(&self, value: &str, now: u64) -> Result<Loaded, Rejection> {
         let s = &self.settings;
-        let opened = s.codec.decode(s.name(), value, now)?;
-        let fields = record::decode(&opened.payload).map_err(|_| Rejection::BadPayload)?;
+        let (fields, times, key_index) = s.codec.decode_with(s.name(), value, now, |payload, times, key_index| {
+            (record::decode(payload), times, key_index)
+        })?;
+        let fields = fields.map_err(|_| Rejection::BadPayload)?;
         let fields = flashes::unfold(fields).ok_or(Rejection::BadPayload)?;
         let meta = Meta::of(&fields).ok_or(Rejection::BadPayload)?;
         if s.outlived(&meta, now) {
             return Err(Rejection::Expired);
         }
-        let reissue = opened.key_index > 0 || s.refresh_due(&meta, opened.times.issued, now);
+        let reissue = key_index > 0 || s.refresh_due(&meta, times.issued, now);
         Ok(Loaded { fields, meta, id: None, revision: None, reissue, touch_due: false, renew: false })
     }
 }
@@ -82,6 +84,16 @@ impl Store for CookieStore {
     }
 
     async fn load(&self, values: &[&str]) -> Result<Session> {
+        self.load_session(values).await
+    }
+
+    async fn save(&self, session: &Session) -> Result<Option<String>> {
+        self.save_session(session).await
+    }
+}
+
+impl CookieStore {
+    pub(super) async fn load_session(&self, values: &[&str]) -> Result<Session> {
         let s = &self.settings;
         let now = s.now();
         for value in values {
@@ -99,7 +111,7 @@ impl Store for CookieStore {
         Ok(s.fresh(now))
     }
 
-    async fn save(&self, session: &Session) -> Result<Option<String>> {
+    pub(super) async fn save_session(&self, session: &Session) -> Result<Option<String>> {
         let s = &self.settings;
         let changes = session.changes(Plan::of);
         let options = changes.options.as_ref();
@@ -111,8 +123,7 @@ impl Store for CookieStore {
                 }
                 let now = s.now();
                 let times = s.times(&changes.meta, now);
-                let value = s.encode(record, times)?;
-                (Outcome::Saved, Some(s.set_cookie(options, &changes.meta, value, times)))
+                (Outcome::Saved, Some(s.cookie(options, &changes.meta, record, times)?))
             }
             // Nothing left to keep: drop the browser's copy if it has one.
             Plan::End => {

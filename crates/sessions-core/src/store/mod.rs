@@ -34,11 +34,51 @@ pub use cookie::CookieStore;
 pub use handle::{InvalidHandle, SessionHandle};
 pub use server::{ServerStore, UserSession};
 
-/// Keeps [`Store`] to this crate's two stores.
+/// Keeps [`Store`] to this crate's two stores, and lets the registry call
+/// them without a boxed future per load and save.
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::CookieStore {}
-    impl Sealed for super::ServerStore {}
+    use super::{CookieStore, ServerStore};
+
+    /// Which of the two stores a `dyn Store` is.
+    #[derive(Debug)]
+    pub enum Kind<'a> {
+        Cookie(&'a CookieStore),
+        Server(&'a ServerStore),
+    }
+
+    pub trait Sealed {
+        fn kind(&self) -> Kind<'_>;
+    }
+
+    impl Sealed for CookieStore {
+        fn kind(&self) -> Kind<'_> {
+            Kind::Cookie(self)
+        }
+    }
+
+    impl Sealed for ServerStore {
+        fn kind(&self) -> Kind<'_> {
+            Kind::Server(self)
+        }
+    }
+}
+
+/// [`Store::load`] of `store`, called on the store itself: a registry holds
+/// its stores as `dyn Store`, whose trait methods each box their future,
+/// and a request's load and save are two of the allocations it makes.
+pub(crate) async fn load(store: &dyn Store, values: &[&str]) -> Result<Session> {
+    match store.kind() {
+        sealed::Kind::Cookie(store) => store.load_session(values).await,
+        sealed::Kind::Server(store) => store.load_session(values).await,
+    }
+}
+
+/// [`Store::save`] of `store`, without a boxed future (see [`load`]).
+pub(crate) async fn save(store: &dyn Store, session: &Session) -> Result<Option<String>> {
+    match store.kind() {
+        sealed::Kind::Cookie(store) => store.save_session(session).await,
+        sealed::Kind::Server(store) => store.save_session(session).await,
+    }
 }
 
 /// Turns cookie values into sessions and sessions into `Set-Cookie` values:
@@ -257,14 +297,6 @@ impl Settings {
         self.config.clock.now()
     }
 
-    /// The cookie value carrying `payload`: every cookie a store writes is
-    /// encoded here. Sealing or signing is the costly part of a save, so a
-    /// trace log shows each one.
-    fn encode(&self, payload: &[u8], times: Times) -> Result<String> {
-        tracing::trace!(cookie = self.name(), "cookie encoded");
-        self.codec.encode(self.name(), payload, times)
-    }
-
     /// What a session of this store, handed to a request at `now`, starts
     /// from.
     fn context(&self, now: u64) -> StoreContext {
@@ -332,19 +364,30 @@ impl Settings {
         self.config.transport
     }
 
-    /// The `Set-Cookie` value carrying `value`; a persistent cookie's
+    /// The `Set-Cookie` value carrying `payload`, encoded straight into it:
+    /// every cookie a store writes is encoded here. A persistent cookie's
     /// Max-Age never outlives the session's authenticated expiry. For a
     /// header transport, the header's value: its expiry is the frame's.
-    fn set_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, value: String, times: Times) -> String {
+    /// Sealing or signing is the costly part of a save, so a trace log
+    /// shows each one.
+    fn cookie(&self, options: Option<&CookieOptions>, meta: &Meta, payload: &[u8], times: Times) -> Result<String> {
+        tracing::trace!(cookie = self.name(), "cookie encoded");
         if !self.config.transport.is_cookie() {
-            return self.config.transport.response_value(value);
+            let value = self.codec.encode(self.name(), payload, times)?;
+            return Ok(self.config.transport.response_value(value));
         }
         let options = options.unwrap_or(&self.config.options);
         let max_age = meta.max_age.map(|age| match times.expires {
             Some(expires) => age.min(expires.saturating_sub(times.issued)),
             None => age,
         });
-        options.set_cookie(self.name(), &value, max_age)
+        let value_len = self.codec.encoded_len(payload.len());
+        options.set_cookie_with(
+            self.name(),
+            value_len,
+            |out| self.codec.encode_append(self.name(), payload, times, out),
+            max_age,
+        )
     }
 
     /// What ends the client's copy: a removal cookie, or an empty header.

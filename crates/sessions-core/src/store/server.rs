@@ -1,5 +1,7 @@
 //! The store that keeps a random id in the cookie and the data in a backend.
 
+#[cfg(feature = "memory")]
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +11,9 @@ use super::handle::SessionHandle;
 use super::user_index;
 use super::{Settings, Store, StoreConfig};
 use crate::backend::Fields;
-use crate::backend::{Backend, Patch, Retention, Seen, StorageKey};
+#[cfg(feature = "memory")]
+use crate::backend::MemoryBackend;
+use crate::backend::{Backend, Patch, Retention, Seen, StorageKey, Stored};
 use crate::codec::Mode;
 use crate::error::{BackendError, Error, Result};
 use crate::id::{SessionId, user_index_key};
@@ -286,6 +290,49 @@ impl ServerStore {
         &self.backend
     }
 
+    /// The backend, when it is the built-in [`MemoryBackend`]: its calls
+    /// answer at once, and are made on it directly rather than through
+    /// `dyn Backend`, which boxes the future of every call (two of a
+    /// request's allocations).
+    #[cfg(feature = "memory")]
+    fn memory(&self) -> Option<&MemoryBackend> {
+        let backend: &dyn Any = &*self.backend;
+        backend.downcast_ref()
+    }
+
+    /// [`Backend::load`], on the backend directly when it can be.
+    async fn load_record(&self, key: &StorageKey) -> Result<Option<Stored>, BackendError> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory() {
+            return memory.load_now(key);
+        }
+        self.backend.load(key).await
+    }
+
+    /// [`Backend::create_retained`], on the backend directly when it can be.
+    async fn create_record(
+        &self,
+        key: &StorageKey,
+        fields: &Fields,
+        ttl: Duration,
+        retention: Retention,
+    ) -> Result<bool, BackendError> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory() {
+            return memory.create_now(key, fields, ttl, retention);
+        }
+        self.backend.create_retained(key, fields, ttl, retention).await
+    }
+
+    /// [`Backend::touch`], on the backend directly when it can be.
+    async fn touch_record(&self, key: &StorageKey, ttl: Duration) -> Result<bool, BackendError> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory() {
+            return memory.touch_now(key, ttl);
+        }
+        self.backend.touch(key, ttl).await
+    }
+
     /// The time to live of a record written now.
     fn ttl(&self, meta: &Meta, now: u64) -> Duration {
         let secs = match self.settings.expiry(meta, now) {
@@ -299,19 +346,22 @@ impl ServerStore {
     /// value is refused or names no live record.
     async fn open(&self, value: &str, now: u64) -> Result<Option<Session>> {
         let s = &self.settings;
-        let opened = match s.codec.decode(s.name(), value, now) {
+        let opened = s.codec.decode_with(s.name(), value, now, |payload, times, key_index| {
+            (SessionId::from_payload(payload), times.issued, key_index)
+        });
+        let (id, issued, key_index) = match opened {
             Ok(opened) => opened,
             Err(reason) => {
                 tracing::debug!(cookie = s.name(), %reason, "session cookie refused");
                 return Ok(None);
             }
         };
-        let Some(id) = SessionId::from_payload(&opened.payload) else {
+        let Some(id) = id else {
             tracing::debug!(cookie = s.name(), "session cookie holds no id");
             return Ok(None);
         };
         let storage_key = id.storage_key();
-        let Some(stored) = self.backend.load(storage_key).await? else {
+        let Some(stored) = self.load_record(storage_key).await? else {
             tracing::debug!(cookie = s.name(), "session id unknown or expired; starting a fresh session");
             return Ok(None);
         };
@@ -325,13 +375,15 @@ impl ServerStore {
         if outlived || s.config.revocation.is_some() {
             let binding = layout::user_of(&stored.fields);
             let user = binding.as_ref().map(|(user, _)| user.clone());
-            if outlived || s.revoked(binding).await? {
+            // Rare steps, each in a future of its own: inline, they would
+            // double the size of every load's.
+            if outlived || Box::pin(s.revoked(binding)).await? {
                 tracing::debug!(cookie = s.name(), "session expired or revoked; starting a fresh session");
-                self.end(storage_key, user.as_deref()).await?;
+                Box::pin(self.end(storage_key, user.as_deref())).await?;
                 return Ok(None);
             }
         }
-        let refresh = s.refresh_due(&meta, opened.times.issued, now);
+        let refresh = s.refresh_due(&meta, issued, now);
         // Sliding idle timeout: extend the record once an eighth of the idle
         // window has gone, rather than on every request.
         let idle_due = match (s.window(&meta), stored.ttl) {
@@ -349,7 +401,7 @@ impl ServerStore {
             id: Some(id),
             // A cookie signed by an older key is signed again by the newest;
             // the record stays where it is.
-            reissue: refresh || opened.key_index > 0,
+            reissue: refresh || key_index > 0,
             touch_due: refresh || idle_due,
         };
         Ok(Some(Session::loaded(&s.shared_name, s.context(now), opened)))
@@ -362,7 +414,7 @@ impl ServerStore {
             let id = SessionId::generate()?;
             self.index(user, id.storage_key()).await?;
             let retention = if user.is_some() { Retention::Keep } else { Retention::Evictable };
-            if self.backend.create_retained(id.storage_key(), fields, ttl, retention).await? {
+            if self.create_record(id.storage_key(), fields, ttl, retention).await? {
                 return Ok(id);
             }
             tracing::error!(cookie = self.settings.name(), "session id collision: check the RNG and the backend");
@@ -508,7 +560,15 @@ impl ServerStore {
         let seen = seen.map(|(revision, fields)| Seen { revision: *revision, fields });
         if changes.user_written || patch.clear {
             let retention = if changes.user.is_some() { Retention::Keep } else { Retention::Evictable };
+            #[cfg(feature = "memory")]
+            if let Some(memory) = self.memory() {
+                return memory.patch(key, patch, ttl, Some(retention));
+            }
             return self.backend.update_retained(key, seen, patch, ttl, retention).await;
+        }
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory() {
+            return memory.patch(key, patch, ttl, None);
         }
         match seen {
             Some(seen) => self.backend.update_seen(key, seen, patch, ttl).await,
@@ -516,12 +576,17 @@ impl ServerStore {
         }
     }
 
+    /// Applies the plan. The saves of most requests (nothing, a touch, a
+    /// patch) run in this future itself; the others each in a boxed one:
+    /// their steps would otherwise make every save's future two kilobytes,
+    /// past what glibc's allocator serves from its per-thread cache, and
+    /// the adapter's future holding it cost more to allocate than the box.
     async fn apply(&self, changes: &Changes<Plan>, ttl: Duration) -> Result<Applied> {
         let applied = match &changes.plan {
             Plan::Keep => Applied::Kept,
-            Plan::Touch(old) => match self.backend.touch(old, ttl).await {
+            Plan::Touch(old) => match self.touch_record(old, ttl).await {
                 Ok(true) => Applied::Kept,
-                Ok(false) => self.vanished(old).await?,
+                Ok(false) => Box::pin(self.vanished(old)).await?,
                 // Extending the lifetime is the store's bookkeeping, not a
                 // change the request made: a store too full to write it
                 // still serves the read, and the session keeps the time it
@@ -538,7 +603,7 @@ impl ServerStore {
                     // Before the record says whose it is; and even when
                     // unchanged for this request: a concurrent request may
                     // have re-bound the record meanwhile.
-                    self.index(changes.user.as_deref(), old).await?;
+                    Box::pin(self.index(changes.user.as_deref(), old)).await?;
                 }
                 // A session of a user also says when it was last seen; an
                 // anonymous one saves as it is, with no copy.
@@ -560,34 +625,42 @@ impl ServerStore {
                 match self.patch_record(old, changes, seen, patch, ttl).await? {
                     true => {
                         if changes.user_written && changes.user != changes.loaded_user {
-                            self.forget(changes.loaded_user.as_deref(), old).await;
+                            Box::pin(self.forget(changes.loaded_user.as_deref(), old)).await;
                         }
                         Applied::Kept
                     }
-                    false => self.vanished(old).await?,
+                    false => Box::pin(self.vanished(old)).await?,
                 }
             }
-            Plan::Cycle { key: old, patch } => self.cycle(old, patch, ttl).await?,
+            Plan::Cycle { key: old, patch } => Box::pin(self.cycle(old, patch, ttl)).await?,
             Plan::End(old) => {
                 if let Some(old) = old {
-                    self.end(old, changes.loaded_user.as_deref()).await?;
+                    Box::pin(self.end(old, changes.loaded_user.as_deref())).await?;
                 }
                 Applied::Ended
             }
-            Plan::Empty(old) => match self.backend.take(old).await? {
-                Some(stored) => {
-                    self.forget(layout::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
-                    Applied::Ended
-                }
-                None => self.vanished(old).await?,
-            },
-            Plan::Replace { old, fields } => {
-                if let Some(old) = old {
-                    self.end(old, changes.loaded_user.as_deref()).await?;
-                }
-                self.create_fresh(fields, changes, ttl).await?
+            Plan::Empty(old) => {
+                Box::pin(async {
+                    match self.backend.take(old).await? {
+                        Some(stored) => {
+                            self.forget(layout::user_of(&stored.fields).map(|(user, _)| user).as_deref(), old).await;
+                            Ok(Applied::Ended)
+                        }
+                        None => self.vanished(old).await,
+                    }
+                })
+                .await?
             }
-            Plan::Create(fields) => self.create_fresh(fields, changes, ttl).await?,
+            Plan::Replace { old, fields } => {
+                Box::pin(async {
+                    if let Some(old) = old {
+                        self.end(old, changes.loaded_user.as_deref()).await?;
+                    }
+                    self.create_fresh(fields, changes, ttl).await
+                })
+                .await?
+            }
+            Plan::Create(fields) => Box::pin(self.create_fresh(fields, changes, ttl)).await?,
         };
         Ok(applied)
     }
@@ -628,8 +701,7 @@ impl ServerStore {
     fn id_cookie(&self, options: Option<&CookieOptions>, meta: &Meta, id: &SessionId, now: u64) -> Result<String> {
         let s = &self.settings;
         let times = s.times(meta, now);
-        let value = s.encode(id.as_bytes(), times)?;
-        Ok(s.set_cookie(options, meta, value, times))
+        s.cookie(options, meta, id.as_bytes(), times)
     }
 }
 
@@ -644,6 +716,16 @@ impl Store for ServerStore {
     }
 
     async fn load(&self, values: &[&str]) -> Result<Session> {
+        self.load_session(values).await
+    }
+
+    async fn save(&self, session: &Session) -> Result<Option<String>> {
+        self.save_session(session).await
+    }
+}
+
+impl ServerStore {
+    pub(super) async fn load_session(&self, values: &[&str]) -> Result<Session> {
         let now = self.settings.now();
         for value in values {
             if let Some(session) = self.open(value, now).await? {
@@ -653,7 +735,7 @@ impl Store for ServerStore {
         Ok(self.settings.fresh(now))
     }
 
-    async fn save(&self, session: &Session) -> Result<Option<String>> {
+    pub(super) async fn save_session(&self, session: &Session) -> Result<Option<String>> {
         let changes = session.changes(Plan::of);
         if matches!(changes.plan, Plan::Keep) && !changes.reissue {
             return Ok(None);
@@ -691,6 +773,10 @@ impl ServerStore {
     /// a short prefix of the storage key as its handle: enough to follow a
     /// session through the logs, never enough to use it.
     fn trace(&self, changes: &Changes<Plan>, applied: &Applied) {
+        // The common save logs nothing: no handle is written for it.
+        if matches!(applied, Applied::Kept) && !changes.emptied {
+            return;
+        }
         let cookie = self.settings.name();
         let old = changes.id.as_ref().map(|id| log_handle(id.storage_key()));
         let old = old.as_ref().map(LogHandle::as_str);
