@@ -2,7 +2,9 @@
 //! the Redis in `SESSIONS_REDIS_URL`, against:
 //! - the floor: one raw `GET` of a 400-byte string on the same server;
 //! - the peer: actix-session's `RedisSessionStore` doing the same work
-//!   (load the session; save it after one value changed).
+//!   (load the session; save it after one value changed);
+//! - both in one request: a load, then a save of one change (ours at the
+//!   revision it loaded, the update script's fast path).
 //!
 //! Round trips per request are counted, not assumed: every client talks
 //! through a local TCP relay that counts how often the client speaks after
@@ -20,7 +22,7 @@ use std::time::Duration;
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessions_bench::records::{one_change, typical_fields};
-use sessions_core::backend::{Backend, StorageKey};
+use sessions_core::backend::{Backend, Seen, StorageKey};
 use sessions_redis::RedisBackend;
 use sessions_testkit::relay::{RoundTrips, store_round_trips};
 
@@ -184,6 +186,27 @@ fn benches(c: &mut Criterion) {
         });
     }
     save.finish();
+
+    // A request as a server store makes it: load, then save one change at
+    // the revision loaded, which the update script takes as its fast path.
+    let mut request = c.benchmark_group("redis_request_load_and_save");
+    request.bench_function("sessions_redis", |b| b.to_async(&runtime).iter(|| our_request(&s.ours, &s.ours_key)));
+    request.bench_function("actix_session_redis", |b| {
+        b.to_async(&runtime).iter(|| async {
+            peer_load(&s).await;
+            peer_save(&s).await;
+        })
+    });
+    request.finish();
+}
+
+async fn our_request(backend: &RedisBackend, key: &StorageKey) {
+    let loaded = backend.load(key).await.expect("load").expect("a live session");
+    let patch = one_change();
+    let mut fields = loaded.fields;
+    patch.apply(&mut fields);
+    let seen = Seen { revision: loaded.revision.expect("a Redis record has a revision"), fields: &fields };
+    assert!(backend.update_seen(key, seen, &patch, TTL).await.expect("save"));
 }
 
 criterion_group!(redis, benches);

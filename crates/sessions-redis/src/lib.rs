@@ -15,7 +15,9 @@
 //!   one atomic Lua script that refuses to touch a key that no longer
 //!   exists, so a save still in flight after a logout cannot bring the
 //!   session back, and refuses a patch that would take the whole record
-//!   over the size limit.
+//!   over the size limit; a save of a record no one wrote since its
+//!   request loaded it (the revision in its marker field says so) skips
+//!   the script's recount.
 //!
 //! The storage key sits inside a hash tag (`{...}`), so everything about
 //! one session lands on one cluster slot.

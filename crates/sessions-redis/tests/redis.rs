@@ -136,8 +136,7 @@ async fn the_marker_field_keeps_the_record_size_and_a_missing_one_is_recounted()
     for patch in &patches {
         assert!(backend.update(&key, patch, TTL).await.unwrap());
         patch.apply(&mut expected);
-        let marker: usize = redis::cmd("HGET").arg(&redis_key).arg("").query_async(&mut raw).await.unwrap();
-        assert_eq!(marker, encoded_len(&expected), "after {patch:?}");
+        assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&expected), "after {patch:?}");
     }
     // A hash whose marker does not hold the size is counted field by field.
     let big = Patch { set: one_field("vbig", &vec![3; KIT_LIMIT - 100]), ..Patch::default() };
@@ -149,10 +148,71 @@ async fn the_marker_field_keeps_the_record_size_and_a_missing_one_is_recounted()
     assert!(matches!(refused, Err(BackendError::TooLarge { .. })), "{refused:?}");
     assert!(backend.update(&key, &one_field_patch("vsmall", b"1"), TTL).await.unwrap());
     expected.insert("vsmall".into(), b"1".to_vec());
-    let marker: usize = redis::cmd("HGET").arg(&redis_key).arg("").query_async(&mut raw).await.unwrap();
-    assert_eq!(marker, encoded_len(&expected));
+    assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&expected));
     assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(expected));
     backend.delete(&key).await.unwrap();
+}
+
+/// A save of a record still at the revision its request loaded trusts the
+/// size the request sent; one that another write overtook works the size
+/// out again, and keeps that write. A marker from before revisions loads
+/// with none and gets one from the next write.
+#[tokio::test]
+async fn a_save_at_the_loaded_revision_skips_the_recount_and_a_later_one_does_not() {
+    use sessions_core::backend::Seen;
+    let Some(url) = service_url("SESSIONS_REDIS_URL") else { return };
+    let backend = RedisBackend::builder().key_prefix(unique_prefix("revision")).connect(&url).await.unwrap();
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let key = testing::random_key();
+    let redis_key = backend.redis_key(&key);
+    let mut fields = one_field("va", b"1");
+    assert!(backend.create(&key, &fields, TTL).await.unwrap());
+    let loaded = backend.load(&key).await.unwrap().unwrap();
+    let revision = loaded.revision.expect("a record written now has a revision");
+
+    // The marker's size made wrong behind the backend's back, its revision
+    // kept: only a save that trusts the request's size puts it right.
+    let marker: String = redis::cmd("HGET").arg(&redis_key).arg("").query_async(&mut raw).await.unwrap();
+    let wrong = format!("999 {}", marker.split_once(' ').unwrap().1);
+    let _: () = redis::cmd("HSET").arg(&redis_key).arg("").arg(&wrong).query_async(&mut raw).await.unwrap();
+    let patch = one_field_patch("vb", b"22");
+    patch.apply(&mut fields);
+    let seen = Seen { revision, fields: &fields };
+    assert!(backend.update_seen(&key, seen, &patch, TTL).await.unwrap());
+    assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&fields), "the fast path wrote the size sent");
+    let moved = backend.load(&key).await.unwrap().unwrap();
+    assert!(moved.revision.is_some_and(|r| r > revision), "a write moves the revision on: {moved:?}");
+    assert_eq!(moved.fields, fields);
+
+    // Saved again from the first load: another write came in between, so
+    // the size is worked out from what is stored, and that write stays.
+    let mut stale = one_field("va", b"1");
+    let patch = one_field_patch("vc", b"333");
+    patch.apply(&mut stale);
+    let seen = Seen { revision, fields: &stale };
+    assert!(backend.update_seen(&key, seen, &patch, TTL).await.unwrap());
+    patch.apply(&mut fields);
+    assert_eq!(backend.load(&key).await.unwrap().unwrap().fields, fields, "the write in between is kept");
+    assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&fields));
+
+    // A marker holding only the size, as before revisions.
+    let _: () = redis::cmd("HSET").arg(&redis_key).arg("").arg("1").query_async(&mut raw).await.unwrap();
+    let legacy = backend.load(&key).await.unwrap().unwrap();
+    assert_eq!((legacy.revision, &legacy.fields), (None, &fields));
+    let patch = one_field_patch("vd", b"4");
+    assert!(backend.update(&key, &patch, TTL).await.unwrap());
+    patch.apply(&mut fields);
+    let again = backend.load(&key).await.unwrap().unwrap();
+    assert!(again.revision.is_some(), "the next write gives the record a revision");
+    assert_eq!(again.fields, fields);
+    assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&fields), "and recounts its size");
+    backend.delete(&key).await.unwrap();
+}
+
+/// The size a session hash's marker holds (before its revision).
+async fn marked_size(raw: &mut redis::aio::MultiplexedConnection, redis_key: &str) -> usize {
+    let marker: String = redis::cmd("HGET").arg(redis_key).arg("").query_async(raw).await.unwrap();
+    marker.split(' ').next().unwrap().parse().unwrap()
 }
 
 fn one_field_patch(name: &str, value: &[u8]) -> Patch {
