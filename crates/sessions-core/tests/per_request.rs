@@ -26,7 +26,7 @@ const PINNED: [(&str, usize); 5] = [
     ("memory store, read only", 8),
     ("cookie store, read and write a counter", 10),
     ("cookie store, read only", 8),
-    ("memory store, new session", 15),
+    ("memory store, new session", 16),
 ];
 
 fn config() -> StoreConfig {
