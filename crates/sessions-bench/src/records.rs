@@ -7,7 +7,7 @@ use sessions_core::backend::{Fields, Patch, StorageKey};
 /// forty bytes.
 pub fn typical_fields() -> Fields {
     let mut fields = Fields::new();
-    fields.insert("m".into(), vec![1; 12]);
+    fields.insert("m", vec![1; 12]);
     for i in 0..10 {
         fields.insert(format!("vkey{i}"), format!("value-{i}-{}", "x".repeat(28)).into_bytes());
     }

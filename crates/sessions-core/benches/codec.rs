@@ -53,7 +53,7 @@ fn bincode_config() -> bincode::config::Configuration {
 /// `v<key>`, plus the metadata field.
 fn fields(map: &BTreeMap<String, String>) -> Fields {
     let mut fields = Fields::new();
-    fields.insert("m".into(), vec![0xfc, 0x00, 0xf1, 0x53, 0x65, 0x00]);
+    fields.insert("m", vec![0xfc, 0x00, 0xf1, 0x53, 0x65, 0x00]);
     for (k, v) in map {
         fields.insert(format!("v{k}"), bincode::serde::encode_to_vec(v, bincode_config()).unwrap());
     }

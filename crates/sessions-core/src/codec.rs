@@ -537,8 +537,8 @@ mod known_answers {
     fn record_bytes() -> Vec<u8> {
         let mut fields = Fields::new();
         let meta = Meta { created: ISSUED, max_age: Some(86_400) };
-        fields.insert("m".into(), crate::serial::to_bytes(&meta).unwrap());
-        fields.insert("vuser".into(), crate::serial::value_to_bytes("ada").unwrap());
+        fields.insert("m", crate::serial::to_bytes(&meta).unwrap());
+        fields.insert("vuser", crate::serial::value_to_bytes("ada").unwrap());
         record::encode(&fields)
     }
 

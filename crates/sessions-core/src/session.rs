@@ -170,7 +170,7 @@ impl State {
         if self.status == Status::Destroyed {
             self.status = Status::Reset;
             self.meta = self.context.fresh;
-            self.fields.insert(META_FIELD.into(), self.meta.encode());
+            self.fields.insert(META_FIELD, self.meta.encode());
             self.dirty.insert(META_FIELD);
         }
     }
@@ -178,36 +178,19 @@ impl State {
     /// Writes (or, with `None`, removes) field `name` and marks it changed;
     /// returns whether it was there. A field that exists and is already
     /// marked costs no allocation.
-    fn set_field(&mut self, name: &str, value: Option<Vec<u8>>) -> bool {
+    fn set_field(&mut self, name: &str, value: Option<&[u8]>) -> bool {
         self.begin_write();
-        let existed = match (value, self.fields.get_mut(name)) {
-            (Some(v), Some(field)) => {
-                *field = v;
-                true
-            }
-            (Some(v), None) => {
-                self.fields.insert(name.to_owned(), v);
-                false
-            }
-            (None, _) => self.fields.remove(name).is_some(),
+        let existed = match value {
+            Some(value) => self.fields.insert(name, value),
+            None => self.fields.remove(name),
         };
         self.dirty.insert(name);
         existed
     }
 
-    /// Writes field `name` from `bytes`, into the field's own buffer when
-    /// it has one, and marks it changed.
+    /// Writes field `name` from `bytes` and marks it changed.
     fn write_field(&mut self, name: &str, bytes: &[u8]) {
-        match self.fields.get_mut(name) {
-            Some(field) if self.status != Status::Destroyed => {
-                field.clear();
-                field.extend_from_slice(bytes);
-                self.dirty.insert(name);
-            }
-            _ => {
-                self.set_field(name, Some(bytes.to_vec()));
-            }
-        }
+        self.set_field(name, Some(bytes));
     }
 
     fn set_meta(&mut self, meta: Meta) {
@@ -215,7 +198,7 @@ impl State {
         let meta = Meta { created: self.meta.created, ..meta };
         if meta != self.meta {
             self.meta = meta;
-            self.set_field(META_FIELD, Some(meta.encode()));
+            self.set_field(META_FIELD, Some(&meta.encode()));
             self.reissue = true;
         }
     }
@@ -270,7 +253,7 @@ impl Session {
     /// A new session of a store: nothing stored yet.
     pub(crate) fn fresh(name: &Arc<str>, context: StoreContext) -> Session {
         let mut fields = Fields::new();
-        fields.insert(META_FIELD.into(), context.fresh.encode());
+        fields.insert(META_FIELD, context.fresh.encode());
         Session::with_state(name, State::new(context, fields, context.fresh))
     }
 
@@ -393,7 +376,7 @@ impl Session {
         serial::with_value_bytes(value, |bytes| {
             let mut state = self.lock();
             with_value_field(key, |field| {
-                if state.fields.get(field).map(Vec::as_slice) != Some(bytes) {
+                if state.fields.get(field) != Some(bytes) {
                     state.write_field(field, bytes);
                 }
             });
@@ -425,7 +408,7 @@ impl Session {
             None => None,
         };
         if value.is_some() || state.fields.contains_key(USER_FIELD) {
-            state.set_field(USER_FIELD, value);
+            state.set_field(USER_FIELD, value.as_deref());
         }
         Ok(())
     }
@@ -441,11 +424,7 @@ impl Session {
     pub fn clear(&self) {
         let mut state = self.lock();
         state.begin_write();
-        let meta = state.fields.remove(META_FIELD);
-        state.fields.clear();
-        if let Some(meta) = meta {
-            state.fields.insert(META_FIELD.into(), meta);
-        }
+        state.fields.retain(|name, _| name == META_FIELD);
         state.dirty.retain(|k| k == META_FIELD);
         state.cleared = true;
     }
@@ -499,7 +478,7 @@ impl Session {
             action: "encoded",
             source,
         })?;
-        self.lock().set_field(&flash_field(queue), Some(item));
+        self.lock().set_field(&flash_field(queue), Some(&item));
         Ok(())
     }
 
@@ -516,7 +495,8 @@ impl Session {
     /// a bad message is reported once and cannot break every later page.
     pub fn flashes_from<T: DeserializeOwned>(&self, queue: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
-        let names: Vec<String> = state.fields.keys().filter(|name| in_flash_queue(name, queue)).cloned().collect();
+        let names: Vec<String> =
+            state.fields.keys().filter(|name| in_flash_queue(name, queue)).map(str::to_owned).collect();
         let values = names
             .iter()
             .filter_map(|name| state.fields.get(name))

@@ -23,8 +23,8 @@ fn round(n: u64) -> Fields {
     let byte = (n % 251) as u8;
     let len = 1000 + (n % 7) as usize * 3000;
     let mut fields = Fields::new();
-    fields.insert("vdata".into(), vec![byte; len]);
-    fields.insert("vround".into(), n.to_le_bytes().to_vec());
+    fields.insert("vdata", vec![byte; len]);
+    fields.insert("vround", n.to_le_bytes());
     fields
 }
 
@@ -49,7 +49,7 @@ async fn latest_round(backend: &FilesystemBackend) -> u64 {
     let mut latest = 0;
     for n in 0..SESSIONS {
         if let Ok(Some(stored)) = backend.load(&key(n)).await {
-            latest = latest.max(u64::from_le_bytes(stored.fields["vround"].as_slice().try_into().unwrap()));
+            latest = latest.max(u64::from_le_bytes(stored.fields["vround"].try_into().unwrap()));
         }
     }
     latest
@@ -85,7 +85,7 @@ async fn killed_writer_leaves_no_torn_file() {
         assert!(writing, "the writer process never wrote a session");
         for n in 0..SESSIONS {
             let stored = backend.load(&key(n)).await.expect("every file parses").expect("every session survives");
-            let written = u64::from_le_bytes(stored.fields["vround"].as_slice().try_into().unwrap());
+            let written = u64::from_le_bytes(stored.fields["vround"].try_into().unwrap());
             assert_eq!(stored.fields, round(written), "session {n} holds exactly one whole round");
         }
     }
@@ -112,7 +112,7 @@ async fn full_disk_is_full_and_keeps_the_old_record() {
         let k = key(1);
         assert!(backend.create(&k, &round(0), Duration::from_secs(60)).await.unwrap());
         let mut big = Fields::new();
-        big.insert("vbig".into(), vec![7u8; 200 * 1024]);
+        big.insert("vbig", vec![7u8; 200 * 1024]);
         let err = backend.update(&k, &Patch { set: big, ..Patch::default() }, Duration::from_secs(60)).await;
         // Full, not an outage: reads go on and no breaker opens.
         let Err(BackendError::Full(cause)) = err else { panic!("expected Full, got {err:?}") };
@@ -146,8 +146,8 @@ async fn memory_backend_holds_a_million_new_sessions_within_its_bound() {
     let backend = MemoryBackend::builder().max_entries(50_000).max_bytes(BOUND).build();
     let before = rss_bytes();
     let mut fields = Fields::new();
-    fields.insert("m".into(), vec![0; 12]);
-    fields.insert("vcount".into(), vec![1]);
+    fields.insert("m", vec![0; 12]);
+    fields.insert("vcount", vec![1]);
     for n in 0u32..1_000_000 {
         let mut bytes = [0u8; 32];
         bytes[..4].copy_from_slice(&n.to_le_bytes());

@@ -147,7 +147,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// A session record of `entries` string values of about `value_len` bytes.
 fn record_of(entries: usize, value_len: usize) -> Vec<u8> {
     let mut fields = Fields::new();
-    fields.insert("m".into(), vec![0, 0]);
+    fields.insert("m", vec![0, 0]);
     for i in 0..entries {
         // bincode: a one-byte length, then the bytes.
         let text = format!("{i:0>width$}", width = value_len.min(250));
@@ -596,10 +596,10 @@ fn session_values_never_panic_or_over_allocate() {
     let mut tally = Tally::with_budget(VALUE_ALLOC_FACTOR, VALUE_ALLOC_SLACK);
     for (label, value) in hostile_values() {
         let mut fields = Fields::new();
-        fields.insert("m".into(), vec![0, 0]);
-        fields.insert("vjunk".into(), value.clone());
-        fields.insert("f_flash".into(), value.clone());
-        fields.insert("u".into(), value.clone());
+        fields.insert("m", vec![0, 0]);
+        fields.insert("vjunk", value.clone());
+        fields.insert("f_flash", value.clone());
+        fields.insert("u", value.clone());
         let cookie = codec.encode(NAME, &record::encode(&fields), Times { issued: NOW, expires: None }).unwrap();
         let session = block_on(store.load(&[&cookie])).unwrap();
         assert!(!session.is_new(), "the authentic cookie of {label} was not loaded");

@@ -390,8 +390,8 @@ async fn a_stale_save_keeps_what_another_request_wrote() {
     let seen = Seen { revision: loaded.revision.unwrap(), fields: &fields };
     assert!(backend.update_seen(&key, seen, &ours, TTL).await.unwrap());
     let mut expected = one_field("va", b"1");
-    expected.extend(one_field("vb", b"2"));
-    expected.extend(one_field("vc", b"3"));
+    expected.extend(&one_field("vb", b"2"));
+    expected.extend(&one_field("vc", b"3"));
     assert_eq!(backend.load(&key).await.unwrap().unwrap().fields, expected);
 }
 

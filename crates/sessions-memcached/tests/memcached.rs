@@ -193,7 +193,7 @@ async fn update_seen_bounds_the_record_as_it_is_now_not_as_loaded() {
     let err = save_loaded(&backend, &key, &loaded, &set(sized("vd", 0.2))).await.unwrap_err();
     assert!(matches!(err, BackendError::TooLarge { .. }), "{err:?}");
     let mut kept = sized("vb", 0.6);
-    kept.extend(sized("vc", 0.3));
+    kept.extend(&sized("vc", 0.3));
     assert_eq!(backend.load(&key).await.unwrap().unwrap().fields, kept, "and nothing changed");
     backend.delete(&key).await.unwrap();
 }

@@ -211,7 +211,7 @@ async fn sessions_survive_closing_and_reopening_the_file() {
     drop(backend);
     let backend = RedbBackend::open(dir.file()).unwrap();
     let stored = backend.load(&key).await.unwrap().expect("the session outlives the process's handle");
-    assert_eq!(stored.fields, Fields::from([("vcount".into(), b"2".to_vec()), ("vname".into(), b"ada".to_vec())]));
+    assert_eq!(stored.fields, Fields::from([("vcount", b"2".as_slice()), ("vname", b"ada")]));
     assert!(stored.ttl.is_some_and(|ttl| ttl <= TTL && ttl > TTL - Duration::from_secs(5)));
 }
 
@@ -273,13 +273,13 @@ fn fixed_key(n: u8) -> StorageKey {
 /// so a torn record cannot pass for a whole one.
 fn round(n: u64) -> Fields {
     let mut fields = Fields::new();
-    fields.insert("vdata".into(), vec![(n % 251) as u8; 1000 + (n % 7) as usize * 3000]);
-    fields.insert("vround".into(), n.to_le_bytes().to_vec());
+    fields.insert("vdata", vec![(n % 251) as u8; 1000 + (n % 7) as usize * 3000]);
+    fields.insert("vround", n.to_le_bytes());
     fields
 }
 
 fn round_of(fields: &Fields) -> u64 {
-    u64::from_le_bytes(fields["vround"].as_slice().try_into().unwrap())
+    u64::from_le_bytes(fields["vround"].try_into().unwrap())
 }
 
 /// Not a test on its own: the writer process that

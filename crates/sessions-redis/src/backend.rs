@@ -287,7 +287,7 @@ impl RedisBackend {
         }
         for (name, value) in &patch.set {
             reserved(name)?;
-            invocation.arg(name.as_bytes()).arg(value.as_slice());
+            invocation.arg(name.as_bytes()).arg(value);
         }
         let invocation = &invocation;
         match self.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await }).await? {
@@ -331,7 +331,7 @@ impl Backend for RedisBackend {
         invocation.arg(millis(ttl)).arg(LUA_SLICE * 2).arg(MARKER_FIELD).arg(format!("{size} {}", clock_micros()));
         for (name, value) in fields {
             reserved(name)?;
-            invocation.arg(name.as_bytes()).arg(value.as_slice());
+            invocation.arg(name.as_bytes()).arg(value);
         }
         let invocation = &invocation;
         let created: i64 = self.run(|mut c| async move { invocation.invoke_async(&mut c).await }).await?;

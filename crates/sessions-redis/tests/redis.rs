@@ -147,7 +147,7 @@ async fn the_marker_field_keeps_the_record_size_and_a_missing_one_is_recounted()
     let refused = backend.update(&key, &more, TTL).await;
     assert!(matches!(refused, Err(BackendError::TooLarge { .. })), "{refused:?}");
     assert!(backend.update(&key, &one_field_patch("vsmall", b"1"), TTL).await.unwrap());
-    expected.insert("vsmall".into(), b"1".to_vec());
+    expected.insert("vsmall", b"1");
     assert_eq!(marked_size(&mut raw, &redis_key).await, encoded_len(&expected));
     assert_eq!(backend.load(&key).await.unwrap().map(|s| s.fields), Some(expected));
     backend.delete(&key).await.unwrap();

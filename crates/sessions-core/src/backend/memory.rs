@@ -526,7 +526,7 @@ impl Inner {
                 continue;
             }
             let Ok(fields) = record::decode(&held.record) else { continue };
-            if fields.keys().filter_map(|name| StorageKey::parse(name)).any(|s| self.lives(&s, now)) {
+            if fields.keys().filter_map(StorageKey::parse).any(|s| self.lives(&s, now)) {
                 continue;
             }
             // Demoted as it is: the same record, expiry and weight, unless

@@ -18,6 +18,7 @@ pub use crate::id::StorageKey;
 pub use record::{Fields, Patch};
 
 mod breaker;
+mod fields;
 #[cfg(feature = "filesystem")]
 mod filesystem;
 mod limit;

@@ -23,13 +23,10 @@
 //! it serialized: one definition, so a record one backend accepts is
 //! accepted by every backend with the same limit.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use super::fields::Fields;
 use crate::error::BackendError;
-
-/// The fields of one session, by name.
-pub type Fields = BTreeMap<String, Vec<u8>>;
 
 /// Version 2: session values carry their shape fingerprint.
 const RECORD_VERSION: u8 = 2;
@@ -62,14 +59,14 @@ impl Patch {
             fields.remove(name);
         }
         for (name, value) in &self.set {
-            fields.insert(name.clone(), value.clone());
+            fields.insert(name, value);
         }
     }
 }
 
 /// Serializes fields in the record format.
 pub fn encode(fields: &Fields) -> Vec<u8> {
-    encode_entries(fields.len(), fields.iter().map(|(name, value)| (name.as_str(), value.as_slice())))
+    encode_entries(fields.len(), fields.iter())
 }
 
 /// Serializes `count` fields, given in name order, in the record format.
@@ -114,11 +111,14 @@ fn varint_len(n: u64) -> usize {
 
 /// Parses the record format, refusing anything this library did not write.
 pub fn decode(bytes: &[u8]) -> Result<Fields, BackendError> {
-    let mut fields = Fields::new();
-    for field in Reader::new(bytes)? {
+    let reader = Reader::new(bytes)?;
+    // The names and values are a part of the record: room for the whole
+    // record and for its count of fields is all two allocations.
+    let mut fields = Fields::with_capacity(reader.left as usize, bytes.len());
+    for field in reader {
         let (name, value) = field?;
         let name = std::str::from_utf8(name).map_err(|_| corrupt("field name is not UTF-8"))?;
-        if fields.insert(name.to_owned(), value.to_vec()).is_some() {
+        if !fields.insert_new(name, value) {
             return Err(corrupt("duplicate field"));
         }
     }
@@ -304,7 +304,7 @@ fn merge(record: &[u8], patch: &Patch, mut emit: impl FnMut(&[u8], &[u8])) -> Re
             sorted.binary_search(&name).is_ok()
         }
     };
-    let mut set = patch.set.iter().map(|(name, value)| (name.as_bytes(), value.as_slice())).peekable();
+    let mut set = patch.set.iter().map(|(name, value)| (name.as_bytes(), value)).peekable();
     let mut previous: Option<&[u8]> = None;
     for field in Reader::new(record)? {
         let (name, value) = field?;
@@ -407,9 +407,9 @@ mod tests {
     #[test]
     fn fields_round_trip() {
         let mut fields = Fields::new();
-        fields.insert("vcount".into(), vec![1, 2, 3]);
-        fields.insert("m".into(), vec![0; 300]);
-        fields.insert("v".into(), vec![]);
+        fields.insert("vcount", vec![1, 2, 3]);
+        fields.insert("m", vec![0; 300]);
+        fields.insert("v", vec![]);
         assert_eq!(decode(&encode(&fields)).unwrap(), fields);
         assert_eq!(decode(&encode(&Fields::new())).unwrap(), Fields::new());
     }
@@ -459,7 +459,7 @@ mod tests {
                     for name in names {
                         match c % 3 {
                             1 => {
-                                patch.set.insert(name.to_owned(), name.as_bytes().repeat(2));
+                                patch.set.insert(name, name.as_bytes().repeat(2));
                             }
                             2 => patch.remove.push(name.to_owned()),
                             _ => {}
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn forged_lengths_and_truncations_are_corrupt() {
         let mut fields = Fields::new();
-        fields.insert("vkey".into(), b"value".to_vec());
+        fields.insert("vkey", b"value");
         let bytes = encode(&fields);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");

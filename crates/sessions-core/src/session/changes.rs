@@ -177,20 +177,25 @@ impl Session {
 impl super::State {
     /// This request's changes as a patch of the stored record.
     fn patch(&self) -> Patch {
-        let mut patch = Patch { clear: self.cleared, ..Patch::default() };
+        // Clearing must not drop the metadata.
+        let meta = self.fields.get(META_FIELD).filter(|_| self.cleared);
+        let set = self.dirty.iter().filter_map(|name| Some((name, self.fields.get(name)?)));
+        // Sized first, so that the fields set are two allocations.
+        let (count, bytes) = set
+            .clone()
+            .chain(meta.map(|meta| (META_FIELD, meta)))
+            .fold((0, 0), |(count, bytes), (name, value)| (count + 1, bytes + name.len() + value.len()));
+        let mut patch = Patch { clear: self.cleared, set: Fields::with_capacity(count, bytes), remove: Vec::new() };
         for name in self.dirty.iter() {
             match self.fields.get(name) {
                 Some(value) => {
-                    patch.set.insert(name.to_owned(), value.clone());
+                    patch.set.insert(name, value);
                 }
                 None => patch.remove.push(name.to_owned()),
             }
         }
-        if patch.clear {
-            // Clearing must not drop the metadata.
-            if let Some(meta) = self.fields.get(META_FIELD) {
-                patch.set.insert(META_FIELD.into(), meta.clone());
-            }
+        if let Some(meta) = meta {
+            patch.set.insert(META_FIELD, meta);
         }
         patch
     }

@@ -37,7 +37,7 @@ impl Dirty {
     }
 
     /// The marked names, as the bytes they were written from.
-    fn entries(&self) -> impl Iterator<Item = &[u8]> {
+    fn entries(&self) -> impl Iterator<Item = &[u8]> + Clone {
         let mut rest = self.as_bytes();
         std::iter::from_fn(move || {
             let (len, tail) = rest.split_first_chunk::<4>()?;
@@ -48,7 +48,7 @@ impl Dirty {
     }
 
     /// The marked names.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + Clone {
         // Only whole `&str`s are ever written.
         self.entries().filter_map(|name| std::str::from_utf8(name).ok())
     }

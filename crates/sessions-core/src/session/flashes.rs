@@ -82,9 +82,10 @@ fn fold(messages: &[&[u8]]) -> Vec<u8> {
 /// message fields, named to sort before any message queued later. `None`
 /// when a queue is malformed.
 pub(crate) fn unfold(mut fields: Fields) -> Option<Fields> {
-    let folded: Vec<String> = fields.keys().filter(|name| name.starts_with(QUEUE_PREFIX)).cloned().collect();
+    let folded: Vec<String> = fields.keys().filter(|name| name.starts_with(QUEUE_PREFIX)).map(str::to_owned).collect();
     for name in folded {
-        let bytes = fields.remove(&name)?;
+        let bytes = fields.get(&name)?.to_vec();
+        fields.remove(&name);
         let queue = &name[QUEUE_PREFIX.len_utf8()..];
         let mut rest = bytes.as_slice();
         let mut index = 0u32;
@@ -100,7 +101,7 @@ pub(crate) fn unfold(mut fields: Fields) -> Option<Fields> {
                 let body = record::take_slice(&mut rest)?;
                 let message = [&shape[..], body].concat();
                 let field = format!("{FLASH_PREFIX}{queue}{FLASH_SEPARATOR}{:016x}{index:08x}", 0);
-                if fields.insert(field, message).is_some() {
+                if fields.insert(field, message) {
                     return None;
                 }
                 index = index.checked_add(1)?;
@@ -130,9 +131,9 @@ mod tests {
         let folded = record::decode(&bytes).unwrap();
         assert_eq!(folded.keys().collect::<Vec<_>>(), ["m", "q_flash", "qa#b", "vx"]);
         let back = unfold(folded).unwrap();
-        let queue: Vec<&Vec<u8>> = back.iter().filter(|(k, _)| k.starts_with("f_flash#")).map(|(_, v)| v).collect();
-        assert_eq!(queue, messages.iter().collect::<Vec<_>>());
-        assert_eq!(back.get("fa#b#000000000000000000000000"), Some(&message(3, b"x")));
+        let queue: Vec<&[u8]> = back.iter().filter(|(k, _)| k.starts_with("f_flash#")).map(|(_, v)| v).collect();
+        assert_eq!(queue, messages.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        assert_eq!(back.get("fa#b#000000000000000000000000"), Some(&message(3, b"x")[..]));
         assert_eq!(back.len(), fields.len());
     }
 

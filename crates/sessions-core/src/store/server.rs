@@ -694,7 +694,7 @@ impl ServerStore {
         if self.settings.config.renewal.is_some() {
             // A u64 always encodes.
             let now = crate::serial::to_bytes(&self.settings.now()).unwrap_or_default();
-            fields.insert(ID_SINCE_FIELD.to_owned(), now);
+            fields.insert(ID_SINCE_FIELD, now);
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) const PENDING_GRACE: u64 = 120;
 /// under `index`.
 pub(crate) async fn add(backend: &dyn Backend, index: &StorageKey, session: &StorageKey, now: u64) -> Result<()> {
     let mut set = Fields::new();
-    set.insert(session.as_str(), now.to_le_bytes().to_vec());
+    set.insert(session.as_str(), now.to_le_bytes());
     let patch = Patch { set: set.clone(), ..Patch::default() };
     // Update first (the common case: the user has other sessions); create
     // otherwise; update again if a concurrent login created it in between.

@@ -160,9 +160,8 @@ where
     }
     let stored = backend.load(&key).await.expect("load").expect("record");
     let last = (writes - 1).to_string();
-    let lost: Vec<usize> = (0..tasks)
-        .filter(|t| stored.fields.get(&format!("vtask{t}")).map(Vec::as_slice) != Some(last.as_bytes()))
-        .collect();
+    let lost: Vec<usize> =
+        (0..tasks).filter(|t| stored.fields.get(&format!("vtask{t}")) != Some(last.as_bytes())).collect();
     assert!(lost.is_empty(), "{} of {tasks} concurrent writers lost their write: {lost:?}", lost.len());
     backend.delete(&key).await.expect("delete");
 }
@@ -215,7 +214,7 @@ pub fn record_of_size(size: usize) -> Fields {
         record.insert(name.clone(), Vec::new());
         let Some(mut len) = size.checked_sub(encoded_len(&record)) else { break };
         loop {
-            record.insert(name.clone(), (0..len).map(|i| (i % 251) as u8).collect());
+            record.insert(name.clone(), (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
             match encoded_len(&record).cmp(&size) {
                 std::cmp::Ordering::Equal => return record,
                 std::cmp::Ordering::Greater if len > 0 => len -= 1,
@@ -259,7 +258,7 @@ pub async fn record_limit_is_enforced(backend: &dyn Backend, limit: usize) {
     assert_eq!(stored.fields, at_limit, "a record at the limit must load back unchanged");
 
     let (pad, value) = at_limit.iter().find(|(name, _)| name.starts_with("vp")).expect("padding field");
-    let same_size = Patch { set: Fields::from([(pad.clone(), vec![0xa5; value.len()])]), ..Patch::default() };
+    let same_size = Patch { set: Fields::from([(pad, vec![0xa5; value.len()])]), ..Patch::default() };
     assert!(
         backend.update(&key, &same_size, TTL).await.expect("update at the limit"),
         "replacing a value by one of the same size keeps the record at the limit and must be accepted"
