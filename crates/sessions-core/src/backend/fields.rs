@@ -2,13 +2,15 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 /// The fields of one session, by name: a map from UTF-8 names to opaque
 /// bytes, kept in name order.
 ///
 /// Names and values live back to back in one buffer beside a small sorted
-/// index, so a record of any number of fields is two allocations, not one
-/// per name, one per value and one per tree node; and writing a field over
-/// one at least as long writes in place.
+/// index, so a record is one allocation (two past [`INLINE`](Self::INLINE)
+/// fields), not one per name, one per value and one per tree node; and
+/// writing a field over one at least as long writes in place.
 ///
 /// ```
 /// use sessions_core::backend::Fields;
@@ -25,7 +27,7 @@ pub struct Fields {
     /// there are more of them than live ones.
     bytes: Vec<u8>,
     /// One per field, in name order.
-    entries: Vec<Entry>,
+    entries: SmallVec<[Entry; Fields::INLINE]>,
     /// Bytes of `bytes` no entry points at.
     stale: usize,
 }
@@ -53,6 +55,10 @@ impl Span {
 const COMPACT_FLOOR: usize = 1024;
 
 impl Fields {
+    /// How many fields the index holds without an allocation of its own:
+    /// the metadata, a user and a few values.
+    pub const INLINE: usize = 4;
+
     /// No fields.
     pub fn new() -> Fields {
         Fields::default()
@@ -61,7 +67,7 @@ impl Fields {
     /// No fields, with room for `fields` fields of `bytes` bytes of names
     /// and values in all.
     pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
-        Fields { bytes: Vec::with_capacity(bytes), entries: Vec::with_capacity(fields), stale: 0 }
+        Fields { bytes: Vec::with_capacity(bytes), entries: SmallVec::with_capacity(fields), stale: 0 }
     }
 
     /// The number of fields.

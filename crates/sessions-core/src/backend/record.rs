@@ -113,7 +113,8 @@ fn varint_len(n: u64) -> usize {
 pub fn decode(bytes: &[u8]) -> Result<Fields, BackendError> {
     let reader = Reader::new(bytes)?;
     // The names and values are a part of the record: room for the whole
-    // record and for its count of fields is all two allocations.
+    // record, and an index for its count of fields (inline for a few), is
+    // all the allocating a decode does.
     let mut fields = Fields::with_capacity(reader.left as usize, bytes.len());
     for field in reader {
         let (name, value) = field?;
