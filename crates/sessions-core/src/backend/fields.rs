@@ -34,8 +34,37 @@ pub struct Fields {
 
 #[derive(Clone, Copy)]
 struct Entry {
+    /// The name's first eight bytes, big-endian and zero-padded: most
+    /// names are shorter, so most comparisons are of this number alone.
+    prefix: u64,
     name: Span,
     value: Span,
+}
+
+impl Entry {
+    /// How the entry's name orders against `name`, whose prefix is
+    /// `prefix`: byte order, as `str`'s.
+    fn cmp(&self, bytes: &[u8], name: &[u8], prefix: u64) -> std::cmp::Ordering {
+        match self.prefix.cmp(&prefix) {
+            // Equal prefixes of names that both fit in one: the shorter
+            // name is the other's prefix (it was padded with zeros).
+            std::cmp::Ordering::Equal if self.name.len <= 8 && name.len() <= 8 => self.name.len.cmp(&name.len()),
+            std::cmp::Ordering::Equal => self.name.of(bytes).cmp(name),
+            unequal => unequal,
+        }
+    }
+}
+
+fn prefix(name: &[u8]) -> u64 {
+    match name.first_chunk::<8>() {
+        Some(head) => u64::from_be_bytes(*head),
+        // Shifted in a byte at a time: a copy of a length not known until
+        // now would be a call to `memcpy`, on every lookup.
+        // An empty name is zero, shifted or not.
+        None => {
+            name.iter().fold(0u64, |prefix, &b| (prefix << 8) | u64::from(b)).wrapping_shl(8 * (8 - name.len() as u32))
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -82,19 +111,24 @@ impl Fields {
 
     /// The value of field `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.get_bytes(name.as_bytes())
+    }
+
+    /// [`get`](Self::get) by the name's bytes.
+    pub(crate) fn get_bytes(&self, name: &[u8]) -> Option<&[u8]> {
         let at = self.find(name).ok()?;
         Some(self.entries[at].value.of(&self.bytes))
     }
 
     /// There is a field `name`.
     pub fn contains_key(&self, name: &str) -> bool {
-        self.find(name).is_ok()
+        self.find(name.as_bytes()).is_ok()
     }
 
     /// Sets field `name` to `value`; returns whether it replaced one.
     pub fn insert(&mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> bool {
         let (name, value) = (name.as_ref(), value.as_ref());
-        match self.find(name) {
+        match self.find(name.as_bytes()) {
             Ok(at) => {
                 self.replace(at, value);
                 true
@@ -110,12 +144,13 @@ impl Fields {
     /// Adding fields in name order is the fast path: the order records
     /// are written in.
     pub(crate) fn insert_new(&mut self, name: &str, value: &[u8]) -> bool {
-        let after_last = self.entries.last().is_none_or(|last| last.name.of(&self.bytes) < name.as_bytes());
+        let key = prefix(name.as_bytes());
+        let after_last = self.entries.last().is_none_or(|last| last.cmp(&self.bytes, name.as_bytes(), key).is_lt());
         if after_last {
             self.add(self.entries.len(), name, value);
             return true;
         }
-        match self.find(name) {
+        match self.find(name.as_bytes()) {
             Ok(_) => false,
             Err(at) => {
                 self.add(at, name, value);
@@ -126,7 +161,7 @@ impl Fields {
 
     /// Removes field `name`; returns whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
-        match self.find(name) {
+        match self.find(name.as_bytes()) {
             Ok(at) => {
                 let entry = self.entries.remove(at);
                 self.stale += entry.name.len + entry.value.len;
@@ -164,6 +199,12 @@ impl Fields {
         Iter { bytes: &self.bytes, entries: self.entries.iter() }
     }
 
+    /// [`iter`](Self::iter) with names as bytes, for the record format
+    /// and other readers that need no `&str`: no name is checked again.
+    pub(crate) fn iter_bytes(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + ExactSizeIterator + Clone {
+        self.entries.iter().map(|entry| (entry.name.of(&self.bytes), entry.value.of(&self.bytes)))
+    }
+
     /// The names, in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + Clone {
         self.iter().map(|(name, _)| name)
@@ -174,8 +215,9 @@ impl Fields {
         self.iter().map(|(_, value)| value)
     }
 
-    fn find(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|entry| entry.name.of(&self.bytes).cmp(name.as_bytes()))
+    fn find(&self, name: &[u8]) -> Result<usize, usize> {
+        let key = prefix(name);
+        self.entries.binary_search_by(|entry| entry.cmp(&self.bytes, name, key))
     }
 
     fn push(&mut self, bytes: &[u8]) -> Span {
@@ -188,9 +230,10 @@ impl Fields {
         // One reservation for both, so a field added to an empty map
         // allocates once.
         self.bytes.reserve(name.len() + value.len());
+        let key = prefix(name.as_bytes());
         let name = self.push(name.as_bytes());
         let value = self.push(value);
-        self.entries.insert(at, Entry { name, value });
+        self.entries.insert(at, Entry { prefix: key, name, value });
     }
 
     fn replace(&mut self, at: usize, value: &[u8]) {
@@ -398,6 +441,19 @@ mod tests {
                 prop_assert!(fields.bytes.len() <= 2 * live + 2 * COMPACT_FLOOR + 1500);
                 prop_assert_eq!(fields.bytes.len(), live + fields.stale);
             }
+        }
+    }
+
+    proptest! {
+        /// Names compared by their prefix first order as bytes do, across
+        /// the eight-byte edge, zero bytes (the padding's value) and empty
+        /// names.
+        #[test]
+        fn names_order_as_their_bytes(a in "[\\x00\\x01a]{0,11}", b in "[\\x00\\x01a]{0,11}") {
+            let mut fields = Fields::new();
+            fields.insert(&a, b"");
+            let entry = fields.entries[0];
+            prop_assert_eq!(entry.cmp(&fields.bytes, b.as_bytes(), prefix(b.as_bytes())), a.as_bytes().cmp(b.as_bytes()));
         }
     }
 

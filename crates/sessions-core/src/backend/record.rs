@@ -66,18 +66,18 @@ impl Patch {
 
 /// Serializes fields in the record format.
 pub fn encode(fields: &Fields) -> Vec<u8> {
-    encode_entries(fields.len(), fields.iter())
+    encode_entries(fields.len(), fields.iter_bytes())
 }
 
 /// Serializes `count` fields, given in name order, in the record format.
-pub(crate) fn encode_entries<'a>(count: usize, fields: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> Vec<u8> {
+pub(crate) fn encode_entries<'a>(count: usize, fields: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
     let size: usize = fields.clone().map(|(k, v)| k.len() + v.len() + 4).sum();
     let mut out = Vec::with_capacity(size + 11);
     out.push(RECORD_VERSION);
     put_varint(&mut out, count as u64);
     for (name, value) in fields {
         put_varint(&mut out, name.len() as u64);
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         put_varint(&mut out, value.len() as u64);
         out.extend_from_slice(value);
     }
@@ -94,7 +94,7 @@ pub(crate) fn encode_entries<'a>(count: usize, fields: impl Iterator<Item = (&'a
 /// assert_eq!(encoded_len(&fields), encode(&fields).len());
 /// ```
 pub fn encoded_len(fields: &Fields) -> usize {
-    fields.iter().fold(1 + varint_len(fields.len() as u64), |size, (name, value)| {
+    fields.iter_bytes().fold(1 + varint_len(fields.len() as u64), |size, (name, value)| {
         size.saturating_add(field_len(name.len(), value.len()))
     })
 }
@@ -132,8 +132,8 @@ pub(crate) fn encode_shared(fields: &Fields) -> Arc<[u8]> {
     let mut out = Out::new(encoded_len(fields));
     out.put(&[RECORD_VERSION]);
     out.put_varint(fields.len() as u64);
-    for (name, value) in fields {
-        out.put_field(name.as_bytes(), value);
+    for (name, value) in fields.iter_bytes() {
+        out.put_field(name, value);
     }
     out.finish()
 }
@@ -305,7 +305,7 @@ fn merge(record: &[u8], patch: &Patch, mut emit: impl FnMut(&[u8], &[u8])) -> Re
             sorted.binary_search(&name).is_ok()
         }
     };
-    let mut set = patch.set.iter().map(|(name, value)| (name.as_bytes(), value)).peekable();
+    let mut set = patch.set.iter_bytes().peekable();
     let mut previous: Option<&[u8]> = None;
     for field in Reader::new(record)? {
         let (name, value) = field?;

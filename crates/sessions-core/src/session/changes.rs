@@ -179,11 +179,10 @@ impl super::State {
     fn patch(&self) -> Patch {
         // Clearing must not drop the metadata.
         let meta = self.fields.get(META_FIELD).filter(|_| self.cleared);
-        let set = self.dirty.iter().filter_map(|name| Some((name, self.fields.get(name)?)));
-        // Sized first, so that the fields set are two allocations.
-        let (count, bytes) = set
-            .clone()
-            .chain(meta.map(|meta| (META_FIELD, meta)))
+        // Sized first, so that the fields set are one allocation.
+        let (count, bytes) = (self.dirty.names())
+            .filter_map(|name| Some((name, self.fields.get_bytes(name)?)))
+            .chain(meta.map(|meta| (META_FIELD.as_bytes(), meta)))
             .fold((0, 0), |(count, bytes), (name, value)| (count + 1, bytes + name.len() + value.len()));
         let mut patch = Patch { clear: self.cleared, set: Fields::with_capacity(count, bytes), remove: Vec::new() };
         for name in self.dirty.iter() {

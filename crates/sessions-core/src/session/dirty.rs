@@ -37,7 +37,7 @@ impl Dirty {
     }
 
     /// The marked names, as the bytes they were written from.
-    fn entries(&self) -> impl Iterator<Item = &[u8]> + Clone {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &[u8]> {
         let mut rest = self.as_bytes();
         std::iter::from_fn(move || {
             let (len, tail) = rest.split_first_chunk::<4>()?;
@@ -48,15 +48,15 @@ impl Dirty {
     }
 
     /// The marked names.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + Clone {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         // Only whole `&str`s are ever written.
-        self.entries().filter_map(|name| std::str::from_utf8(name).ok())
+        self.names().filter_map(|name| std::str::from_utf8(name).ok())
     }
 
     /// Whether `name` is marked: compared as bytes, on every write, with no
     /// UTF-8 check of the names already marked.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.entries().any(|marked| marked == name.as_bytes())
+        self.names().any(|marked| marked == name.as_bytes())
     }
 
     pub(crate) fn is_empty(&self) -> bool {

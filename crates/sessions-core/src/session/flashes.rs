@@ -39,7 +39,9 @@ fn queue_of(name: &str) -> Option<&str> {
 /// The record of `fields` for a cookie: the messages of each flash queue
 /// folded into one field, in their order.
 pub(crate) fn encode_folded(fields: &Fields) -> Vec<u8> {
-    if !fields.keys().any(|name| queue_of(name).is_some()) {
+    // A first byte rules out most names without reading them as text.
+    let flashes = fields.iter_bytes().any(|(name, _)| name.first() == Some(&(FLASH_PREFIX as u8)));
+    if !flashes || !fields.keys().any(|name| queue_of(name).is_some()) {
         return record::encode(fields);
     }
     let mut queues: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
@@ -57,7 +59,7 @@ pub(crate) fn encode_folded(fields: &Fields) -> Vec<u8> {
     for (queue, messages) in queues {
         out.insert(Cow::Owned(format!("{QUEUE_PREFIX}{queue}")), Cow::Owned(fold(&messages)));
     }
-    record::encode_entries(out.len(), out.iter().map(|(name, value)| (name.as_ref(), value.as_ref())))
+    record::encode_entries(out.len(), out.iter().map(|(name, value)| (name.as_bytes(), value.as_ref())))
 }
 
 fn fold(messages: &[&[u8]]) -> Vec<u8> {

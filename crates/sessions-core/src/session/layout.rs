@@ -69,5 +69,6 @@ pub(crate) fn seen_of(fields: &Fields) -> Option<u64> {
 /// user binding. A record of metadata alone (and the store's own times) is
 /// an emptied session.
 pub(crate) fn holds_data(fields: &Fields) -> bool {
-    fields.keys().any(|name| name != META_FIELD && name != ID_SINCE_FIELD && name != SEEN_FIELD)
+    let own = [META_FIELD, ID_SINCE_FIELD, SEEN_FIELD].map(str::as_bytes);
+    fields.iter_bytes().any(|(name, _)| !own.contains(&name))
 }

@@ -224,7 +224,7 @@ enum Plan {
     /// Apply this request's changes to the stored record as it is now. For
     /// a record loaded at a revision: that revision and the record it
     /// should become, so that a versioned backend writes it in one step.
-    Patch { key: StorageKey, patch: Patch, seen: Option<(u64, Fields)> },
+    Patch { key: StorageKey, patch: Patch, seen: Option<Box<(u64, Fields)>> },
     /// Store this whole record under a new id: a session seen for the
     /// first time.
     Create(Fields),
@@ -255,7 +255,7 @@ impl Plan {
             // `clear` empties the record whatever it holds now.
             (_, Some(key)) if facts.empty() && facts.cleared() => Plan::Empty(key),
             (_, Some(key)) if facts.modified() => {
-                let seen = facts.revision().map(|revision| (revision, facts.fields().clone()));
+                let seen = facts.revision().map(|revision| Box::new((revision, facts.fields().clone())));
                 Plan::Patch { key, patch: facts.patch(), seen }
             }
             (_, Some(key)) if facts.touch_due() => Plan::Touch(key),
@@ -611,7 +611,7 @@ impl ServerStore {
                     let (name, value) = seen_field(self.settings.now());
                     let mut patch = patch.clone();
                     patch.set.insert(name.clone(), value.clone());
-                    let seen = seen.as_ref().map(|(revision, fields)| {
+                    let seen = seen.as_deref().map(|(revision, fields)| {
                         let mut fields = fields.clone();
                         fields.insert(name, value);
                         (*revision, fields)
@@ -620,7 +620,7 @@ impl ServerStore {
                 });
                 let (patch, seen) = match &stamped {
                     Some((patch, seen)) => (patch, seen.as_ref()),
-                    None => (patch, seen.as_ref()),
+                    None => (patch, seen.as_deref()),
                 };
                 match self.patch_record(old, changes, seen, patch, ttl).await? {
                     true => {
