@@ -48,7 +48,7 @@ impl Entry {
         match self.prefix.cmp(&prefix) {
             // Equal prefixes of names that both fit in one: the shorter
             // name is the other's prefix (it was padded with zeros).
-            std::cmp::Ordering::Equal if self.name.len <= 8 && name.len() <= 8 => self.name.len.cmp(&name.len()),
+            std::cmp::Ordering::Equal if self.name.len() <= 8 && name.len() <= 8 => self.name.len().cmp(&name.len()),
             std::cmp::Ordering::Equal => self.name.of(bytes).cmp(name),
             unequal => unequal,
         }
@@ -67,17 +67,28 @@ fn prefix(name: &[u8]) -> u64 {
     }
 }
 
+/// Where a name or a value is in the buffer. Offsets are 32 bits, so
+/// that the index of a few fields fits beside the buffer in a few words:
+/// a session's fields are bounded by its record limit (a megabyte by
+/// default), far below the 4 GiB they could address.
 #[derive(Clone, Copy)]
 struct Span {
-    at: usize,
-    len: usize,
+    at: u32,
+    len: u32,
 }
 
 impl Span {
     fn of(self, bytes: &[u8]) -> &[u8] {
-        &bytes[self.at..self.at + self.len]
+        &bytes[self.at as usize..self.at as usize + self.len as usize]
+    }
+
+    fn len(self) -> usize {
+        self.len as usize
     }
 }
+
+/// The most bytes of names and values one [`Fields`] holds.
+pub(crate) const MAX_BYTES: usize = u32::MAX as usize;
 
 /// Below this many stale bytes a buffer is never compacted: rewriting it
 /// would cost more than the bytes it frees.
@@ -86,7 +97,7 @@ const COMPACT_FLOOR: usize = 1024;
 impl Fields {
     /// How many fields the index holds without an allocation of its own:
     /// the metadata, a user and a few values.
-    pub const INLINE: usize = 4;
+    pub const INLINE: usize = 3;
 
     /// No fields.
     pub fn new() -> Fields {
@@ -126,6 +137,11 @@ impl Fields {
     }
 
     /// Sets field `name` to `value`; returns whether it replaced one.
+    ///
+    /// # Panics
+    ///
+    /// If the names and values would pass 4 GiB: no record limit allows
+    /// a session near that size.
     pub fn insert(&mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> bool {
         let (name, value) = (name.as_ref(), value.as_ref());
         match self.find(name.as_bytes()) {
@@ -164,7 +180,7 @@ impl Fields {
         match self.find(name.as_bytes()) {
             Ok(at) => {
                 let entry = self.entries.remove(at);
-                self.stale += entry.name.len + entry.value.len;
+                self.stale += entry.name.len() + entry.value.len();
                 self.compact_if_stale();
                 true
             }
@@ -179,7 +195,7 @@ impl Fields {
         self.entries.retain(|entry| {
             let kept = keep(name_of(bytes, entry), entry.value.of(bytes));
             if !kept {
-                dropped += entry.name.len + entry.value.len;
+                dropped += entry.name.len() + entry.value.len();
             }
             kept
         });
@@ -221,7 +237,10 @@ impl Fields {
     }
 
     fn push(&mut self, bytes: &[u8]) -> Span {
-        let span = Span { at: self.bytes.len(), len: bytes.len() };
+        let end = self.bytes.len().saturating_add(bytes.len());
+        assert!(end <= MAX_BYTES, "a session's fields hold at most 4 GiB");
+        // Both fit in 32 bits, as `end` does.
+        let span = Span { at: self.bytes.len() as u32, len: bytes.len() as u32 };
         self.bytes.extend_from_slice(bytes);
         span
     }
@@ -238,13 +257,15 @@ impl Fields {
 
     fn replace(&mut self, at: usize, value: &[u8]) {
         let old = self.entries[at].value;
-        if value.len() <= old.len {
-            self.bytes[old.at..old.at + value.len()].copy_from_slice(value);
-            self.entries[at].value.len = value.len();
-            self.stale += old.len - value.len();
+        if value.len() <= old.len() {
+            let from = old.at as usize;
+            self.bytes[from..from + value.len()].copy_from_slice(value);
+            // No longer than the old value's, which fit.
+            self.entries[at].value.len = value.len() as u32;
+            self.stale += old.len() - value.len();
         } else {
             self.entries[at].value = self.push(value);
-            self.stale += old.len;
+            self.stale += old.len();
         }
         self.compact_if_stale();
     }
@@ -256,7 +277,8 @@ impl Fields {
         let mut bytes = Vec::with_capacity(self.bytes.len() - self.stale);
         for entry in &mut self.entries {
             for span in [&mut entry.name, &mut entry.value] {
-                let at = bytes.len();
+                // Within the old buffer's length, which fit.
+                let at = bytes.len() as u32;
                 bytes.extend_from_slice(span.of(&self.bytes));
                 span.at = at;
             }

@@ -111,6 +111,9 @@ fn varint_len(n: u64) -> usize {
 
 /// Parses the record format, refusing anything this library did not write.
 pub fn decode(bytes: &[u8]) -> Result<Fields, BackendError> {
+    if bytes.len() > super::fields::MAX_BYTES {
+        return Err(corrupt("larger than a session's fields can be"));
+    }
     let reader = Reader::new(bytes)?;
     // The names and values are a part of the record: room for the whole
     // record, and an index for its count of fields (inline for a few), is
