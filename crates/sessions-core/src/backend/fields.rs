@@ -96,7 +96,7 @@ const COMPACT_FLOOR: usize = 1024;
 
 impl Fields {
     /// How many fields the index holds without an allocation of its own:
-    /// the metadata, a user and a few values.
+    /// the metadata, a user binding and one value.
     pub const INLINE: usize = 3;
 
     /// No fields.
