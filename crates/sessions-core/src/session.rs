@@ -176,8 +176,8 @@ impl State {
     }
 
     /// Writes (or, with `None`, removes) field `name` and marks it changed;
-    /// returns whether it was there. A field that exists and is already
-    /// marked costs no allocation.
+    /// returns whether it was there. Overwriting a marked field with a value
+    /// no longer than its last costs no allocation.
     fn set_field(&mut self, name: &str, value: Option<&[u8]>) -> bool {
         self.begin_write();
         let existed = match value {
